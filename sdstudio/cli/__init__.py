@@ -1,0 +1,44 @@
+"""The `sdstudio` command: plain `sdstudio` starts the studio; subcommands run headless.
+
+Each subcommand lives in its own module with `register(subparsers)`; torch and diffusers load only inside
+the command that needs them, so `sdstudio --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sdstudio import __version__
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sdstudio.cli import generate, gui, info, models, serve
+
+    parser = argparse.ArgumentParser(prog="sdstudio", description="A desktop studio for Stable Diffusion.")
+    parser.add_argument("--version", action="version", version=f"sdstudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (gui, generate, models, info, serve):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from sdstudio.cli import gui
+
+        return gui.run(args)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as e:
+        print(f"sdstudio: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sdstudio: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,202 @@
+"""The demo model: a tiny random-weight SD 1.x pipeline with a real CLIP tokenizer, built offline.
+
+Its pictures are noise; it exists so that the app, the tests and a first run work with no download.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from sdstudio.core import paths
+
+DEMO_ID = "demo"
+DEMO_INPAINT_ID = "demo-inpaint"
+DEMO_NAME = "Demo (random weights)"
+DEMO_INPAINT_NAME = "Demo inpainting (random weights)"
+DEMO_NOTE = "random weights: its pictures are noise, for trying the app without a real model"
+_VERSION = "1"  # bump when the recipe changes, so old builds are replaced
+_lock = threading.Lock()
+
+# SD 1.x scheduler settings (as in runwayml/stable-diffusion-v1-5's scheduler_config.json).
+SD1_SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
+}
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """CLIP's reversible byte -> printable character table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs), strict=True))
+
+
+@lru_cache(maxsize=1)
+def clip_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
+    """The 49,408-token CLIP vocabulary and its merges, from the BPE file shipped in resources/."""
+    bpe = paths.resources_dir() / "clip" / "bpe_simple_vocab_16e6.txt.gz"
+    lines = gzip.open(bpe, "rt", encoding="utf-8").read().split("\n")
+    merges = lines[1 : 49152 - 256 - 2 + 1]
+    chars = list(bytes_to_unicode().values())
+    tokens = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {t: i for i, t in enumerate(tokens)}, merges
+
+
+def write_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
+    """Write a CLIPTokenizer folder (vocab.json, merges.txt, configs) equal to openai/clip-vit-large-patch14's."""
+    vocab, merges = clip_vocab_and_merges()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": 77,
+        "bos_token": "<|startoftext|>",
+        "eos_token": "<|endoftext|>",
+        "unk_token": "<|endoftext|>",
+        "pad_token": pad_token,
+        "do_lower_case": True,
+        "errors": "replace",
+        "add_prefix_space": False,
+        "clean_up_tokenization_spaces": True,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    special = {k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
+
+
+def load_clip_tokenizer(folder: Path | None = None):
+    from transformers import CLIPTokenizer
+
+    if folder is None:
+        folder = demo_root() / "clip-tokenizer"
+        if not (folder / "vocab.json").exists():
+            _atomic_build(folder, write_clip_tokenizer)
+    return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
+
+
+def demo_root() -> Path:
+    return paths.data_dir() / "models" / f"demo-v{_VERSION}"
+
+
+def demo_path(inpaint: bool = False) -> Path:
+    """Folder of the demo model in diffusers format, built on first need."""
+    folder = demo_root() / ("tiny-sd1-inpaint" if inpaint else "tiny-sd1")
+    if not (folder / "model_index.json").exists():
+        with _lock:
+            if not (folder / "model_index.json").exists():
+                _atomic_build(folder, lambda f: build_tiny_sd1(f, inpaint=inpaint))
+    return folder
+
+
+def _atomic_build(folder: Path, build) -> None:
+    """Build into a temporary sibling, then rename: a crash leaves no half-built model."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process won the race
+            if not folder.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def tiny_components(inpaint: bool = False, seed: int = 0, vocab_size: int = 49408) -> dict:
+    """Random-weight SD 1.x components: UNet, 8x VAE, CLIP text encoder (no tokenizer, no scheduler)."""
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=9 if inpaint else 4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 16, 16, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=256,
+    )
+    text_config = CLIPTextConfig(
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=4,
+        vocab_size=vocab_size,
+        max_position_embeddings=77,
+        projection_dim=32,
+    )
+    text_encoder = CLIPTextModel(text_config)
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder}
+
+
+def build_tiny_sd1(folder: Path, inpaint: bool = False, seed: int = 0) -> Path:
+    """Write a complete tiny SD 1.x pipeline (diffusers format, safetensors) to folder."""
+    from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    parts = tiny_components(inpaint=inpaint, seed=seed)
+    tok_dir = folder / "_tok"
+    write_clip_tokenizer(tok_dir)
+    tokenizer = load_clip_tokenizer(tok_dir)
+    cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
+    pipe = cls(
+        **parts,
+        tokenizer=tokenizer,
+        scheduler=PNDMScheduler.from_config(SD1_SCHEDULER),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    shutil.rmtree(tok_dir, ignore_errors=True)
+    (folder / "sdstudio-demo.json").write_text(json.dumps({"name": DEMO_NAME, "note": DEMO_NOTE}), encoding="utf-8")
+    return folder
+
+
+def is_demo(model: str) -> bool:
+    return model in (DEMO_ID, DEMO_INPAINT_ID, DEMO_NAME, DEMO_INPAINT_NAME)

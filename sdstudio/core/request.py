@@ -1,0 +1,283 @@
+"""The generation request: one frozen dataclass tree, the single source of truth of a job."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from sdstudio.core.samplers import SAMPLERS, DEFAULT_SAMPLER
+
+MAX_SIDE = 4096
+MAX_STEPS = 150
+MAX_BATCH_SIZE = 16
+MAX_BATCH_COUNT = 1000
+MAX_SEED = 2**32 - 1
+
+
+class Mode(str, Enum):
+    txt2img = "txt2img"
+    img2img = "img2img"
+    inpaint = "inpaint"
+
+
+class InpaintArea(str, Enum):
+    whole = "whole"
+    only_masked = "only_masked"
+
+
+class RequestError(ValueError):
+    """An invalid request; `field` names the offending field and the message says how to fix it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, eq=False)
+class InputImage:
+    """An input picture (init image or mask) held as PNG bytes, so requests stay hashable and serialisable."""
+
+    png: bytes
+    width: int
+    height: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.png).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InputImage) and self.png == other.png
+
+    def __hash__(self) -> int:
+        return hash(self.png)
+
+    def __repr__(self) -> str:
+        return f"InputImage({self.width}x{self.height}, sha256={self.sha256[:12]})"
+
+    @classmethod
+    def from_pil(cls, image: Any) -> InputImage:
+        buf = io.BytesIO()
+        if image.mode not in ("RGB", "RGBA", "L", "LA"):
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        image.save(buf, format="PNG")
+        return cls(buf.getvalue(), image.width, image.height)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, what: str = "image") -> InputImage:
+        """Decode any format Pillow reads; a corrupt file raises RequestError naming `what`."""
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                return cls.from_pil(img)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            raise RequestError(what, f"not a readable image ({e})") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path, what: str = "image") -> InputImage:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise RequestError(what, f"cannot read {path}: {e.strerror or e}") from None
+        try:
+            return cls.from_bytes(data, what)
+        except RequestError as e:
+            raise RequestError(what, f"{path} is {e.message}") from None
+
+    def to_pil(self) -> Any:
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(self.png))
+        img.load()
+        return img
+
+    def to_base64(self) -> str:
+        return base64.b64encode(self.png).decode("ascii")
+
+    @classmethod
+    def from_base64(cls, text: str, what: str = "image") -> InputImage:
+        if text.startswith("data:"):
+            text = text.split(",", 1)[-1]
+        try:
+            data = base64.b64decode(text, validate=False)
+        except (ValueError, TypeError) as e:
+            raise RequestError(what, f"invalid base64 ({e})") from None
+        return cls.from_bytes(data, what)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation job. Seed -1 means random; results record the resolved seed."""
+
+    prompt: str = ""
+    negative_prompt: str = ""
+    mode: Mode = Mode.txt2img
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    seed: int = -1
+    batch_size: int = 1
+    batch_count: int = 1
+    sampler: str = DEFAULT_SAMPLER
+    strength: float = 0.75
+    init_image: InputImage | None = None
+    mask: InputImage | None = None
+    mask_blur: int = 4
+    inpaint_area: InpaintArea = InpaintArea.whole
+    inpaint_padding: int = 32
+    clip_skip: int = 1
+    model: str = ""
+    styles: tuple[str, ...] = ()
+
+    # -- derived ---------------------------------------------------------------------------------
+    @property
+    def images_total(self) -> int:
+        return self.batch_size * self.batch_count
+
+    def replace(self, **changes: Any) -> Request:
+        return dataclasses.replace(self, **changes)
+
+    # -- validation ------------------------------------------------------------------------------
+    def validate(self) -> Request:
+        """Check every field before heavy work; raises RequestError naming the field and the fix."""
+        if not isinstance(self.mode, Mode):
+            raise RequestError("mode", f"must be one of {', '.join(m.value for m in Mode)}")
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 64 or v > MAX_SIDE:
+                raise RequestError(name, f"{v} is out of range; use 64 to {MAX_SIDE} pixels")
+            if v % 8:
+                lo, hi = v - v % 8, v - v % 8 + 8
+                raise RequestError(name, f"{v} is not a multiple of 8; use {lo} or {hi}")
+        if not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
+            raise RequestError("steps", f"{self.steps} is out of range; use 1 to {MAX_STEPS}")
+        if not 0.0 <= float(self.cfg_scale) <= 30.0:
+            raise RequestError("cfg_scale", f"{self.cfg_scale} is out of range; use 0 to 30")
+        if not isinstance(self.seed, int) or not -1 <= self.seed <= MAX_SEED:
+            raise RequestError("seed", f"{self.seed} is out of range; use -1 (random) or 0 to {MAX_SEED}")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise RequestError("batch_size", f"{self.batch_size} is out of range; use 1 to {MAX_BATCH_SIZE}")
+        if not isinstance(self.batch_count, int) or not 1 <= self.batch_count <= MAX_BATCH_COUNT:
+            raise RequestError("batch_count", f"{self.batch_count} is out of range; use 1 to {MAX_BATCH_COUNT}")
+        if self.sampler not in SAMPLERS:
+            raise RequestError("sampler", f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
+        if not 0.0 <= float(self.strength) <= 1.0:
+            raise RequestError("strength", f"{self.strength} is out of range; use 0 to 1")
+        if not isinstance(self.mask_blur, int) or not 0 <= self.mask_blur <= 64:
+            raise RequestError("mask_blur", f"{self.mask_blur} is out of range; use 0 to 64 pixels")
+        if not isinstance(self.inpaint_padding, int) or not 0 <= self.inpaint_padding <= 256:
+            raise RequestError("inpaint_padding", f"{self.inpaint_padding} is out of range; use 0 to 256 pixels")
+        if not isinstance(self.clip_skip, int) or not 1 <= self.clip_skip <= 12:
+            raise RequestError("clip_skip", f"{self.clip_skip} is out of range; use 1 to 12")
+        if self.mode is Mode.txt2img:
+            if self.init_image is not None or self.mask is not None:
+                raise RequestError("mode", "txt2img takes no init image or mask; use img2img or inpaint")
+        else:
+            if self.init_image is None:
+                raise RequestError("init_image", f"{self.mode.value} needs an init image; give one or use txt2img")
+        if self.mode is Mode.inpaint:
+            if self.mask is None:
+                raise RequestError("mask", "inpaint needs a mask; paint one or use img2img")
+            if (self.mask.width, self.mask.height) != (self.init_image.width, self.init_image.height):
+                raise RequestError(
+                    "mask",
+                    f"mask is {self.mask.width}x{self.mask.height} but the image is "
+                    f"{self.init_image.width}x{self.init_image.height}; they must be the same size",
+                )
+        elif self.mask is not None:
+            raise RequestError("mask", f"{self.mode.value} takes no mask; use inpaint")
+        return self
+
+    # -- serialisation ---------------------------------------------------------------------------
+    def to_dict(self, images: str = "base64") -> dict[str, Any]:
+        """Plain JSON-able dict. images="base64" embeds input pictures, "sha256" stores only their hashes."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Enum):
+                v = v.value
+            elif isinstance(v, InputImage):
+                v = {"sha256": v.sha256, "width": v.width, "height": v.height} | (
+                    {"png": v.to_base64()} if images == "base64" else {}
+                )
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], resolve_image: Callable[[str], InputImage | None] | None = None
+    ) -> Request:
+        """Inverse of to_dict; unknown keys are ignored. Hash-only images are looked up with resolve_image."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            if key == "mode":
+                value = Mode(value)
+            elif key == "inpaint_area":
+                value = InpaintArea(value)
+            elif key in ("init_image", "mask") and value is not None:
+                if isinstance(value, dict) and "png" in value:
+                    value = InputImage.from_base64(value["png"], key)
+                elif isinstance(value, dict) and resolve_image is not None:
+                    value = resolve_image(value["sha256"])
+                elif isinstance(value, str):
+                    value = InputImage.from_base64(value, key)
+                else:
+                    value = None
+            elif key == "styles":
+                value = tuple(value)
+            elif key == "cfg_scale" or key == "strength":
+                value = float(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One sampling step of a running job."""
+
+    step: int
+    total: int
+    elapsed: float
+    eta: float
+    preview: Any = field(default=None, compare=False)  # small PIL image from the latents, or None
+    batch_index: int = 0
+    batch_count: int = 1
+
+    @property
+    def fraction(self) -> float:
+        done = self.batch_index * self.total + self.step
+        return done / max(1, self.total * self.batch_count)
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratedImage:
+    """One output picture; `request` alone reproduces it (its own seed, batch of one)."""
+
+    image: Any  # PIL.Image
+    seed: int
+    request: Request
+    index: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    request: Request  # the job as run, seed resolved
+    images: tuple[GeneratedImage, ...]
+    model_name: str = ""
+    model_hash: str = ""
+    elapsed: float = 0.0

@@ -1,0 +1,72 @@
+"""Samplers by their A1111 names, mapped to diffusers schedulers: the one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sampler:
+    name: str  # A1111's full name, e.g. "DPM++ 2M Karras"
+    scheduler: str  # diffusers class name
+    config: dict[str, Any] = field(default_factory=dict)
+    base: str = ""  # A1111 "Sampler:" value without the schedule, e.g. "DPM++ 2M"
+    schedule: str = "Automatic"  # A1111 "Schedule type:" value
+    aliases: tuple[str, ...] = ()
+
+    def build(self, base_config: dict[str, Any]) -> Any:
+        """A scheduler of this kind from a model's scheduler config (its betas, prediction type...)."""
+        import diffusers
+
+        cls = getattr(diffusers, self.scheduler)
+        config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
+        # Settings of other samplers must not leak into this one.
+        for key in ("use_karras_sigmas", "algorithm_type", "solver_order", "timestep_spacing", "final_sigmas_type"):
+            config.pop(key, None)
+        config.update(self.config)
+        return cls.from_config(config)
+
+
+_K = {"use_karras_sigmas": True}
+_SDE = {"algorithm_type": "sde-dpmsolver++"}
+
+_TABLE = [
+    Sampler("Euler a", "EulerAncestralDiscreteScheduler", {}, "Euler a", aliases=("k_euler_a", "euler_ancestral")),
+    Sampler("Euler", "EulerDiscreteScheduler", {}, "Euler", aliases=("k_euler", "euler")),
+    Sampler("LMS", "LMSDiscreteScheduler", {}, "LMS", aliases=("k_lms", "lms")),
+    Sampler("LMS Karras", "LMSDiscreteScheduler", _K, "LMS", "Karras"),
+    Sampler("Heun", "HeunDiscreteScheduler", {}, "Heun", aliases=("k_heun", "heun")),
+    Sampler("DPM2", "KDPM2DiscreteScheduler", {}, "DPM2", aliases=("k_dpm_2",)),
+    Sampler("DPM2 Karras", "KDPM2DiscreteScheduler", _K, "DPM2", "Karras"),
+    Sampler("DPM2 a", "KDPM2AncestralDiscreteScheduler", {}, "DPM2 a", aliases=("k_dpm_2_a",)),
+    Sampler("DPM2 a Karras", "KDPM2AncestralDiscreteScheduler", _K, "DPM2 a", "Karras"),
+    Sampler("DPM++ 2S a", "DPMSolverSinglestepScheduler", {}, "DPM++ 2S a"),
+    Sampler("DPM++ 2M", "DPMSolverMultistepScheduler", {}, "DPM++ 2M", aliases=("dpmpp_2m",)),
+    Sampler("DPM++ 2M Karras", "DPMSolverMultistepScheduler", _K, "DPM++ 2M", "Karras"),
+    Sampler("DPM++ 2M SDE", "DPMSolverMultistepScheduler", _SDE, "DPM++ 2M SDE", aliases=("dpmpp_2m_sde",)),
+    Sampler("DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", _SDE | _K, "DPM++ 2M SDE", "Karras"),
+    Sampler("DPM++ 3M SDE", "DPMSolverMultistepScheduler", _SDE | {"solver_order": 3}, "DPM++ 3M SDE"),
+    Sampler("DPM++ 3M SDE Karras", "DPMSolverMultistepScheduler", _SDE | {"solver_order": 3} | _K, "DPM++ 3M SDE", "Karras"),
+    Sampler("DPM++ SDE", "DPMSolverSDEScheduler", {}, "DPM++ SDE"),
+    Sampler("DPM++ SDE Karras", "DPMSolverSDEScheduler", _K, "DPM++ SDE", "Karras"),
+    Sampler("DDIM", "DDIMScheduler", {}, "DDIM", aliases=("ddim",)),
+    Sampler("PLMS", "PNDMScheduler", {"skip_prk_steps": True}, "PLMS", aliases=("plms", "pndm")),
+    Sampler("UniPC", "UniPCMultistepScheduler", {}, "UniPC", aliases=("unipc",)),
+    Sampler("LCM", "LCMScheduler", {}, "LCM", aliases=("lcm",)),
+    Sampler("DDPM", "DDPMScheduler", {}, "DDPM"),
+]
+
+SAMPLERS: dict[str, Sampler] = {s.name: s for s in _TABLE}
+DEFAULT_SAMPLER = "DPM++ 2M Karras"
+_BY_LOWER = {s.name.lower(): s for s in _TABLE} | {a.lower(): s for s in _TABLE for a in s.aliases}
+
+
+def find_sampler(name: str, schedule: str | None = None) -> Sampler | None:
+    """Look up by A1111 name (any case, aliases), or by base name plus schedule type as A1111 1.9+ writes it."""
+    key = (name or "").strip().lower()
+    if schedule and schedule.strip().lower() not in ("", "automatic"):
+        combined = _BY_LOWER.get(f"{key} {schedule.strip().lower()}")
+        if combined:
+            return combined
+    return _BY_LOWER.get(key)

@@ -1,0 +1,44 @@
+"""Shared fixtures: every test runs with its own SDSTUDIO_HOME; the demo model is built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shared SDSTUDIO_HOME holding the built demo models (built once per test session/worker)."""
+    home = tmp_path_factory.getbasetemp() / "demo-home"
+    old = os.environ.get("SDSTUDIO_HOME")
+    os.environ["SDSTUDIO_HOME"] = str(home)
+    try:
+        from sdstudio.core import demo
+
+        demo.demo_path()
+        demo.demo_path(inpaint=True)
+    finally:
+        if old is None:
+            os.environ.pop("SDSTUDIO_HOME", None)
+        else:
+            os.environ["SDSTUDIO_HOME"] = old
+    return home
+
+
+@pytest.fixture(autouse=True)
+def sdstudio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """Each test gets an empty SDSTUDIO_HOME; tests that need the demo model link the shared build in."""
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    if "demo_home" in request.fixturenames:
+        shared = request.getfixturevalue("demo_home")
+        (home / "data" / "models").symlink_to(shared / "data" / "models", target_is_directory=True)
+    monkeypatch.setenv("SDSTUDIO_HOME", str(home))
+    return home
