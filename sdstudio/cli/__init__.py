@@ -16,12 +16,19 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one clear line, exit 2, no usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sdstudio.cli import generate, gui, info, models, serve
 
-    parser = argparse.ArgumentParser(prog="sdstudio", description="A desktop studio for Stable Diffusion.")
+    parser = _Parser(prog="sdstudio", description="A desktop studio for Stable Diffusion.")
     parser.add_argument("--version", action="version", version=f"sdstudio {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (gui, generate, models, info, serve):
         module.register(sub)
     return parser

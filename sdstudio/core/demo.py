@@ -43,7 +43,11 @@ SD1_SCHEDULER = {
 
 def bytes_to_unicode() -> dict[int, str]:
     """CLIP's reversible byte -> printable character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -194,7 +198,9 @@ def build_tiny_sd1(folder: Path, inpaint: bool = False, seed: int = 0) -> Path:
     )
     pipe.save_pretrained(str(folder), safe_serialization=True)
     shutil.rmtree(tok_dir, ignore_errors=True)
-    (folder / "sdstudio-demo.json").write_text(json.dumps({"name": DEMO_NAME, "note": DEMO_NOTE}), encoding="utf-8")
+    (folder / "sdstudio-demo.json").write_text(
+        json.dumps({"name": DEMO_NAME, "note": DEMO_NOTE}), encoding="utf-8"
+    )
     return folder
 
 

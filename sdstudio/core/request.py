@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from sdstudio.core.samplers import SAMPLERS, DEFAULT_SAMPLER
+from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 
 MAX_SIDE = 4096
 MAX_STEPS = 150
@@ -79,7 +79,9 @@ class InputImage:
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
                 return cls.from_pil(img)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        except UnidentifiedImageError:
+            raise RequestError(what, "not a readable image (unknown or corrupt format)") from None
+        except (OSError, ValueError, SyntaxError) as e:
             raise RequestError(what, f"not a readable image ({e})") from None
 
     @classmethod
@@ -168,7 +170,9 @@ class Request:
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise RequestError("batch_size", f"{self.batch_size} is out of range; use 1 to {MAX_BATCH_SIZE}")
         if not isinstance(self.batch_count, int) or not 1 <= self.batch_count <= MAX_BATCH_COUNT:
-            raise RequestError("batch_count", f"{self.batch_count} is out of range; use 1 to {MAX_BATCH_COUNT}")
+            raise RequestError(
+                "batch_count", f"{self.batch_count} is out of range; use 1 to {MAX_BATCH_COUNT}"
+            )
         if self.sampler not in SAMPLERS:
             raise RequestError("sampler", f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
         if not 0.0 <= float(self.strength) <= 1.0:
@@ -176,7 +180,9 @@ class Request:
         if not isinstance(self.mask_blur, int) or not 0 <= self.mask_blur <= 64:
             raise RequestError("mask_blur", f"{self.mask_blur} is out of range; use 0 to 64 pixels")
         if not isinstance(self.inpaint_padding, int) or not 0 <= self.inpaint_padding <= 256:
-            raise RequestError("inpaint_padding", f"{self.inpaint_padding} is out of range; use 0 to 256 pixels")
+            raise RequestError(
+                "inpaint_padding", f"{self.inpaint_padding} is out of range; use 0 to 256 pixels"
+            )
         if not isinstance(self.clip_skip, int) or not 1 <= self.clip_skip <= 12:
             raise RequestError("clip_skip", f"{self.clip_skip} is out of range; use 1 to 12")
         if self.mode is Mode.txt2img:
@@ -184,7 +190,9 @@ class Request:
                 raise RequestError("mode", "txt2img takes no init image or mask; use img2img or inpaint")
         else:
             if self.init_image is None:
-                raise RequestError("init_image", f"{self.mode.value} needs an init image; give one or use txt2img")
+                raise RequestError(
+                    "init_image", f"{self.mode.value} needs an init image; give one or use txt2img"
+                )
         if self.mode is Mode.inpaint:
             if self.mask is None:
                 raise RequestError("mask", "inpaint needs a mask; paint one or use img2img")

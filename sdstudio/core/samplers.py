@@ -17,12 +17,21 @@ class Sampler:
 
     def build(self, base_config: dict[str, Any]) -> Any:
         """A scheduler of this kind from a model's scheduler config (its betas, prediction type...)."""
+        import inspect
+
         import diffusers
 
         cls = getattr(diffusers, self.scheduler)
-        config = {k: v for k, v in dict(base_config).items() if not k.startswith("_")}
+        accepted = set(inspect.signature(cls.__init__).parameters)
+        config = {k: v for k, v in dict(base_config).items() if k in accepted}
         # Settings of other samplers must not leak into this one.
-        for key in ("use_karras_sigmas", "algorithm_type", "solver_order", "timestep_spacing", "final_sigmas_type"):
+        for key in (
+            "use_karras_sigmas",
+            "algorithm_type",
+            "solver_order",
+            "timestep_spacing",
+            "final_sigmas_type",
+        ):
             config.pop(key, None)
         config.update(self.config)
         return cls.from_config(config)
@@ -32,7 +41,9 @@ _K = {"use_karras_sigmas": True}
 _SDE = {"algorithm_type": "sde-dpmsolver++"}
 
 _TABLE = [
-    Sampler("Euler a", "EulerAncestralDiscreteScheduler", {}, "Euler a", aliases=("k_euler_a", "euler_ancestral")),
+    Sampler(
+        "Euler a", "EulerAncestralDiscreteScheduler", {}, "Euler a", aliases=("k_euler_a", "euler_ancestral")
+    ),
     Sampler("Euler", "EulerDiscreteScheduler", {}, "Euler", aliases=("k_euler", "euler")),
     Sampler("LMS", "LMSDiscreteScheduler", {}, "LMS", aliases=("k_lms", "lms")),
     Sampler("LMS Karras", "LMSDiscreteScheduler", _K, "LMS", "Karras"),
@@ -47,7 +58,13 @@ _TABLE = [
     Sampler("DPM++ 2M SDE", "DPMSolverMultistepScheduler", _SDE, "DPM++ 2M SDE", aliases=("dpmpp_2m_sde",)),
     Sampler("DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", _SDE | _K, "DPM++ 2M SDE", "Karras"),
     Sampler("DPM++ 3M SDE", "DPMSolverMultistepScheduler", _SDE | {"solver_order": 3}, "DPM++ 3M SDE"),
-    Sampler("DPM++ 3M SDE Karras", "DPMSolverMultistepScheduler", _SDE | {"solver_order": 3} | _K, "DPM++ 3M SDE", "Karras"),
+    Sampler(
+        "DPM++ 3M SDE Karras",
+        "DPMSolverMultistepScheduler",
+        _SDE | {"solver_order": 3} | _K,
+        "DPM++ 3M SDE",
+        "Karras",
+    ),
     Sampler("DPM++ SDE", "DPMSolverSDEScheduler", {}, "DPM++ SDE"),
     Sampler("DPM++ SDE Karras", "DPMSolverSDEScheduler", _K, "DPM++ SDE", "Karras"),
     Sampler("DDIM", "DDIMScheduler", {}, "DDIM", aliases=("ddim",)),

@@ -1,0 +1,119 @@
+"""`sdstudio generate PROMPT ... -o OUT.png`: headless generation with a terminal progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sdstudio.cli import CliError
+from sdstudio.core.request import InpaintArea, InputImage, Mode, Progress, Request, RequestError
+from sdstudio.core.samplers import DEFAULT_SAMPLER
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate images headless and write PNG files")
+    p.add_argument("prompt", metavar="PROMPT")
+    p.add_argument("--negative", default="", metavar="TEXT", help="negative prompt")
+    p.add_argument(
+        "--model", default="", metavar="ID_OR_PATH", help="model name, hash, folder, file or hub id"
+    )
+    p.add_argument("--steps", type=int, default=20, metavar="N")
+    p.add_argument("--cfg", type=float, default=7.0, metavar="F", help="CFG scale")
+    p.add_argument("--seed", type=int, default=-1, metavar="N", help="-1 for random")
+    p.add_argument("--sampler", default=DEFAULT_SAMPLER, metavar="NAME", help="A1111 sampler name")
+    p.add_argument("--width", type=int, default=512, metavar="W")
+    p.add_argument("--height", type=int, default=512, metavar="H")
+    p.add_argument("--init", type=Path, metavar="IMAGE", help="init image (img2img; inpaint with --mask)")
+    p.add_argument("--mask", type=Path, metavar="IMAGE", help="inpainting mask, white = repaint")
+    p.add_argument("--strength", type=float, default=0.75, metavar="F", help="denoising strength")
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="images to make")
+    p.add_argument("--mask-blur", type=int, default=4, metavar="PX")
+    p.add_argument(
+        "--only-masked", action="store_true", help="inpaint only the masked area at full resolution"
+    )
+    p.add_argument(
+        "--padding", type=int, default=32, metavar="PX", help="padding around the mask (--only-masked)"
+    )
+    p.add_argument("--clip-skip", type=int, default=1, metavar="N")
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
+    p.set_defaults(func=run)
+
+
+def build_request(args: argparse.Namespace) -> Request:
+    if args.mask is not None and args.init is None:
+        raise RequestError("mask", "--mask needs --init (the picture to inpaint)")
+    mode = Mode.inpaint if args.mask is not None else Mode.img2img if args.init is not None else Mode.txt2img
+    init = InputImage.from_file(args.init, "init") if args.init is not None else None
+    mask = InputImage.from_file(args.mask, "mask") if args.mask is not None else None
+    return Request(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        mode=mode,
+        steps=args.steps,
+        cfg_scale=args.cfg,
+        width=args.width,
+        height=args.height,
+        seed=args.seed,
+        batch_size=args.batch,
+        sampler=args.sampler,
+        strength=args.strength,
+        init_image=init,
+        mask=mask,
+        mask_blur=args.mask_blur,
+        inpaint_area=InpaintArea.only_masked if args.only_masked else InpaintArea.whole,
+        inpaint_padding=args.padding,
+        clip_skip=args.clip_skip,
+        model=args.model,
+    ).validate()
+
+
+def output_paths(out: Path, count: int) -> list[Path]:
+    """OUT.png, then OUT-1.png, OUT-2.png... for a batch."""
+    if out.suffix.lower() != ".png":
+        out = out.with_suffix(out.suffix + ".png") if out.suffix else out.with_suffix(".png")
+    return [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count)]
+
+
+class ProgressBar:
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+
+    def __call__(self, p: Progress) -> None:
+        done = int(self.width * p.step / max(1, p.total))
+        rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
+        batch = f" batch {p.batch_index + 1}/{p.batch_count}" if p.batch_count > 1 else ""
+        self.stream.write(
+            f"\r[{'#' * done}{'.' * (self.width - done)}] {p.step}/{p.total}{batch} {rate:.2f} it/s ETA {p.eta:.1f}s"
+        )
+        if p.step == p.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdstudio.core.errors import EngineError
+
+    try:
+        request = build_request(args)
+    except RequestError as e:
+        raise CliError(str(e)) from None
+    paths = output_paths(args.output, request.images_total)
+    try:
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
+
+    from sdstudio.core.engine import Engine
+    from sdstudio.core.metadata_io import write_png
+
+    engine = Engine(device=args.device)
+    try:
+        result = engine.run(request, on_step=ProgressBar())
+    except (EngineError, RequestError) as e:
+        raise CliError(str(e)) from None
+    for gen, path in zip(result.images, paths, strict=True):
+        write_png(path, gen, result)
+        print(f"{path}  seed {gen.seed}")
+    return 0

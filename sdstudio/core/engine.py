@@ -1,0 +1,368 @@
+"""The engine: runs a Request on diffusers and returns the pictures with the exact parameters used."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import secrets
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sdstudio.core import demo
+from sdstudio.core.errors import Cancelled, EngineError, ModelError, OutOfMemory
+from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
+from sdstudio.core.preview import latents_to_preview
+from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Progress, Request, Result
+from sdstudio.core.samplers import SAMPLERS
+
+log = logging.getLogger(__name__)
+
+OOM_ADVICE = (
+    "Out of memory on {device}. Try a smaller size or batch, enable VAE tiling or CPU offload in the "
+    "settings, or close other programs using the GPU. The engine is ready for the next job."
+)
+
+
+@dataclass
+class _Loaded:
+    ref: str
+    name: str
+    hash: str
+    pipe: Any  # the base (text-to-image) pipeline
+    latent_space: str
+    derived: dict[str, Any]
+    scheduler_config: dict[str, Any]
+
+
+def pick_device(preference: str | None = None) -> str:
+    """CUDA when present, else MPS, else CPU; an explicit preference wins."""
+    import torch
+
+    if preference:
+        return preference
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, preference: str | None = None) -> Any:
+    import torch
+
+    if preference:
+        return getattr(torch, preference) if isinstance(preference, str) else preference
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() and _prefers_bf16() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def _prefers_bf16() -> bool:
+    return False  # fp16 is the safe default for SD1/SDXL VAEs with upcasting; bf16 is opt-in
+
+
+class Engine:
+    """Owns the loaded model and its pipelines; one job at a time (callers serialise through JobQueue)."""
+
+    def __init__(self, device: str | None = None, dtype: str | None = None):
+        self._device_pref = device
+        self._dtype_pref = dtype
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+
+    # -- model -----------------------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return pick_device(self._device_pref)
+
+    @property
+    def model_name(self) -> str:
+        return self._loaded.name if self._loaded else ""
+
+    @property
+    def model_hash(self) -> str:
+        return self._loaded.hash if self._loaded else ""
+
+    def _load(self, ref: str, inpaint: bool = False) -> _Loaded:
+        """Load (or reuse) the model `ref`; the previous one is released first."""
+        want = ref or demo.DEMO_ID
+        if self._loaded is not None and self._loaded.ref == want:
+            return self._loaded
+        self.close()
+        device = self.device
+        dtype = pick_dtype(device, self._dtype_pref)
+        pipe, name, short_hash = self._open(want, dtype)
+        pipe.to(device)
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=True)
+        space = "sdxl" if "XL" in type(pipe).__name__ else "sd1"
+        self._loaded = _Loaded(want, name, short_hash, pipe, space, {}, dict(pipe.scheduler.config))
+        return self._loaded
+
+    def _open(self, ref: str, dtype: Any) -> tuple[Any, str, str]:
+        """Open a model reference as a diffusers pipeline: (pipeline, display name, short hash)."""
+        from pathlib import Path
+
+        from diffusers import AutoPipelineForText2Image, DiffusionPipeline
+        from diffusers.utils import logging as dlog
+
+        dlog.disable_progress_bar()
+
+        if demo.is_demo(ref):
+            inpaint = ref in (demo.DEMO_INPAINT_ID, demo.DEMO_INPAINT_NAME)
+            folder = demo.demo_path(inpaint=inpaint)
+            name = demo.DEMO_INPAINT_NAME if inpaint else demo.DEMO_NAME
+        else:
+            folder, name = Path(ref).expanduser(), Path(ref).name or ref
+            looks_local = (
+                ref.startswith((".", "/", "~")) or "\\" in ref or folder.suffix in (".safetensors", ".ckpt")
+            )
+            if looks_local and not folder.exists():
+                raise ModelError(
+                    f"model not found: {folder} (expected a diffusers folder or a checkpoint file)"
+                )
+        try:
+            if isinstance(folder, Path) and folder.exists():
+                if not (folder / "model_index.json").exists():
+                    raise ModelError(f"{folder}: not a diffusers model folder (no model_index.json)")
+                with warnings.catch_warnings():
+                    warnings.simplefilter(
+                        "ignore", FutureWarning
+                    )  # torch_dtype is renamed in newer diffusers
+                    pipe = DiffusionPipeline.from_pretrained(
+                        str(folder), torch_dtype=dtype, safety_checker=None
+                    )
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    pipe = AutoPipelineForText2Image.from_pretrained(ref, torch_dtype=dtype)
+        except ModelError:
+            raise
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise ModelError(f"cannot load model {ref!r}: {str(e).splitlines()[0]}") from None
+        return pipe, name, ""
+
+    def close(self) -> None:
+        """Release the loaded model and its memory."""
+        self._loaded = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def _pipeline_for(self, loaded: _Loaded, kind: str) -> Any:
+        """The pipeline for txt2img/img2img/inpaint, derived from the base with from_pipe (no reload)."""
+        if kind == "txt2img" and not _is_inpaint_unet(loaded.pipe):
+            return loaded.pipe
+        if kind not in loaded.derived:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            auto = AutoPipelineForImage2Image if kind == "img2img" else AutoPipelineForInpainting
+            pipe = auto.from_pipe(loaded.pipe)
+            if hasattr(pipe, "set_progress_bar_config"):
+                pipe.set_progress_bar_config(disable=True)
+            loaded.derived[kind] = pipe
+        return loaded.derived[kind]
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def _prompt_kwargs(
+        self, pipe: Any, request: Request
+    ) -> tuple[dict[str, Any], Callable[[int, dict], None] | None]:
+        """Pipeline kwargs for the prompts, and a per-step hook that may swap embeddings (prompt editing)."""
+        kwargs: dict[str, Any] = {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt or None,
+        }
+        if request.clip_skip > 1:
+            kwargs["clip_skip"] = request.clip_skip - 1
+        return kwargs, None
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(
+        self,
+        request: Request,
+        on_step: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Result:
+        """Run one job. Raises RequestError, ModelError, OutOfMemory, EngineError or Cancelled."""
+        request.validate()  # 1. every input checked before heavy work
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        with self._lock:
+            try:
+                return self._run(request, on_step, cancel)
+            except (Cancelled, EngineError):
+                raise
+            except Exception as e:
+                if _is_oom(e):
+                    self._recover()
+                    raise OutOfMemory(OOM_ADVICE.format(device=self.device)) from None
+                log.exception("generation failed")
+                raise EngineError(
+                    f"generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                ) from e
+
+    def _recover(self) -> None:
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _run(
+        self, request: Request, on_step: Callable[[Progress], None] | None, cancel: threading.Event | None
+    ) -> Result:
+        import torch
+
+        started = time.perf_counter()
+        # 2. model and pipeline for the mode
+        loaded = self._load(request.model)
+        seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+        resolved = request.replace(seed=seed)
+        kind = request.mode.value
+        if _is_inpaint_unet(loaded.pipe) and kind != "inpaint":
+            kind = "inpaint"  # 9-channel models run everything through the inpaint pipeline
+        pipe = self._pipeline_for(loaded, kind)
+        pipe.scheduler = SAMPLERS[request.sampler].build(loaded.scheduler_config)
+
+        # 3. inputs for the mode
+        inputs, compose = self._mode_inputs(request, pipe)
+        prompt_kwargs, prompt_hook = self._prompt_kwargs(pipe, resolved)
+
+        # 4. sampling, one pipeline call per batch
+        outputs: list[GeneratedImage] = []
+        for b in range(request.batch_count):
+            seeds = [(seed + b * request.batch_size + i) % 2**32 for i in range(request.batch_size)]
+            generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+            callback = self._callback(loaded, b, request.batch_count, on_step, cancel, prompt_hook)
+            with torch.inference_mode():
+                out = pipe(
+                    **prompt_kwargs,
+                    **inputs,
+                    num_inference_steps=request.steps,
+                    guidance_scale=request.cfg_scale,
+                    num_images_per_prompt=request.batch_size,
+                    generator=generators,
+                    callback_on_step_end=callback,
+                    callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"]
+                    if prompt_hook
+                    else ["latents"],
+                    output_type="pil",
+                )
+            for i, image in enumerate(out.images):
+                image = compose(image)
+                single = resolved.replace(seed=seeds[i], batch_size=1, batch_count=1)
+                outputs.append(GeneratedImage(image, seeds[i], single, len(outputs)))
+        return Result(resolved, tuple(outputs), loaded.name, loaded.hash, time.perf_counter() - started)
+
+    def _mode_inputs(self, request: Request, pipe: Any) -> tuple[dict[str, Any], Callable[[Any], Any]]:
+        """Pipeline image inputs for the mode, and the function that turns a raw output into the result."""
+        from PIL import Image
+
+        size = (request.width, request.height)
+        if request.mode is Mode.txt2img and not _is_inpaint_unet(pipe):
+            return {"width": request.width, "height": request.height}, lambda im: im
+        if request.mode is Mode.txt2img:  # inpainting model: blank picture, all masked
+            blank = Image.new("RGB", size, (127, 127, 127))
+            full = Image.new("L", size, 255)
+            return {
+                "image": blank,
+                "mask_image": full,
+                "strength": 1.0,
+                "width": size[0],
+                "height": size[1],
+            }, lambda im: im
+        init = request.init_image.to_pil().convert("RGB")
+        if request.mode is Mode.img2img:
+            init = init.resize(size, Image.Resampling.LANCZOS) if init.size != size else init
+            if _is_inpaint_unet(pipe):
+                full = Image.new("L", size, 255)
+                return {
+                    "image": init,
+                    "mask_image": full,
+                    "strength": request.strength,
+                    "width": size[0],
+                    "height": size[1],
+                }, lambda im: im
+            return {"image": init, "strength": request.strength}, lambda im: im
+        # inpaint
+        mask = prepare_mask(request.mask.to_pil(), request.mask_blur)
+        if request.inpaint_area is InpaintArea.only_masked:
+            box = crop_box(mask, request.inpaint_padding, request.width, request.height)
+            if box is None:
+                raise EngineError("mask: the mask is empty; paint the area to inpaint")
+            crop_img = init.crop(box).resize(size, Image.Resampling.LANCZOS)
+            crop_mask = mask.crop(box).resize(size, Image.Resampling.LANCZOS)
+            inputs = {
+                "image": crop_img,
+                "mask_image": crop_mask,
+                "strength": request.strength,
+                "width": size[0],
+                "height": size[1],
+            }
+            return inputs, lambda im: paste_back(init, im, mask, box)
+        if init.size != size:
+            init = init.resize(size, Image.Resampling.LANCZOS)
+            mask = mask.resize(size, Image.Resampling.LANCZOS)
+        inputs = {
+            "image": init,
+            "mask_image": mask,
+            "strength": request.strength,
+            "width": size[0],
+            "height": size[1],
+        }
+        return inputs, lambda im: paste_back(init, im, mask)
+
+    def _callback(
+        self,
+        loaded: _Loaded,
+        batch_index: int,
+        batch_count: int,
+        on_step: Callable[[Progress], None] | None,
+        cancel: threading.Event | None,
+        prompt_hook: Callable[[int, dict], None] | None,
+    ) -> Callable[..., dict]:
+        """Step callback: progress with a preview, prompt-editing swaps, and cancel by raising."""
+        t0 = time.perf_counter()
+
+        def callback(pipe: Any, step_index: int, timestep: Any, kwargs: dict) -> dict:
+            step = step_index + 1
+            total = int(getattr(pipe, "num_timesteps", 0) or step)
+            if on_step is not None:
+                elapsed = time.perf_counter() - t0
+                per_step = elapsed / step
+                remaining = (total - step) + (batch_count - 1 - batch_index) * total
+                preview = latents_to_preview(kwargs["latents"], loaded.latent_space)
+                on_step(
+                    Progress(step, total, elapsed, per_step * remaining, preview, batch_index, batch_count)
+                )
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            if prompt_hook is not None:
+                prompt_hook(step, kwargs)
+            return kwargs
+
+        return callback
+
+
+def _is_inpaint_unet(pipe: Any) -> bool:
+    unet = getattr(pipe, "unet", None)
+    return unet is not None and getattr(unet.config, "in_channels", 4) == 9
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
+    return isinstance(e, oom) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())

@@ -1,0 +1,220 @@
+"""The one job queue shared by the studio window and the HTTP API; progress as typed messages."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdstudio.core.errors import Cancelled, EngineError
+from sdstudio.core.request import Progress, Request, Result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    id: int
+    request: Request
+    source: str = "gui"
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+@dataclass(frozen=True)
+class JobQueued:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    job: Job
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job: Job
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    job: Job
+    result: Result
+    records: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    job: Job
+    message: str
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    job: Job
+
+
+@dataclass(frozen=True)
+class QueueChanged:
+    jobs: tuple[Job, ...]  # the running job first (if any), then the waiting ones
+
+
+Message = JobQueued | JobStarted | JobProgress | JobFinished | JobFailed | JobCancelled | QueueChanged
+Final = JobFinished | JobFailed | JobCancelled
+
+
+class JobQueue:
+    """Jobs run one at a time on the worker thread that calls run_forever; listeners hear every message there."""
+
+    def __init__(self, engine_factory: Callable[[], Any] | None = None, store: Any | None = None):
+        self._engine_factory = engine_factory
+        self._engine: Any | None = None
+        self.store = store
+        self._ids = itertools.count(1)
+        self._pending: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._listeners: list[Callable[[Message], None]] = []
+        self._finals: dict[int, Final] = {}
+        self.current: Job | None = None
+        self.last_progress: Progress | None = None
+
+    # -- submitting ------------------------------------------------------------------------------
+    def submit(self, request: Request, source: str = "gui") -> Job:
+        """Validate and enqueue; RequestError goes to the caller and nothing is queued."""
+        request.validate()
+        with self._cond:
+            job = Job(next(self._ids), request, source)
+            self._pending.append(job)
+            self._cond.notify_all()
+        self._emit(JobQueued(job))
+        self._emit_changed()
+        return job
+
+    def remove(self, job_id: int) -> bool:
+        """Remove a waiting job; the running one is cancelled with cancel()."""
+        with self._cond:
+            job = next((j for j in self._pending if j.id == job_id), None)
+            if job is None:
+                return False
+            self._pending.remove(job)
+            self._finals[job.id] = JobCancelled(job)
+            self._cond.notify_all()
+        self._emit(JobCancelled(job))
+        self._emit_changed()
+        return True
+
+    def cancel(self, job_id: int | None = None) -> bool:
+        """Cancel the running job (or the given one, running or waiting); it stops within one step."""
+        with self._cond:
+            current = self.current
+        if job_id is None or (current is not None and current.id == job_id):
+            if current is None:
+                return False
+            current.cancel.set()
+            return True
+        return self.remove(job_id)
+
+    def cancel_all(self) -> None:
+        for job in self.pending():
+            self.remove(job.id)
+        self.cancel()
+
+    def pending(self) -> list[Job]:
+        with self._cond:
+            return list(self._pending)
+
+    def jobs(self) -> tuple[Job, ...]:
+        with self._cond:
+            return ((self.current,) if self.current else ()) + tuple(self._pending)
+
+    # -- listening -------------------------------------------------------------------------------
+    def subscribe(self, listener: Callable[[Message], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, message: Message) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(message)
+            except Exception:  # a broken listener must not stop the queue
+                log.exception("job listener failed")
+
+    def _emit_changed(self) -> None:
+        self._emit(QueueChanged(self.jobs()))
+
+    def wait(self, job: Job, timeout: float | None = None) -> Final | None:
+        """Block until the job ends; its final message, or None on timeout."""
+        with self._cond:
+            self._cond.wait_for(lambda: job.id in self._finals, timeout)
+            return self._finals.get(job.id)
+
+    # -- the worker ------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Any:
+        """The engine, created on the worker thread at first use (torch loads there, not at start-up)."""
+        if self._engine is None:
+            if self._engine_factory is None:
+                from sdstudio.core.engine import Engine
+
+                self._engine_factory = Engine
+            self._engine = self._engine_factory()
+        return self._engine
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or stop.is_set(), timeout=0.25)
+                if stop.is_set() or not self._pending:
+                    continue
+                job = self._pending.popleft()
+                self.current, self.last_progress = job, None
+            self._run(job)
+
+    def run_pending(self) -> None:
+        """Run every waiting job on the calling thread, then return (scripts and tests)."""
+        while True:
+            with self._cond:
+                if not self._pending:
+                    return
+                job = self._pending.popleft()
+                self.current, self.last_progress = job, None
+            self._run(job)
+
+    def start_thread(self) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        thread = threading.Thread(target=self.run_forever, args=(stop,), name="sdstudio-jobs", daemon=True)
+        thread.start()
+        return thread, stop
+
+    def _run(self, job: Job) -> None:
+        self._emit(JobStarted(job))
+        self._emit_changed()
+        final: Final
+        try:
+            result = self.engine.run(job.request, on_step=lambda p: self._progress(job, p), cancel=job.cancel)
+            records = tuple(self.store.add(result)) if self.store is not None else ()
+            final = JobFinished(job, result, records)
+        except Cancelled:
+            final = JobCancelled(job)
+        except (EngineError, ValueError) as e:
+            final = JobFailed(job, str(e))
+        except Exception as e:  # never let the worker die
+            log.exception("job %s failed", job.id)
+            final = JobFailed(job, f"{type(e).__name__}: {e}")
+        with self._cond:
+            self.current = None
+            self._finals[job.id] = final
+            if len(self._finals) > 1000:
+                for key in sorted(self._finals)[:500]:
+                    del self._finals[key]
+            self._cond.notify_all()
+        self._emit(final)
+        self._emit_changed()
+
+    def _progress(self, job: Job, progress: Progress) -> None:
+        self.last_progress = progress
+        self._emit(JobProgress(job, progress))
