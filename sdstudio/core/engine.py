@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sdstudio.core import demo
@@ -36,6 +36,13 @@ class _Loaded:
     latent_space: str
     derived: dict[str, Any]
     scheduler_config: dict[str, Any]
+    schedulers: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler(self, sampler: str) -> Any:
+        """The scheduler for an A1111 sampler name, built once per model (set_timesteps resets its state)."""
+        if sampler not in self.schedulers:
+            self.schedulers[sampler] = SAMPLERS[sampler].build(self.scheduler_config)
+        return self.schedulers[sampler]
 
 
 def pick_device(preference: str | None = None) -> str:
@@ -234,7 +241,7 @@ class Engine:
         if _is_inpaint_unet(loaded.pipe) and kind != "inpaint":
             kind = "inpaint"  # 9-channel models run everything through the inpaint pipeline
         pipe = self._pipeline_for(loaded, kind)
-        pipe.scheduler = SAMPLERS[request.sampler].build(loaded.scheduler_config)
+        pipe.scheduler = loaded.scheduler(request.sampler)
 
         # 3. inputs for the mode
         inputs, compose = self._mode_inputs(request, pipe)

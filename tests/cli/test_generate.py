@@ -15,32 +15,85 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(*args: str, home: Path) -> subprocess.CompletedProcess:
     env = os.environ | {"SDSTUDIO_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "sdstudio", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "sdstudio", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
 
 
-def test_generate_batch_writes_numbered_pngs_with_parameters(tmp_path: Path, sdstudio_home: Path, demo_home: Path) -> None:
+def test_generate_batch_writes_numbered_pngs_with_parameters(
+    tmp_path: Path, sdstudio_home: Path, demo_home: Path
+) -> None:
     out = tmp_path / "out" / "cat.png"
-    res = _run("generate", "a cat", "--negative", "blurry", "--steps", "3", "--seed", "11", "--width", "64", "--height", "64", "--batch", "2", "--sampler", "Euler a", "-o", str(out), home=sdstudio_home)
+    res = _run(
+        "generate",
+        "a cat",
+        "--negative",
+        "blurry",
+        "--steps",
+        "3",
+        "--seed",
+        "11",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--batch",
+        "2",
+        "--sampler",
+        "Euler a",
+        "-o",
+        str(out),
+        home=sdstudio_home,
+    )
     assert res.returncode == 0, res.stderr
     files = sorted(p.name for p in out.parent.iterdir())
     assert files == ["cat-1.png", "cat.png"]
     with Image.open(out) as im:
         assert im.size == (64, 64)
         params = im.info["parameters"]
-    assert params.startswith("a cat\nNegative prompt: blurry\n") and "Seed: 11" in params and "Steps: 3" in params
+    assert (
+        params.startswith("a cat\nNegative prompt: blurry\n")
+        and "Seed: 11" in params
+        and "Steps: 3" in params
+    )
     with Image.open(out.with_name("cat-1.png")) as im:
         assert "Seed: 12" in im.info["parameters"]
     assert "3/3" in res.stderr  # the progress bar
 
 
-def test_generate_img2img_and_inpaint_modes_follow_from_flags(tmp_path: Path, sdstudio_home: Path, demo_home: Path) -> None:
+def test_generate_img2img_and_inpaint_modes_follow_from_flags(
+    tmp_path: Path, sdstudio_home: Path, demo_home: Path
+) -> None:
     init, mask = tmp_path / "init.png", tmp_path / "mask.png"
     Image.new("RGB", (64, 64), (200, 10, 10)).save(init)
     m = Image.new("L", (64, 64), 0)
     m.paste(255, (16, 16, 48, 48))
     m.save(mask)
     out = tmp_path / "fix.png"
-    res = _run("generate", "fix", "--init", str(init), "--mask", str(mask), "--steps", "2", "--width", "64", "--height", "64", "--strength", "0.8", "-o", str(out), home=sdstudio_home)
+    res = _run(
+        "generate",
+        "fix",
+        "--init",
+        str(init),
+        "--mask",
+        str(mask),
+        "--steps",
+        "2",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--strength",
+        "0.8",
+        "-o",
+        str(out),
+        home=sdstudio_home,
+    )
     assert res.returncode == 0, res.stderr
     with Image.open(out) as im:
         assert im.getpixel((2, 2)) == (200, 10, 10)  # outside the mask: the original
@@ -54,10 +107,15 @@ def test_generate_img2img_and_inpaint_modes_follow_from_flags(tmp_path: Path, sd
         (["--steps", "x"], "invalid int value"),
         (["--mask", "m.png"], "--mask needs --init"),
         (["--init", "/nonexistent.png"], "cannot read"),
-        (["--model", "/no/such/model.safetensors", "--width", "64", "--height", "64", "--steps", "1"], "model not found"),
+        (
+            ["--model", "/no/such/model.safetensors", "--width", "64", "--height", "64", "--steps", "1"],
+            "model not found",
+        ),
     ],
 )
-def test_bad_arguments_exit_non_zero_with_one_line(tmp_path: Path, sdstudio_home: Path, args: list[str], message: str) -> None:
+def test_bad_arguments_exit_non_zero_with_one_line(
+    tmp_path: Path, sdstudio_home: Path, args: list[str], message: str
+) -> None:
     res = _run("generate", "x", *args, "-o", str(tmp_path / "o.png"), home=sdstudio_home)
     assert res.returncode != 0
     lines = [line for line in res.stderr.splitlines() if line.strip()]

@@ -38,7 +38,9 @@ def engine(demo_home: Path) -> Engine:
 def _plain(cls_name: str, inpaint_model: bool = False):
     import diffusers
 
-    pipe = getattr(diffusers, cls_name).from_pretrained(str(demo.demo_path(inpaint=inpaint_model)), safety_checker=None)
+    pipe = getattr(diffusers, cls_name).from_pretrained(
+        str(demo.demo_path(inpaint=inpaint_model)), safety_checker=None
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -64,33 +66,78 @@ def _gen(seed: int) -> list[torch.Generator]:
 
 
 def test_txt2img_matches_plain_diffusers(engine: Engine, demo_home: Path) -> None:
-    req = Request(prompt="a cat", negative_prompt="blurry", steps=4, width=W, height=H, seed=123, sampler="Euler a")
+    req = Request(
+        prompt="a cat", negative_prompt="blurry", steps=4, width=W, height=H, seed=123, sampler="Euler a"
+    )
     ours = engine.run(req).images[0].image
     pipe = _plain("StableDiffusionPipeline")
     pipe.scheduler = SAMPLERS["Euler a"].build(pipe.scheduler.config)
-    ref = pipe("a cat", negative_prompt="blurry", num_inference_steps=4, guidance_scale=7.0, width=W, height=H, generator=_gen(123)).images[0]
+    ref = pipe(
+        "a cat",
+        negative_prompt="blurry",
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        width=W,
+        height=H,
+        generator=_gen(123),
+    ).images[0]
     assert np.abs(_arr(ours) - _arr(ref)).max() <= 1
 
 
 def test_img2img_matches_plain_diffusers(engine: Engine, demo_home: Path) -> None:
     init = _init_image()
-    req = Request(prompt="a dog", mode=Mode.img2img, init_image=InputImage.from_pil(init), strength=0.6, steps=5, width=W, height=H, seed=7, sampler="DPM++ 2M Karras")
+    req = Request(
+        prompt="a dog",
+        mode=Mode.img2img,
+        init_image=InputImage.from_pil(init),
+        strength=0.6,
+        steps=5,
+        width=W,
+        height=H,
+        seed=7,
+        sampler="DPM++ 2M Karras",
+    )
     ours = engine.run(req).images[0].image
     pipe = _plain("StableDiffusionImg2ImgPipeline")
     pipe.scheduler = SAMPLERS["DPM++ 2M Karras"].build(pipe.scheduler.config)
-    ref = pipe("a dog", image=init, strength=0.6, num_inference_steps=5, guidance_scale=7.0, generator=_gen(7)).images[0]
+    ref = pipe(
+        "a dog", image=init, strength=0.6, num_inference_steps=5, guidance_scale=7.0, generator=_gen(7)
+    ).images[0]
     assert np.abs(_arr(ours) - _arr(ref)).max() <= 1
 
 
 @pytest.mark.parametrize("model", ["demo", "demo-inpaint"])
 def test_inpaint_matches_plain_diffusers(engine: Engine, demo_home: Path, model: str) -> None:
     init, mask = _init_image(), _mask()
-    req = Request(prompt="a hand", mode=Mode.inpaint, init_image=InputImage.from_pil(init), mask=InputImage.from_pil(mask), mask_blur=3, strength=0.9, steps=4, width=W, height=H, seed=5, sampler="Euler", model=model)
+    req = Request(
+        prompt="a hand",
+        mode=Mode.inpaint,
+        init_image=InputImage.from_pil(init),
+        mask=InputImage.from_pil(mask),
+        mask_blur=3,
+        strength=0.9,
+        steps=4,
+        width=W,
+        height=H,
+        seed=5,
+        sampler="Euler",
+        model=model,
+    )
     ours = engine.run(req).images[0].image
     pipe = _plain("StableDiffusionInpaintPipeline", inpaint_model=model == "demo-inpaint")
     pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
     blurred = mask.filter(ImageFilter.GaussianBlur(3))
-    raw = pipe("a hand", image=init, mask_image=blurred, strength=0.9, num_inference_steps=4, guidance_scale=7.0, width=W, height=H, generator=_gen(5)).images[0]
+    raw = pipe(
+        "a hand",
+        image=init,
+        mask_image=blurred,
+        strength=0.9,
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        width=W,
+        height=H,
+        generator=_gen(5),
+    ).images[0]
     ref = Image.composite(raw, init, blurred)  # A1111's overlay: unmasked pixels are the original's
     assert np.abs(_arr(ours) - _arr(ref)).max() <= 1
     outside = np.asarray(blurred) == 0
@@ -104,7 +151,9 @@ def test_same_request_gives_identical_bytes(engine: Engine) -> None:
 
 
 def test_random_seed_is_resolved_and_batch_images_reproduce_alone(engine: Engine) -> None:
-    res = engine.run(Request(prompt="batch", steps=3, width=W, height=H, seed=-1, batch_size=2, batch_count=2))
+    res = engine.run(
+        Request(prompt="batch", steps=3, width=W, height=H, seed=-1, batch_size=2, batch_count=2)
+    )
     seeds = [g.seed for g in res.images]
     assert res.request.seed == seeds[0] >= 0 and seeds == [seeds[0] + i for i in range(4)]
     third = res.images[2]
@@ -139,7 +188,19 @@ def test_only_masked_leaves_pixels_outside_padded_box_identical(engine: Engine) 
     init = Image.new("RGB", (160, 128), (30, 90, 150))
     ImageDraw.Draw(init).line((0, 0, 160, 128), fill=(250, 250, 0), width=5)
     mask = _mask((160, 128), (100, 70, 124, 94))
-    req = Request(prompt="fix", mode=Mode.inpaint, init_image=InputImage.from_pil(init), mask=InputImage.from_pil(mask), inpaint_area=InpaintArea.only_masked, inpaint_padding=8, mask_blur=2, steps=3, width=W, height=H, seed=3)
+    req = Request(
+        prompt="fix",
+        mode=Mode.inpaint,
+        init_image=InputImage.from_pil(init),
+        mask=InputImage.from_pil(mask),
+        inpaint_area=InpaintArea.only_masked,
+        inpaint_padding=8,
+        mask_blur=2,
+        steps=3,
+        width=W,
+        height=H,
+        seed=3,
+    )
     out = engine.run(req).images[0].image
     assert out.size == init.size
     box = crop_box(prepare_mask(mask, 2), 8, W, H)

@@ -37,7 +37,10 @@ def test_jobs_run_in_order_with_typed_messages(queue: JobQueue) -> None:
     kinds = [(type(m).__name__, m.job.id) for m in messages if not isinstance(m, QueueChanged)]
     assert kinds[:2] == [("JobQueued", a.id), ("JobQueued", b.id)]
     run = [k for k in kinds[2:]]
-    assert run == [("JobStarted", a.id)] + [("JobProgress", a.id)] * 3 + [("JobFinished", a.id), ("JobStarted", b.id)] + [("JobProgress", b.id)] * 3 + [("JobFinished", b.id)]
+    assert run == [("JobStarted", a.id)] + [("JobProgress", a.id)] * 3 + [
+        ("JobFinished", a.id),
+        ("JobStarted", b.id),
+    ] + [("JobProgress", b.id)] * 3 + [("JobFinished", b.id)]
     final = queue.wait(b, timeout=1)
     assert isinstance(final, JobFinished) and final.result.images[0].request.prompt == "second"
     assert isinstance(messages[-1], QueueChanged) and messages[-1].jobs == ()

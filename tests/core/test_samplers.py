@@ -8,10 +8,22 @@ from sdstudio.core.samplers import SAMPLERS, find_sampler
 REQUIRED = {
     "Euler a": ("EulerAncestralDiscreteScheduler", {}),
     "Euler": ("EulerDiscreteScheduler", {"use_karras_sigmas": False}),
-    "DPM++ 2M": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False}),
-    "DPM++ 2M Karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
-    "DPM++ 2M SDE": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": False}),
-    "DPM++ 2M SDE Karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}),
+    "DPM++ 2M": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": False},
+    ),
+    "DPM++ 2M Karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True},
+    ),
+    "DPM++ 2M SDE": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": False},
+    ),
+    "DPM++ 2M SDE Karras": (
+        "DPMSolverMultistepScheduler",
+        {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True},
+    ),
     "DPM++ SDE Karras": ("DPMSolverSDEScheduler", {"use_karras_sigmas": True}),
     "DDIM": ("DDIMScheduler", {}),
     "UniPC": ("UniPCMultistepScheduler", {}),
@@ -35,7 +47,9 @@ def test_every_sampler_builds_from_an_sd_config(name: str) -> None:
 @pytest.mark.parametrize(("name", "expected"), sorted(REQUIRED.items()))
 def test_required_samplers_map_to_expected_config(name: str, expected: tuple[str, dict]) -> None:
     cls, config = expected
-    scheduler = SAMPLERS[name].build(SD1_SCHEDULER | {"use_karras_sigmas": True, "algorithm_type": "dpmsolver"})
+    scheduler = SAMPLERS[name].build(
+        SD1_SCHEDULER | {"use_karras_sigmas": True, "algorithm_type": "dpmsolver"}
+    )
     assert type(scheduler).__name__ == cls
     for key, value in config.items():
         assert scheduler.config[key] == value, key
