@@ -373,3 +373,12 @@ def test_lineage_of_inpaint_of_img2img_of_txt2img(
     assert store.lineage(third.id)[-1].mode == "txt2img"
     assert store.request_of(third).mask == InputImage.from_pil(mask)
     store.close()
+
+
+def test_keyset_paging_matches_offset_paging(store: GalleryStore) -> None:
+    for i in range(7):
+        store.add(_result(f"page {i}", seed=i))
+    everything = store.search(limit=100)
+    first = store.search(limit=3)
+    second = store.search(limit=3, after=first[-1])
+    assert first + second == everything[:6] and second == store.search(limit=3, offset=3)

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS images (
     parent TEXT,
     source TEXT NOT NULL DEFAULT 'sdstudio'
 );
-CREATE INDEX IF NOT EXISTS images_created ON images(created DESC);
+CREATE INDEX IF NOT EXISTS images_created ON images(created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS images_model ON images(model, created DESC);
 CREATE INDEX IF NOT EXISTS images_mode ON images(mode, created DESC);
 CREATE INDEX IF NOT EXISTS images_starred ON images(starred, created DESC);
@@ -201,15 +201,20 @@ class Index:
         self,
         text: str = "",
         *,
-        model=None,
-        mode=None,
-        starred=None,
-        since=None,
-        until=None,
+        model: str | None = None,
+        mode: str | None = None,
+        starred: bool | None = None,
+        since: float | None = None,
+        until: float | None = None,
         limit: int = 200,
         offset: int = 0,
+        after: Record | None = None,
     ) -> list[Record]:
+        """Newest first. For deep pages pass `after` (the last record of the previous page): keyset paging."""
         where, args = self._where(text, model, mode, starred, since, until)
+        if after is not None:
+            where += (" AND " if where else " WHERE ") + "(created < ? OR (created = ? AND images.id < ?))"
+            args += [after.created, after.created, after.id]
         sql = (
             f"SELECT {', '.join(COLUMNS)} FROM images{where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
         )
