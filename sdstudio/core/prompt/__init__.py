@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 
-def effective_prompts(prompt: str, negative: str, styles: tuple[str, ...] | list[str] = ()) -> tuple[str, str]:
+def effective_prompts(
+    prompt: str, negative: str, styles: tuple[str, ...] | list[str] = ()
+) -> tuple[str, str]:
     """Styles applied and inline negatives moved to the negative prompt: what gets recorded."""
     prompt, negative = apply_styles(prompt, negative, styles)
     prompt, terms = split_inline_negatives(prompt)
