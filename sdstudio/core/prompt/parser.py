@@ -35,7 +35,8 @@ def parse_attention(text: str) -> list[tuple[str, float]]:
 
     def multiply(start: int, mult: float) -> None:
         for item in res[start:]:
-            item[1] *= mult
+            if item[1] != BREAK[1]:  # BREAK inside a group still breaks
+                item[1] *= mult
 
     for m in _RE_ATTENTION.finditer(text):
         tok, weight = m.group(0), m.group(1)

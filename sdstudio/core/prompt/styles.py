@@ -118,7 +118,10 @@ def apply_styles(
     """Apply styles in order; an unknown name raises RequestError listing the known ones."""
     if not names:
         return prompt, negative
-    known = all_styles(path)
+    try:
+        known = all_styles(path)
+    except ValueError as e:
+        raise RequestError("styles", f"{e}; fix or remove the file") from None
     for name in names:
         style = known.get(name)
         if style is None:
