@@ -236,8 +236,12 @@ def _tiny_sdxl():
     return pipe
 
 
-def test_sdxl_two_encoders_and_pooled(demo_home: Path) -> None:
-    sdxl = _tiny_sdxl()
+@pytest.fixture(scope="module")
+def sdxl(demo_home: Path):
+    return _tiny_sdxl()
+
+
+def test_sdxl_two_encoders_and_pooled(sdxl) -> None:
     with torch.no_grad():
         pe, ne, pp, npp = sdxl.encode_prompt("a cat", negative_prompt="ugly")
         _, zn, _, zp = sdxl.encode_prompt("a cat")
@@ -256,3 +260,43 @@ def test_sdxl_two_encoders_and_pooled(demo_home: Path) -> None:
     assert torch.equal(first["pooled_prompt_embeds"], pp)  # pooled from the first chunk
     image = sdxl(**first, num_inference_steps=2, width=W, height=H, output_type="pil").images[0]
     assert image.size == (W, H)
+
+
+def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
+    from sdstudio.core.engine import _tensor_inputs
+
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def grab(module, args, kwargs):
+        seen.append(
+            (kwargs["encoder_hidden_states"].clone(), kwargs["added_cond_kwargs"]["text_embeds"].clone())
+        )
+
+    request = Request(prompt="a [cat:dog:0.5]", negative_prompt="ugly", steps=4, width=W, height=H)
+    kwargs, hook = Engine(device="cpu")._prompt_kwargs(sdxl, request)
+    assert hook is not None
+
+    def callback(pipe, i, t, tensors):
+        hook(i + 1, tensors)
+        return tensors
+
+    handle = sdxl.unet.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        sdxl(
+            **kwargs,
+            num_inference_steps=4,
+            width=W,
+            height=H,
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=_tensor_inputs(sdxl, True),
+        )
+    finally:
+        handle.remove()
+    with torch.no_grad():
+        cat, neg, cat_pool, neg_pool = sdxl.encode_prompt("a cat", negative_prompt="ugly")
+        dog, _, dog_pool, _ = sdxl.encode_prompt("a dog", negative_prompt="ugly")
+    assert len(seen) == 4
+    for i, (ehs, pooled) in enumerate(seen):
+        want, want_pool = (dog, dog_pool) if i >= 2 else (cat, cat_pool)
+        assert torch.equal(ehs, torch.cat([neg, want])), f"UNet call {i}"
+        assert torch.equal(pooled, torch.cat([neg_pool, want_pool])), f"UNet call {i}"
