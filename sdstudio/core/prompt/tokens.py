@@ -53,14 +53,15 @@ class _Tok:
         return tuple(self.tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"])
 
 
-_WRAPPED: dict[int, _Tok] = {}
-
-
 def wrap(tokenizer: Any) -> _Tok:
-    key = id(tokenizer)
-    w = _WRAPPED.get(key)
-    if w is None or w.tokenizer is not tokenizer:
-        w = _WRAPPED[key] = _Tok(tokenizer)
+    """The tokenizer's wrapper, kept on the tokenizer itself so it goes when the model goes."""
+    w = getattr(tokenizer, "_sdstudio_tok", None)
+    if w is None:
+        w = _Tok(tokenizer)
+        try:
+            tokenizer._sdstudio_tok = w
+        except AttributeError:  # a tokenizer that takes no attributes: wrap anew each time
+            pass
     return w
 
 
