@@ -96,10 +96,10 @@ class _Encoder:
         z = torch.cat(hidden, dim=-1) if len(hidden) > 1 else hidden[0]
         weights = [1.0, *chunk.weights] + [1.0] * (CHUNK + 1 - len(chunk.weights))
         if any(w != 1.0 for w in weights):  # A1111 "Original": weight, then restore the mean
-            w = torch.tensor(weights, device=z.device, dtype=z.dtype).reshape(1, -1, 1)
-            mean = z.mean()
-            z = z * w
-            z = z * (mean / z.mean())
+            zf = z.float()  # in float32 so half-precision means stay exact enough
+            w = torch.tensor(weights, device=z.device, dtype=torch.float32).reshape(1, -1, 1)
+            weighted = zf * w
+            z = weighted * (zf.mean() / weighted.mean())
         return z.to(self.dtype), pooled
 
 
