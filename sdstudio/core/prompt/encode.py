@@ -110,7 +110,7 @@ def build_conditioning(pipe: Any, prompt: str, negative: str, steps: int, clip_s
     # 1. schedules: which text at which step, for the prompt and the negative prompt
     steps = max(1, int(steps))
     pos = parse_prompt(prompt).schedule(steps)
-    neg = parse_prompt(negative).schedule(steps)
+    neg = parse_prompt(negative, inline_negatives=False).schedule(steps)
     enc = _Encoder(pipe, clip_skip)
     zero_negative = (
         enc.sdxl and not negative.strip() and getattr(pipe.config, "force_zeros_for_empty_prompt", False)

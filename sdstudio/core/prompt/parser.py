@@ -317,8 +317,12 @@ def merge_negative(negative: str, terms: list[str]) -> str:
     return (base + ", " if base else "") + ", ".join(new)
 
 
-def parse_prompt(text: str) -> ParsedPrompt:
-    """Parse a prompt: LoRA tags and inline negatives taken out, editing and attention syntax kept."""
+def parse_prompt(text: str, inline_negatives: bool = True) -> ParsedPrompt:
+    """Parse a prompt: LoRA tags and inline negatives taken out, editing and attention syntax kept.
+
+    A negative prompt is parsed with inline_negatives=False: there a "(-x)" group is plain text."""
     loras = lora_tags(text)
-    body, negatives = split_inline_negatives(strip_loras(text))
+    body, negatives = strip_loras(text), []
+    if inline_negatives:
+        body, negatives = split_inline_negatives(body)
     return ParsedPrompt(body, loras, negatives, _tree(body))
