@@ -49,6 +49,7 @@ class _Encoder:
         first = self.pairs[0][1]
         self.device, self.dtype = first.device, first.dtype
         self.cache: dict[str, _Embeds] = {}
+        self.empty: Any = None
 
     def chunks(self, text: str) -> list[Chunk]:
         return make_chunks(parse_attention(text), self.pairs[0][0])
@@ -67,8 +68,9 @@ class _Encoder:
         e = self.cache[text]
         have = e.embeds.shape[1] // (CHUNK + 2)
         if have < n_chunks:
-            empty = self._chunk(Chunk())[0]
-            e = _Embeds(torch.cat([e.embeds] + [empty] * (n_chunks - have), dim=1), e.pooled)
+            if self.empty is None:
+                self.empty = self._chunk(Chunk())[0]
+            e = _Embeds(torch.cat([e.embeds] + [self.empty] * (n_chunks - have), dim=1), e.pooled)
         return e
 
     def _chunk(self, chunk: Chunk) -> tuple[Any, Any]:
