@@ -182,6 +182,10 @@ def test_cli_records_effective_negative_in_png(demo_home: Path, tmp_path: Path, 
     assert main(argv) == 0
     params = Image.open(out).text["parameters"]
     assert params.startswith("a girl\nNegative prompt: blurry, bad hands, unnatural hands\n")
+    assert main([*argv[:4], "--style", "hands", "--style", "quality", *argv[4:]]) == 0
+    negative = Image.open(out).text["parameters"].split("\n")[1]
+    assert negative.startswith("Negative prompt: blurry, bad hands, unnatural hands, extra fingers")
+    assert negative.count("bad hands") == 1 and "lowres" in negative
     assert main([*argv[:4], "--style", "nope", *argv[4:]]) == 2
     err = capsys.readouterr().err
     assert "unknown style 'nope'" in err and "hands" in err and "Traceback" not in err
