@@ -171,10 +171,12 @@ class Engine:
         self, pipe: Any, request: Request
     ) -> tuple[dict[str, Any], Callable[[int, dict], None] | None]:
         """Pipeline kwargs for the prompts, and a per-step hook that may swap embeddings (prompt editing)."""
-        from sdstudio.core.prompt import build_conditioning, effective_prompts
+        from sdstudio.core.prompt import build_conditioning, effective_prompts, lora_tags
         from sdstudio.core.prompt.encode import swap_embeddings
 
         prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
+        if loras := lora_tags(prompt):
+            log.warning("LoRA tags are not applied yet: %s", ", ".join(f"{n}:{w:g}" for n, w in loras))
         cond = build_conditioning(pipe, prompt, negative, request.steps, request.clip_skip)
         if not cond.change_steps:
             return cond.kwargs_at(0), None

@@ -182,6 +182,10 @@ def test_cli_records_effective_negative_in_png(demo_home: Path, tmp_path: Path, 
     assert main(argv) == 0
     params = Image.open(out).text["parameters"]
     assert params.startswith("a girl\nNegative prompt: blurry, bad hands, unnatural hands\n")
+    assert main([*argv[:4], "--style", "hands", "--style", "quality", *argv[4:]]) == 0
+    negative = Image.open(out).text["parameters"].split("\n")[1]
+    assert negative.startswith("Negative prompt: blurry, bad hands, unnatural hands, extra fingers")
+    assert negative.count("bad hands") == 1 and "lowres" in negative
     assert main([*argv[:4], "--style", "nope", *argv[4:]]) == 2
     err = capsys.readouterr().err
     assert "unknown style 'nope'" in err and "hands" in err and "Traceback" not in err
@@ -300,3 +304,28 @@ def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
         want, want_pool = (dog, dog_pool) if i >= 2 else (cat, cat_pool)
         assert torch.equal(ehs, torch.cat([neg, want])), f"UNet call {i}"
         assert torch.equal(pooled, torch.cat([neg_pool, want_pool])), f"UNet call {i}"
+
+
+def test_sd2_style_tokenizer_pads_like_diffusers(pipe, tmp_path: Path) -> None:
+    """SD 2.x tokenizers pad with "!" (id 0) after the end token; parity with diffusers holds there too."""
+    import diffusers
+
+    demo.write_clip_tokenizer(tmp_path, pad_token="!")
+    sd2 = diffusers.StableDiffusionPipeline(
+        **{k: getattr(pipe, k) for k in ("vae", "text_encoder", "unet", "scheduler")},
+        tokenizer=demo.load_clip_tokenizer(tmp_path),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    assert sd2.tokenizer.pad_token_id == 0
+    with torch.no_grad():
+        pe, ne = sd2.encode_prompt("a cat on a mat", "cpu", 1, True, "")
+    p, n = _embeds(sd2, "a cat on a mat")
+    assert torch.equal(p, pe) and torch.equal(n, ne)
+    assert not torch.equal(p, _embeds(pipe, "a cat on a mat")[0])
+
+
+def test_negative_prompt_keeps_dash_groups(pipe) -> None:
+    kw = build_conditioning(pipe, "a", "(-x)", 4).kwargs_at(0)
+    assert not torch.equal(kw["negative_prompt_embeds"], _embeds(pipe, "a", "")[1])

@@ -122,6 +122,7 @@ INLINE = [
     ((r"a \(-not this\)", ""), (r"a \(-not this\)", "")),  # escaped: literal
     (("a (not -this)", ""), ("a (not -this)", "")),  # must start with "-"
     (("a <lora:x:1> (-bad)", ""), ("a <lora:x:1>", "bad")),  # LoRA tags are recorded
+    (("a (-bad hands, -extra fingers)", ""), ("a", "bad hands, extra fingers")),
 ]
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from sdstudio.core.prompt.parser import (
     BREAK,
+    SYNTAX_HELP,
     ParsedPrompt,
     lora_tags,
     merge_negative,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BREAK",
+    "SYNTAX_HELP",
     "Conditioning",
     "ParsedPrompt",
     "Style",

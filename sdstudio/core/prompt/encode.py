@@ -49,6 +49,7 @@ class _Encoder:
         first = self.pairs[0][1]
         self.device, self.dtype = first.device, first.dtype
         self.cache: dict[str, _Embeds] = {}
+        self.empty: Any = None
 
     def chunks(self, text: str) -> list[Chunk]:
         return make_chunks(parse_attention(text), self.pairs[0][0])
@@ -67,8 +68,9 @@ class _Encoder:
         e = self.cache[text]
         have = e.embeds.shape[1] // (CHUNK + 2)
         if have < n_chunks:
-            empty = self._chunk(Chunk())[0]
-            e = _Embeds(torch.cat([e.embeds] + [empty] * (n_chunks - have), dim=1), e.pooled)
+            if self.empty is None:
+                self.empty = self._chunk(Chunk())[0]
+            e = _Embeds(torch.cat([e.embeds] + [self.empty] * (n_chunks - have), dim=1), e.pooled)
         return e
 
     def _chunk(self, chunk: Chunk) -> tuple[Any, Any]:
@@ -96,10 +98,10 @@ class _Encoder:
         z = torch.cat(hidden, dim=-1) if len(hidden) > 1 else hidden[0]
         weights = [1.0, *chunk.weights] + [1.0] * (CHUNK + 1 - len(chunk.weights))
         if any(w != 1.0 for w in weights):  # A1111 "Original": weight, then restore the mean
-            w = torch.tensor(weights, device=z.device, dtype=z.dtype).reshape(1, -1, 1)
-            mean = z.mean()
-            z = z * w
-            z = z * (mean / z.mean())
+            zf = z.float()  # in float32 so half-precision means stay exact enough
+            w = torch.tensor(weights, device=z.device, dtype=torch.float32).reshape(1, -1, 1)
+            weighted = zf * w
+            z = weighted * (zf.mean() / weighted.mean())
         return z.to(self.dtype), pooled
 
 
@@ -110,7 +112,7 @@ def build_conditioning(pipe: Any, prompt: str, negative: str, steps: int, clip_s
     # 1. schedules: which text at which step, for the prompt and the negative prompt
     steps = max(1, int(steps))
     pos = parse_prompt(prompt).schedule(steps)
-    neg = parse_prompt(negative).schedule(steps)
+    neg = parse_prompt(negative, inline_negatives=False).schedule(steps)
     enc = _Encoder(pipe, clip_skip)
     zero_negative = (
         enc.sdxl and not negative.strip() and getattr(pipe.config, "force_zeros_for_empty_prompt", False)

@@ -5,6 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+SYNTAX_HELP = """Prompt syntax (as in A1111):
+(word) x1.1, ((word)) x1.21, (word:1.3) any weight, [word] /1.1; \\( \\) \\[ \\] for literal brackets
+BREAK starts a new 75-token chunk; long prompts are split into chunks automatically
+[from:to:when] switches text at a step (when < 1: fraction of the steps), [add:when], [remove::when], [a|b] alternates
+<lora:name:weight> selects a LoRA
+(-bad hands -unnatural hands) moves those terms to the negative prompt"""
+
 BREAK: tuple[str, float] = ("BREAK", -1.0)
 ROUND = 1.1
 SQUARE = 1 / 1.1
@@ -310,8 +317,12 @@ def merge_negative(negative: str, terms: list[str]) -> str:
     return (base + ", " if base else "") + ", ".join(new)
 
 
-def parse_prompt(text: str) -> ParsedPrompt:
-    """Parse a prompt: LoRA tags and inline negatives taken out, editing and attention syntax kept."""
+def parse_prompt(text: str, inline_negatives: bool = True) -> ParsedPrompt:
+    """Parse a prompt: LoRA tags and inline negatives taken out, editing and attention syntax kept.
+
+    A negative prompt is parsed with inline_negatives=False: there a "(-x)" group is plain text."""
     loras = lora_tags(text)
-    body, negatives = split_inline_negatives(strip_loras(text))
+    body, negatives = strip_loras(text), []
+    if inline_negatives:
+        body, negatives = split_inline_negatives(body)
     return ParsedPrompt(body, loras, negatives, _tree(body))
