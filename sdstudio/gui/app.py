@@ -1,17 +1,63 @@
-"""Application start-up: QApplication, main window, event loop."""
+"""Application start-up: QApplication, the real queue, store and library, the main window, the event loop."""
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+QUIT_WHEN_SHOWN = "SDSTUDIO_QUIT_WHEN_SHOWN"  # benchmarks: print the time the window was shown, then quit
+
+
+def open_store() -> Any | None:
+    """The gallery store, or None (the window still works; results are then not kept)."""
+    try:
+        from sdstudio.core.gallery import GalleryStore
+    except ImportError:
+        return None
+    try:
+        return GalleryStore()
+    except Exception as e:  # shown in the window's status bar
+        log.warning("gallery store unavailable: %s", e)
+        return None
+
+
+def open_library() -> Any | None:
+    try:
+        from sdstudio.core.models import ModelLibrary
+    except ImportError:
+        return None
+    try:
+        return ModelLibrary()
+    except Exception as e:
+        log.warning("model library unavailable: %s", e)
+        return None
 
 
 def run_app(argv: list[str] | None = None) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from sdstudio.core.jobs import JobQueue
+    from sdstudio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(argv or sys.argv)
-    window = QMainWindow()
-    window.setWindowTitle("sdstudio")
-    window.setCentralWidget(QLabel("sdstudio: the studio window is coming."))
-    window.resize(1280, 800)
+    app.setApplicationName("sdstudio")
+    store = open_store()
+    window = MainWindow(JobQueue(store=store), store, open_library())
+    if store is None:
+        window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
     window.show()
+    if os.environ.get(QUIT_WHEN_SHOWN):
+
+        def shown() -> None:
+            print(f"shown {time.time():.6f}", flush=True)
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(0, shown)
     return app.exec()

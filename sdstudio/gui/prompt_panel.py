@@ -1,0 +1,460 @@
+"""The prompt panel: every generation parameter; builds the Request and can be filled from one."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sdstudio.core import demo
+from sdstudio.core.request import (
+    MAX_BATCH_COUNT,
+    MAX_BATCH_SIZE,
+    MAX_SEED,
+    MAX_STEPS,
+    InpaintArea,
+    InputImage,
+    Mode,
+    Request,
+)
+from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
+
+SIZE_PRESETS: tuple[tuple[int, int], ...] = (
+    (512, 512),
+    (512, 768),
+    (768, 512),
+    (768, 768),
+    (1024, 1024),
+    (832, 1216),
+    (1216, 832),
+)
+CUSTOM = "Custom"
+MODE_TEXT = {
+    Mode.txt2img: "Mode: txt2img (empty canvas)",
+    Mode.img2img: "Mode: img2img (image on the canvas)",
+    Mode.inpaint: "Mode: inpaint (image + mask)",
+}
+
+
+def mode_for(has_image: bool, has_mask: bool) -> Mode:
+    """The mode follows from the canvas: no image, image, image + mask."""
+    if not has_image:
+        return Mode.txt2img
+    return Mode.inpaint if has_mask else Mode.img2img
+
+
+def token_display(text: str) -> str:
+    """Token count per 75-token chunk, e.g. "81/150"; the prompt module's counter when present."""
+    try:
+        from sdstudio.core.prompt import count_tokens
+    except ImportError:
+        count_tokens = None
+    if count_tokens is not None:
+        try:
+            tc = count_tokens(text)
+            return str(getattr(tc, "display", None) or tc)
+        except Exception:  # a counter failure must never break typing
+            pass
+    import re
+
+    n = len(re.findall(r"\w+|[^\w\s]", text))  # rough: one token per word or mark
+    chunk = max(1, -(-n // 75)) * 75
+    return f"{n}/{chunk}"
+
+
+class _CountSignals(QObject):
+    done = Signal(int, str)
+
+
+class _CountTask(QRunnable):
+    """Counts tokens on the thread pool (the tokenizer may be slow to load)."""
+
+    def __init__(self, serial: int, text: str, signals: _CountSignals):
+        super().__init__()
+        self.serial, self.text, self.signals = serial, text, signals
+
+    def run(self) -> None:
+        self.signals.done.emit(self.serial, token_display(self.text))
+
+
+class PromptEdit(QWidget):
+    """A prompt editor with its live token count."""
+
+    def __init__(self, title: str, placeholder: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.edit = QPlainTextEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setTabChangesFocus(True)
+        self.edit.setMinimumHeight(60)
+        self.edit.setToolTip(
+            "A1111 syntax: (word:1.2) weights, [word] lowers, BREAK starts a new 75-token chunk, "
+            "[from:to:when] switches mid-run, (-bad hands) moves terms to the negative prompt."
+        )
+        self.count = QLabel("0/75")
+        self.count.setObjectName("tokenCount")
+        self.count.setToolTip("tokens / capacity of the 75-token chunks used")
+        head = QHBoxLayout()
+        head.addWidget(QLabel(title))
+        head.addStretch(1)
+        head.addWidget(self.count)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(head)
+        lay.addWidget(self.edit)
+        self._serial = 0
+        self._signals = _CountSignals(self)
+        self._signals.done.connect(self._on_count)
+        self._timer = QTimer(self, singleShot=True, interval=120)
+        self._timer.timeout.connect(self._recount)
+        self.edit.textChanged.connect(self._timer.start)
+
+    def text(self) -> str:
+        return self.edit.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        if text != self.text():
+            self.edit.setPlainText(text)
+
+    def _recount(self) -> None:
+        self._serial += 1
+        QThreadPool.globalInstance().start(_CountTask(self._serial, self.text(), self._signals))
+
+    def _on_count(self, serial: int, display: str) -> None:
+        if serial == self._serial:  # drop answers overtaken by newer typing
+            self.count.setText(display)
+
+
+class PromptPanel(QWidget):
+    """All parameters of a job. `request(...)` builds the Request; `set_request(...)` fills every field."""
+
+    generateRequested = Signal()
+    cancelRequested = Signal()
+    changed = Signal()
+
+    def __init__(self, models: Iterable[tuple[str, str, str]] | None = None, parent: QWidget | None = None):
+        """`models`: (display name, reference stored in the request, note) triples."""
+        super().__init__(parent)
+        self.last_seed: int | None = None
+        self._styles: tuple[str, ...] = ()
+        self._build(list(models or [(demo.DEMO_NAME, "", demo.DEMO_NOTE)]))
+        self._wire()
+
+    # -- building ----------------------------------------------------------------------------------
+    def _build(self, models: list[tuple[str, str, str]]) -> None:
+        self.prompt = PromptEdit("Prompt", "what to draw")
+        self.negative = PromptEdit("Negative prompt", "what to keep away")
+        self.mode_label = QLabel(MODE_TEXT[Mode.txt2img])
+        self.mode_label.setObjectName("modeLabel")
+        bold = QFont(self.mode_label.font())
+        bold.setBold(True)
+        self.mode_label.setFont(bold)
+
+        self.model = QComboBox()
+        for name, ref, note in models:
+            self.model.addItem(name, ref)
+            self.model.setItemData(self.model.count() - 1, note, Qt.ItemDataRole.ToolTipRole)
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        self.model_note.setStyleSheet("color: palette(mid);")
+        self.sampler = QComboBox()
+        for name in SAMPLERS:
+            self.sampler.addItem(name, name)
+        self.sampler.setCurrentIndex(self.sampler.findData(DEFAULT_SAMPLER))
+        self.steps = _spin(1, MAX_STEPS, 20)
+        self.cfg = _dspin(0.0, 30.0, 7.0, 0.5, 2)
+        self.clip_skip = _spin(1, 12, 1)
+
+        self.seed = QLineEdit("-1")
+        self.seed.setPlaceholderText("-1 = random")
+        self.seed.setToolTip(f"-1 for a random seed, or 0 to {MAX_SEED}")
+        self.seed_random = QPushButton("Random")
+        self.seed_random.setToolTip("use a new random seed each run (-1)")
+        self.seed_reuse = QPushButton("Reuse last")
+        self.seed_reuse.setToolTip("the seed of the last finished image")
+        self.seed_reuse.setEnabled(False)
+
+        self.size_preset = QComboBox()
+        for w, h in SIZE_PRESETS:
+            self.size_preset.addItem(f"{w}×{h}", (w, h))
+        self.size_preset.addItem(CUSTOM, None)
+        self.width_ = _spin(8, 16384, 512, step=8)
+        self.height_ = _spin(8, 16384, 512, step=8)
+        self.batch_size = _spin(1, MAX_BATCH_SIZE, 1)
+        self.batch_count = _spin(1, MAX_BATCH_COUNT, 1)
+        self.strength = _dspin(0.0, 1.0, 0.75, 0.05, 2)
+        self.mask_blur = _spin(0, 64, 4)
+        self.inpaint_area = QComboBox()
+        self.inpaint_area.addItem("Whole picture", InpaintArea.whole.value)
+        self.inpaint_area.addItem("Only masked", InpaintArea.only_masked.value)
+        self.inpaint_padding = _spin(0, 256, 32)
+
+        self.error = QLabel()
+        self.error.setObjectName("errorLabel")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #d33; font-weight: bold;")
+        self.error.hide()
+        self.generate = QPushButton("Generate")
+        self.generate.setToolTip("Ctrl+Enter; while busy, adds the job to the queue")
+        self.generate.setDefault(True)
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Esc: stop the running job")
+
+        # layout
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.mode_label)
+        lay.addWidget(self.prompt, 3)
+        lay.addWidget(self.negative, 2)
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        form.addRow("", self.model_note)
+        form.addRow("Sampler", self.sampler)
+        form.addRow("Steps", self.steps)
+        form.addRow("CFG scale", self.cfg)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_random)
+        seed_row.addWidget(self.seed_reuse)
+        form.addRow("Seed", seed_row)
+        form.addRow("Size", self.size_preset)
+        wh = QHBoxLayout()
+        wh.addWidget(self.width_)
+        wh.addWidget(QLabel("×"))
+        wh.addWidget(self.height_)
+        form.addRow("W × H", wh)
+        batch = QHBoxLayout()
+        batch.addWidget(QLabel("size"))
+        batch.addWidget(self.batch_size)
+        batch.addWidget(QLabel("count"))
+        batch.addWidget(self.batch_count)
+        form.addRow("Batch", batch)
+        form.addRow("Clip skip", self.clip_skip)
+        lay.addLayout(form)
+        self.image_box = QGroupBox("Image to image / inpaint")
+        iform = QFormLayout(self.image_box)
+        iform.addRow("Denoising strength", self.strength)
+        iform.addRow("Mask blur", self.mask_blur)
+        iform.addRow("Inpaint area", self.inpaint_area)
+        iform.addRow("Padding", self.inpaint_padding)
+        lay.addWidget(self.image_box)
+        lay.addWidget(self.error)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate, 2)
+        buttons.addWidget(self.cancel, 1)
+        lay.addLayout(buttons)
+        self._update_model_note()
+
+    def _wire(self) -> None:
+        self.generate.clicked.connect(self.generateRequested)
+        self.cancel.clicked.connect(self.cancelRequested)
+        self.seed_random.clicked.connect(lambda: self.seed.setText("-1"))
+        self.seed_reuse.clicked.connect(self._reuse_seed)
+        self.size_preset.activated.connect(self._apply_preset)
+        self.width_.valueChanged.connect(self._sync_preset)
+        self.height_.valueChanged.connect(self._sync_preset)
+        self.model.currentIndexChanged.connect(self._update_model_note)
+        for w in self._fields():
+            sig = getattr(w, "textChanged", None) or getattr(w, "currentIndexChanged", None)
+            if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                sig = w.valueChanged
+            sig.connect(self._on_edit)
+        self.prompt.edit.textChanged.connect(self._on_edit)
+        self.negative.edit.textChanged.connect(self._on_edit)
+
+    def _fields(self) -> list[QWidget]:
+        return [
+            self.model,
+            self.sampler,
+            self.steps,
+            self.cfg,
+            self.clip_skip,
+            self.seed,
+            self.width_,
+            self.height_,
+            self.batch_size,
+            self.batch_count,
+            self.strength,
+            self.mask_blur,
+            self.inpaint_area,
+            self.inpaint_padding,
+        ]
+
+    # -- the request -----------------------------------------------------------------------------
+    def seed_value(self) -> int:
+        text = self.seed.text().strip()
+        try:
+            return int(text) if text else -1
+        except ValueError:
+            return -2  # not a number: validate() names the seed field
+
+    def request(self, init_image: InputImage | None = None, mask: InputImage | None = None) -> Request:
+        """The Request these fields describe; the mode follows from the given canvas images."""
+        mode = mode_for(init_image is not None, mask is not None)
+        return Request(
+            prompt=self.prompt.text(),
+            negative_prompt=self.negative.text(),
+            mode=mode,
+            steps=self.steps.value(),
+            cfg_scale=round(self.cfg.value(), 2),
+            width=self.width_.value(),
+            height=self.height_.value(),
+            seed=self.seed_value(),
+            batch_size=self.batch_size.value(),
+            batch_count=self.batch_count.value(),
+            sampler=self.sampler.currentData() or DEFAULT_SAMPLER,
+            strength=round(self.strength.value(), 2),
+            init_image=init_image if mode is not Mode.txt2img else None,
+            mask=mask if mode is Mode.inpaint else None,
+            mask_blur=self.mask_blur.value(),
+            inpaint_area=InpaintArea(self.inpaint_area.currentData()),
+            inpaint_padding=self.inpaint_padding.value(),
+            clip_skip=self.clip_skip.value(),
+            model=self.model.currentData() or "",
+            styles=self._styles,
+        )
+
+    def set_request(self, request: Request) -> None:
+        """Fill every field from a request ("Reuse parameters"); the seed is kept exactly."""
+        self.prompt.set_text(request.prompt)
+        self.negative.set_text(request.negative_prompt)
+        _select(self.model, request.model, request.model or demo.DEMO_NAME)
+        _select(self.sampler, request.sampler, request.sampler)
+        self.steps.setValue(request.steps)
+        self.cfg.setValue(float(request.cfg_scale))
+        self.clip_skip.setValue(request.clip_skip)
+        self.seed.setText(str(request.seed))
+        self.width_.setValue(request.width)
+        self.height_.setValue(request.height)
+        self.batch_size.setValue(request.batch_size)
+        self.batch_count.setValue(request.batch_count)
+        self.strength.setValue(float(request.strength))
+        self.mask_blur.setValue(request.mask_blur)
+        self.inpaint_area.setCurrentIndex(self.inpaint_area.findData(InpaintArea(request.inpaint_area).value))
+        self.inpaint_padding.setValue(request.inpaint_padding)
+        self._styles = tuple(request.styles)
+        self.clear_error()
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode_label.setText(MODE_TEXT[mode])
+        self.image_box.setEnabled(mode is not Mode.txt2img)
+
+    def set_last_seed(self, seed: int) -> None:
+        self.last_seed = seed
+        self.seed_reuse.setEnabled(True)
+        self.seed_reuse.setToolTip(f"use the last seed: {seed}")
+
+    def set_busy(self, busy: bool) -> None:
+        self.generate.setText("Add to queue" if busy else "Generate")
+
+    # -- errors ----------------------------------------------------------------------------------
+    def field_widget(self, name: str) -> QWidget | None:
+        return {
+            "prompt": self.prompt.edit,
+            "negative_prompt": self.negative.edit,
+            "steps": self.steps,
+            "cfg_scale": self.cfg,
+            "width": self.width_,
+            "height": self.height_,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            "batch_count": self.batch_count,
+            "sampler": self.sampler,
+            "strength": self.strength,
+            "mask_blur": self.mask_blur,
+            "inpaint_padding": self.inpaint_padding,
+            "clip_skip": self.clip_skip,
+            "model": self.model,
+        }.get(name)
+
+    def show_error(self, message: str, field: str | None = None) -> None:
+        """A readable one-line error under the fields; the named field is outlined. Inputs stay as typed."""
+        self.clear_error()
+        self.error.setText(message)
+        self.error.show()
+        widget = self.field_widget(field) if field else None
+        if widget is not None:
+            widget.setProperty("invalid", True)
+            widget.setStyleSheet("border: 2px solid #d33;")
+            widget.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def clear_error(self) -> None:
+        self.error.hide()
+        self.error.clear()
+        for w in [self.prompt.edit, self.negative.edit, *self._fields()]:
+            if w.property("invalid"):
+                w.setProperty("invalid", False)
+                w.setStyleSheet("")
+
+    # -- slots -----------------------------------------------------------------------------------
+    def _on_edit(self, *_: Any) -> None:
+        if self.error.isVisible():
+            self.clear_error()
+        self.changed.emit()
+
+    def _reuse_seed(self) -> None:
+        if self.last_seed is not None:
+            self.seed.setText(str(self.last_seed))
+
+    def randomize_seed_now(self) -> None:
+        self.seed.setText(str(secrets.randbelow(MAX_SEED + 1)))
+
+    def _apply_preset(self, index: int) -> None:
+        size = self.size_preset.itemData(index)
+        if size:
+            self.width_.setValue(size[0])
+            self.height_.setValue(size[1])
+
+    def _sync_preset(self) -> None:
+        i = self.size_preset.findData((self.width_.value(), self.height_.value()))
+        self.size_preset.setCurrentIndex(i if i >= 0 else self.size_preset.count() - 1)
+
+    def _update_model_note(self) -> None:
+        ref = self.model.currentData() or ""
+        note = self.model.currentData(Qt.ItemDataRole.ToolTipRole) or (
+            demo.DEMO_NOTE if demo.is_demo(ref) else ""
+        )
+        self.model_note.setText(note)
+        self.model_note.setVisible(bool(note))
+
+
+def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(value)
+    s.setKeyboardTracking(True)
+    return s
+
+
+def _dspin(lo: float, hi: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setDecimals(decimals)
+    s.setRange(lo, hi)
+    s.setSingleStep(step)
+    s.setValue(value)
+    return s
+
+
+def _select(combo: QComboBox, data: str, label: str) -> None:
+    """Select the item holding `data`, adding it when unknown so a reused request round-trips exactly."""
+    i = combo.findData(data)
+    if i < 0:
+        combo.addItem(label, data)
+        i = combo.count() - 1
+    combo.setCurrentIndex(i)
