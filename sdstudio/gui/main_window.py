@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         self.status.show_message(f"Job #{job.id} cancelled.")
 
     def _on_queue_changed(self, jobs: tuple[Job, ...]) -> None:
-        self.queue_panel.set_jobs(jobs, self.queue.current)
+        self.queue_panel.set_jobs(jobs, self._running)  # signals arrive in order: _running is current
         self.prompt.set_busy(bool(jobs))
 
     # -- canvas ----------------------------------------------------------------------------------

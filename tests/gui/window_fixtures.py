@@ -1,0 +1,132 @@
+"""Fixtures and key/mouse helpers shared by the window, worker and gallery panel tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit, QPlainTextEdit, QWidget
+
+from sdstudio.core.jobs import JobQueue
+from sdstudio.core.request import Request
+
+
+@pytest.fixture(scope="module")
+def engine(demo_home: Path) -> Any:
+    """One CPU engine per module: the demo pipeline loads once, every test's queue reuses it."""
+    from sdstudio.core.engine import Engine
+
+    old = os.environ.get("SDSTUDIO_HOME")
+    os.environ["SDSTUDIO_HOME"] = str(demo_home)
+    eng = Engine(device="cpu")
+    yield eng
+    eng.close()
+    if old is not None:
+        os.environ["SDSTUDIO_HOME"] = old
+
+
+class _Record:
+    def __init__(self, id: int, path: Path, request: Request):
+        self.id, self.path, self.request = id, path, request
+
+
+class FolderStore:
+    """Stand-in with the GalleryStore calls the window uses, until sdstudio.core.gallery lands."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.records: list[_Record] = []
+
+    def add(self, result: Any) -> list[_Record]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for gen in result.images:
+            rec = _Record(
+                len(self.records) + 1, self.folder / f"{len(self.records) + 1:05d}.png", gen.request
+            )
+            gen.image.save(rec.path)
+            self.records.append(rec)
+            out.append(rec)
+        return out
+
+    def search(self, text: str = "", limit: int = 200, offset: int = 0) -> list[_Record]:
+        hits = [r for r in reversed(self.records) if text.lower() in r.request.prompt.lower()]
+        return hits[offset : offset + limit]
+
+    def thumbnail(self, record: _Record) -> Path:
+        return record.path
+
+    def delete(self, record_id: int) -> None:
+        self.records = [r for r in self.records if r.id != record_id]
+
+
+@pytest.fixture
+def store(demo_home: Path, tmp_path: Path) -> Any:
+    try:
+        from sdstudio.core.gallery import GalleryStore
+    except ImportError:
+        return FolderStore(tmp_path / "outputs")
+    return open_store(GalleryStore, tmp_path / "outputs")
+
+
+def open_store(cls: Any, folder: Path) -> Any:
+    try:
+        return cls(folder)
+    except TypeError:
+        return cls(root=folder)
+
+
+@pytest.fixture
+def window(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> Any:
+    from sdstudio.gui.main_window import MainWindow
+
+    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def type_into(qtbot: Any, widget: QWidget, text: str) -> None:
+    """Replace a field's content with real key events (select all, then type)."""
+    widget.setFocus()
+    if isinstance(widget, QPlainTextEdit):
+        widget.selectAll()
+    elif isinstance(widget, (QLineEdit, QAbstractSpinBox)):
+        qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(widget, text)
+    if isinstance(widget, QAbstractSpinBox):
+        qtbot.keyClick(widget, Qt.Key.Key_Tab)
+
+
+def fill_panel(qtbot: Any, panel: Any, **values: Any) -> None:
+    """Type the given fields into the prompt panel (prompt, negative, steps, width, height, seed, …)."""
+    fields = {
+        "prompt": panel.prompt.edit,
+        "negative_prompt": panel.negative.edit,
+        "steps": panel.steps,
+        "cfg_scale": panel.cfg,
+        "width": panel.width_,
+        "height": panel.height_,
+        "seed": panel.seed,
+        "strength": panel.strength,
+        "mask_blur": panel.mask_blur,
+        "inpaint_padding": panel.inpaint_padding,
+        "clip_skip": panel.clip_skip,
+        "batch_size": panel.batch_size,
+        "batch_count": panel.batch_count,
+    }
+    for name, value in values.items():
+        type_into(qtbot, fields[name], str(value))
+
+
+def small(**kw: Any) -> dict[str, Any]:
+    """Panel values for a fast job on the demo model."""
+    return {"prompt": "a red fox", "steps": 4, "width": 64, "height": 64, "seed": 1234} | kw
+
+
+def same_params(a: Request, b: Request) -> bool:
+    return a.to_dict(images="sha256") == b.to_dict(images="sha256")
