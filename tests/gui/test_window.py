@@ -10,7 +10,9 @@ from PySide6.QtWidgets import QApplication
 
 from sdstudio.core.jobs import JobQueue
 from sdstudio.core.request import InpaintArea, Mode, Request
-from tests.gui.window_fixtures import engine, fill_panel, same_params, small, store, window  # noqa: F401
+from tests.gui.window_fixtures import fill_panel, same_params, small
+
+pytest_plugins = ["tests.gui.window_fixtures"]
 
 TIMEOUT = 60_000
 
