@@ -78,9 +78,17 @@ def _prefers_bf16() -> bool:
 class Engine:
     """Owns the loaded model and its pipelines; one job at a time (callers serialise through JobQueue)."""
 
-    def __init__(self, device: str | None = None, dtype: str | None = None):
+    def __init__(
+        self,
+        device: str | None = None,
+        dtype: str | None = None,
+        vae_tiling: bool = False,
+        cpu_offload: bool = False,
+    ):
         self._device_pref = device
         self._dtype_pref = dtype
+        self.vae_tiling = vae_tiling  # decode large pictures in tiles: less memory, slightly slower
+        self.cpu_offload = cpu_offload  # keep idle components on the CPU (CUDA only)
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
@@ -106,7 +114,12 @@ class Engine:
         device = self.device
         dtype = pick_dtype(device, self._dtype_pref)
         pipe, name, short_hash = self._open(want, dtype)
-        pipe.to(device)
+        if self.cpu_offload and device.startswith("cuda"):
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(device)
+        if self.vae_tiling and hasattr(pipe, "vae"):
+            pipe.vae.enable_tiling()
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
         space = "sdxl" if "XL" in type(pipe).__name__ else "sd1"

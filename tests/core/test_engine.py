@@ -226,3 +226,24 @@ def test_missing_model_is_a_clear_error_and_engine_recovers(engine: Engine, tmp_
     with pytest.raises(ModelError, match="not found"):
         engine.run(Request(prompt="x", steps=1, width=W, height=H, model=str(tmp_path / "nope.safetensors")))
     assert engine.run(Request(prompt="x", steps=1, width=W, height=H, seed=1)).images
+
+
+def test_modes_share_weights_through_from_pipe(engine: Engine) -> None:
+    init = InputImage.from_pil(_init_image())
+    engine.run(Request(prompt="a", mode=Mode.img2img, init_image=init, steps=2, width=W, height=H, seed=1))
+    mask = InputImage.from_pil(_mask())
+    engine.run(
+        Request(prompt="a", mode=Mode.inpaint, init_image=init, mask=mask, steps=2, width=W, height=H, seed=1)
+    )
+    base = engine._loaded.pipe
+    for kind in ("img2img", "inpaint"):
+        derived = engine._loaded.derived[kind]
+        assert derived is not base and derived.unet is base.unet and derived.vae is base.vae
+        assert derived.text_encoder is base.text_encoder
+
+
+def test_vae_tiling_option_is_applied(demo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SDSTUDIO_HOME", str(demo_home))
+    eng = Engine(device="cpu", vae_tiling=True)
+    assert eng.run(Request(prompt="t", steps=1, width=W, height=H, seed=1)).images
+    assert eng._loaded.pipe.vae.use_tiling
