@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from sdstudio.core.jobs import JobQueue
 from sdstudio.core.request import InpaintArea, Mode, Request
-from tests.gui.window_fixtures import fill_panel, same_params, small
+from tests.gui.window_helpers import fill_panel, same_params, small
 
 pytest_plugins = ["tests.gui.window_fixtures"]
 
