@@ -17,6 +17,7 @@ def type_into(qtbot: Any, widget: QWidget, text: str) -> None:
         widget.selectAll()
     elif isinstance(widget, (QLineEdit, QAbstractSpinBox)):
         qtbot.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(widget, Qt.Key.Key_Backspace)
     qtbot.keyClicks(widget, text)
     if isinstance(widget, QAbstractSpinBox):
         qtbot.keyClick(widget, Qt.Key.Key_Tab)
