@@ -98,6 +98,9 @@ class GalleryModel(QAbstractListModel):
         self.endResetModel()
 
     def _fetch(self) -> list[Any]:
+        if self.store is None:  # no store: an empty gallery
+            self._exhausted = True
+            return []
         try:
             page = list(self.store.search(self.query, limit=PAGE, offset=len(self._records)))
         except Exception as e:

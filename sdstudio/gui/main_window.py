@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self._update_mode()
         self.resize(1400, 900)
         self._restore_layout()
-        self.worker.start()
+        QTimer.singleShot(0, self.worker.start)  # once the event loop runs: the window paints first
 
     # -- construction helpers --------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:

@@ -61,17 +61,20 @@ class Worker(QObject):
         super().__init__(parent)
         self.queue = queue
         self._stop = threading.Event()
+        self._stopped = False
         self._thread = _Thread(queue, self._stop, preload)
         self._message.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = queue.subscribe(self._on_message)
 
     def start(self) -> None:
-        if not self._thread.isRunning():
+        """Start the thread (idempotent); a stopped worker stays stopped."""
+        if not self._stopped and not self._thread.isRunning():
             self._stop.clear()
             self._thread.start()
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         """Cancel the running job, end the loop and join the thread."""
+        self._stopped = True
         self._unsubscribe()
         self._stop.set()
         if self.queue.current is not None:
