@@ -167,6 +167,9 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
         for action in (self.generate_action, self.cancel_action, self.use_result_action):
             self.addAction(action)
+        tools = self.addToolBar("Studio")
+        tools.setObjectName("studioToolBar")
+        tools.addActions([open_action, self.generate_action, self.cancel_action, self.use_result_action])
 
     # -- layout ----------------------------------------------------------------------------------
     def _restore_layout(self) -> None:

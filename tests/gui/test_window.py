@@ -187,3 +187,26 @@ def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Pat
     second.show()
     assert not second.queue_dock.isVisible() and second.prompt_dock.isVisible()
     second.close()
+
+
+def test_token_count_follows_typing(qtbot: Any, window: Any) -> None:
+    count = window.prompt.prompt.count
+    fill_panel(qtbot, window.prompt, prompt="a small red fox")
+    qtbot.waitUntil(lambda: count.text().endswith("/75") and not count.text().startswith("0/"))
+    fill_panel(qtbot, window.prompt, prompt=" ".join(["forest"] * 80))
+    qtbot.waitUntil(lambda: count.text().endswith("/150"))
+
+
+def test_a_failed_job_shows_a_readable_message_and_the_window_stays_usable(qtbot: Any, window: Any) -> None:
+    window.prompt.set_request(
+        Request(prompt="x", steps=2, width=64, height=64, model="/no/such/model.safetensors")
+    )
+    with qtbot.waitSignal(window.worker.failed, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert "model not found" in window.prompt.error.text() and "Traceback" not in window.prompt.error.text()
+    assert "failed" in window.status.message.text()
+    assert QApplication.activeModalWidget() is None  # no dialog
+    window.prompt.set_request(Request(prompt="x", steps=2, width=64, height=64, model=""))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert not window.prompt.error.isVisible()
