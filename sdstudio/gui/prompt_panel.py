@@ -215,6 +215,7 @@ class PromptPanel(QWidget):
         self.generate.setDefault(True)
         self.cancel = QPushButton("Cancel")
         self.cancel.setToolTip("Esc: stop the running job")
+        self.cancel.setEnabled(False)
 
         # layout
         lay = QVBoxLayout(self)
@@ -361,6 +362,7 @@ class PromptPanel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         self.generate.setText("Add to queue" if busy else "Generate")
+        self.cancel.setEnabled(busy)
 
     # -- errors ----------------------------------------------------------------------------------
     def field_widget(self, name: str) -> QWidget | None:
