@@ -238,6 +238,11 @@ class GalleryPanel(QWidget):
         self.viewer: ImageViewer | None = None
         self.refresh()
 
+    def shutdown(self) -> None:
+        """Drop queued thumbnail work and wait for the running tasks (before the widgets go)."""
+        self.model.pool.clear()
+        self.model.pool.waitForDone(3000)
+
     def refresh(self) -> None:
         self.model.reload()
         self._update_buttons()

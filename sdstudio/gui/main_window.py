@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
@@ -302,6 +302,8 @@ class MainWindow(QMainWindow):
         self.autosave.save_now()
         self.save_layout()
         self.worker.stop()
+        self.gallery.shutdown()
+        QThreadPool.globalInstance().waitForDone(2000)  # token counts in flight
         super().closeEvent(event)
 
 

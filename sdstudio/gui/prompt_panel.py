@@ -6,8 +6,8 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QObject, QRegularExpression, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QFont, QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -182,6 +182,7 @@ class PromptPanel(QWidget):
         self.clip_skip = _spin(1, 12, 1)
 
         self.seed = QLineEdit("-1")
+        self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,10}"), self.seed))
         self.seed.setPlaceholderText("-1 = random")
         self.seed.setToolTip(f"-1 for a random seed, or 0 to {MAX_SEED}")
         self.seed_random = QPushButton("Random")
@@ -298,11 +299,12 @@ class PromptPanel(QWidget):
 
     # -- the request -----------------------------------------------------------------------------
     def seed_value(self) -> int:
+        """The typed seed; empty (or a lone "-") means random (-1)."""
         text = self.seed.text().strip()
         try:
-            return int(text) if text else -1
+            return int(text)
         except ValueError:
-            return -2  # not a number: validate() names the seed field
+            return -1
 
     def request(self, init_image: InputImage | None = None, mask: InputImage | None = None) -> Request:
         """The Request these fields describe; the mode follows from the given canvas images."""
