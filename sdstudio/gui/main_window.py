@@ -227,6 +227,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, job: Job, progress: Progress, preview: QImage | None) -> None:
         self.progress_count += 1
         self.status.show_progress(progress)
+        self.queue_panel.set_progress(job.id, progress.step, progress.total)
         self.status.show_message(f"Job #{job.id} running")
         if preview is not None:
             self.canvas_view.show_preview(preview)

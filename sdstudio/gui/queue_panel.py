@@ -59,6 +59,15 @@ class QueuePanel(QWidget):
             self.list.addItem(item)
         self._update_buttons()
 
+    def set_progress(self, job_id: int, step: int, total: int) -> None:
+        """Show the running job's step in its row."""
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == job_id:
+                text = item.text().split("] ", 1)[-1]
+                item.setText(f"[running {step}/{total}] {text}")
+                return
+
     def job_ids(self) -> list[int]:
         ids = [self.list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.list.count())]
         return [i for i in ids if i is not None]

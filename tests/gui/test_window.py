@@ -76,6 +76,7 @@ def test_generate_while_busy_queues_a_second_job_that_then_runs(qtbot: Any, wind
     qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(window.queue_panel.job_ids()) == 2, timeout=TIMEOUT)
     assert "[waiting]" in window.queue_panel.list.item(1).text()
+    assert window.queue_panel.list.item(0).text().startswith("[running")
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=TIMEOUT)
     assert [m.result.request.prompt for m in finished] == ["a red fox", "second"]
     qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,9 @@ def engine(demo_home: Path) -> Any:
     """One CPU engine per module: the demo pipeline loads once, every test's queue reuses it."""
     from sdstudio.core.engine import Engine
 
-    old = os.environ.get("SDSTUDIO_HOME")
-    os.environ["SDSTUDIO_HOME"] = str(demo_home)
-    eng = Engine(device="cpu")
+    eng = Engine(device="cpu")  # loads the demo from the test's home, where demo_home is linked in
     yield eng
     eng.close()
-    if old is not None:
-        os.environ["SDSTUDIO_HOME"] = old
 
 
 class _Record:
