@@ -7,13 +7,11 @@ import logging
 import secrets
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdstudio.core import demo
-from sdstudio.core.errors import Cancelled, EngineError, ModelError, OutOfMemory
+from sdstudio.core.errors import Cancelled, EngineError, OutOfMemory
 from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
 from sdstudio.core.preview import latents_to_preview
 from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Progress, Request, Result
@@ -84,11 +82,14 @@ class Engine:
         dtype: str | None = None,
         vae_tiling: bool = False,
         cpu_offload: bool = False,
+        library: Any | None = None,
     ):
         self._device_pref = device
         self._dtype_pref = dtype
         self.vae_tiling = vae_tiling  # decode large pictures in tiles: less memory, slightly slower
         self.cpu_offload = cpu_offload  # keep idle components on the CPU (CUDA only)
+        self._library = library
+        self.on_download: Callable[[Progress], None] | None = None  # hub download progress
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
@@ -105,15 +106,26 @@ class Engine:
     def model_hash(self) -> str:
         return self._loaded.hash if self._loaded else ""
 
-    def _load(self, ref: str, inpaint: bool = False) -> _Loaded:
+    @property
+    def library(self) -> Any:
+        if self._library is None:
+            from sdstudio.core.models import ModelLibrary
+
+            self._library = ModelLibrary()
+        return self._library
+
+    def _load(self, ref: str) -> _Loaded:
         """Load (or reuse) the model `ref`; the previous one is released first."""
-        want = ref or demo.DEMO_ID
-        if self._loaded is not None and self._loaded.ref == want:
+        from sdstudio.core.models import load_pipeline
+
+        entry = self.library.resolve(ref)
+        if self._loaded is not None and self._loaded.ref == entry.location:
             return self._loaded
         self.close()
         device = self.device
         dtype = pick_dtype(device, self._dtype_pref)
-        pipe, name, short_hash = self._open(want, dtype)
+        entry = self.library.with_hash(entry)
+        pipe = load_pipeline(entry, torch_dtype=dtype, on_progress=self.on_download)
         if self.cpu_offload and device.startswith("cuda"):
             pipe.enable_model_cpu_offload()
         else:
@@ -123,51 +135,8 @@ class Engine:
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
         space = "sdxl" if "XL" in type(pipe).__name__ else "sd1"
-        self._loaded = _Loaded(want, name, short_hash, pipe, space, {}, dict(pipe.scheduler.config))
+        self._loaded = _Loaded(entry.location, entry.name, entry.short_hash, pipe, space, {}, dict(pipe.scheduler.config))
         return self._loaded
-
-    def _open(self, ref: str, dtype: Any) -> tuple[Any, str, str]:
-        """Open a model reference as a diffusers pipeline: (pipeline, display name, short hash)."""
-        from pathlib import Path
-
-        from diffusers import AutoPipelineForText2Image, DiffusionPipeline
-        from diffusers.utils import logging as dlog
-
-        dlog.disable_progress_bar()
-
-        if demo.is_demo(ref):
-            inpaint = ref in (demo.DEMO_INPAINT_ID, demo.DEMO_INPAINT_NAME)
-            folder = demo.demo_path(inpaint=inpaint)
-            name = demo.DEMO_INPAINT_NAME if inpaint else demo.DEMO_NAME
-        else:
-            folder, name = Path(ref).expanduser(), Path(ref).name or ref
-            looks_local = (
-                ref.startswith((".", "/", "~")) or "\\" in ref or folder.suffix in (".safetensors", ".ckpt")
-            )
-            if looks_local and not folder.exists():
-                raise ModelError(
-                    f"model not found: {folder} (expected a diffusers folder or a checkpoint file)"
-                )
-        try:
-            if isinstance(folder, Path) and folder.exists():
-                if not (folder / "model_index.json").exists():
-                    raise ModelError(f"{folder}: not a diffusers model folder (no model_index.json)")
-                with warnings.catch_warnings():
-                    warnings.simplefilter(
-                        "ignore", FutureWarning
-                    )  # torch_dtype is renamed in newer diffusers
-                    pipe = DiffusionPipeline.from_pretrained(
-                        str(folder), torch_dtype=dtype, safety_checker=None
-                    )
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    pipe = AutoPipelineForText2Image.from_pretrained(ref, torch_dtype=dtype)
-        except ModelError:
-            raise
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
-            raise ModelError(f"cannot load model {ref!r}: {str(e).splitlines()[0]}") from None
-        return pipe, name, ""
 
     def close(self) -> None:
         """Release the loaded model and its memory."""

@@ -1,0 +1,110 @@
+"""The model library: demo models, configured roots scanned in place, and references resolved to entries."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from pathlib import Path
+
+from sdstudio.core import demo
+from sdstudio.core.errors import ModelError
+from sdstudio.core.models.entries import Family, Kind, ModelEntry, Source
+from sdstudio.core.models.hashing import HashCache
+from sdstudio.core.models.scan import file_entry, scan_root
+from sdstudio.core.settings import Settings
+
+log = logging.getLogger(__name__)
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def demo_entries() -> list[ModelEntry]:
+    return [
+        ModelEntry(demo.DEMO_NAME, Kind.checkpoint, Family.sd1, Source.demo, demo.DEMO_ID, note=demo.DEMO_NOTE),
+        ModelEntry(demo.DEMO_INPAINT_NAME, Kind.checkpoint, Family.sd1_inpaint, Source.demo, demo.DEMO_INPAINT_ID, note=demo.DEMO_NOTE),
+    ]
+
+
+class ModelLibrary:
+    """Every model the user has, where it is. Scans are cached until refresh()."""
+
+    def __init__(self, settings: Settings | None = None, hashes: HashCache | None = None):
+        self.settings = settings if settings is not None else Settings.load()
+        self.hashes = hashes or HashCache()
+        self._entries: list[ModelEntry] | None = None
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._entries = None
+
+    def entries(self, kind: Kind | None = Kind.checkpoint) -> list[ModelEntry]:
+        """Entries of one kind (None: all); demo models first. Hashes filled where already known."""
+        with self._lock:
+            if self._entries is None:
+                found = demo_entries()
+                for root in self.settings.model_roots:
+                    found.extend(scan_root(Path(root)))
+                self._entries = [self._with_cached_hash(e) for e in found]
+            items = list(self._entries)
+        return [e for e in items if kind is None or e.kind is kind]
+
+    def _with_cached_hash(self, entry: ModelEntry) -> ModelEntry:
+        if entry.source is Source.file and not entry.sha256:
+            try:
+                if sha := self.hashes.cached(Path(entry.location)):
+                    return dataclasses.replace(entry, sha256=sha)
+            except OSError:
+                pass
+        return entry
+
+    def with_hash(self, entry: ModelEntry) -> ModelEntry:
+        """The entry with its sha256 computed (files only; cached by path, size and mtime)."""
+        if entry.source is not Source.file or entry.sha256:
+            return entry
+        try:
+            return dataclasses.replace(entry, sha256=self.hashes.sha256(Path(entry.location)))
+        except OSError as e:
+            raise ModelError(f"{entry.location}: cannot read ({e.strerror or e})") from None
+
+    def add_root(self, root: Path) -> int:
+        """Add a model root to the settings (saved); returns how many checkpoints it holds."""
+        root = Path(root).expanduser().resolve()
+        if not root.is_dir():
+            raise ModelError(f"{root}: not a folder")
+        if str(root) not in self.settings.model_roots:
+            self.settings.model_roots.append(str(root))
+            self.settings.save()
+        self.refresh()
+        return sum(1 for e in self.entries() if e.root == str(root))
+
+    def resolve(self, ref: str) -> ModelEntry:
+        """An entry for a reference: "" (the default), a name, "name [hash]", a hash, a path or a hub repo id."""
+        ref = (ref or "").strip() or self.settings.default_model.strip() or demo.DEMO_ID
+        for e in demo_entries():
+            if ref in (e.name, e.location):
+                return e
+        title = re.match(r"^(.*?)\s*\[([0-9a-fA-F]{8,64})\]$", ref)
+        name, want_hash = (title.group(1), title.group(2).lower()) if title else (ref, "")
+        for e in self.entries():
+            if want_hash and e.sha256 and not e.sha256.startswith(want_hash):
+                continue
+            if name in (e.name, Path(e.location).name, e.location, e.title):
+                return e
+        if re.fullmatch(r"[0-9a-fA-F]{10}|[0-9a-fA-F]{64}", ref):
+            for e in self.entries():
+                if e.sha256.startswith(ref.lower()):
+                    return e
+        path = Path(ref).expanduser()
+        if path.is_dir():
+            return ModelEntry(path.name, Kind.checkpoint, Family.unknown, Source.folder, str(path.resolve()))
+        if path.is_file():
+            entry = file_entry(path.resolve())
+            if entry.note and entry.family is Family.unknown:
+                raise ModelError(entry.note if str(path) in entry.note else f"{path}: {entry.note}")
+            return entry
+        if _REPO_ID.match(ref) and not path.suffix and not ref.startswith((".", "/", "~")):
+            return ModelEntry(ref.split("/")[-1], Kind.checkpoint, Family.unknown, Source.hub, ref)
+        known = ", ".join(e.name for e in self.entries()[:12])
+        raise ModelError(f"model not found: {ref} (expected a model name, a file or folder, or a hub id; known: {known})")

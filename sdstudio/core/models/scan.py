@@ -1,0 +1,79 @@
+"""Model roots scanned in place: A1111 and ComfyUI installs, or plain folders of checkpoints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sdstudio.core.errors import ModelError
+from sdstudio.core.models.detect import detect_file
+from sdstudio.core.models.entries import Family, Kind, ModelEntry, Source
+
+log = logging.getLogger(__name__)
+
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".bin", ".pth")
+
+# (subfolder, kind) per layout; the first layout whose marker folder exists wins.
+LAYOUTS: dict[str, list[tuple[str, Kind]]] = {
+    "A1111": [
+        ("models/Stable-diffusion", Kind.checkpoint),
+        ("models/Lora", Kind.lora),
+        ("models/LyCORIS", Kind.lora),
+        ("models/VAE", Kind.vae),
+        ("embeddings", Kind.embedding),
+    ],
+    "ComfyUI": [
+        ("models/checkpoints", Kind.checkpoint),
+        ("models/loras", Kind.lora),
+        ("models/vae", Kind.vae),
+        ("models/embeddings", Kind.embedding),
+    ],
+}
+
+
+def layout_of(root: Path) -> str:
+    if (root / "models" / "Stable-diffusion").is_dir():
+        return "A1111"
+    if (root / "models" / "checkpoints").is_dir():
+        return "ComfyUI"
+    return "folder"
+
+
+def scan_root(root: Path) -> list[ModelEntry]:
+    """Every model below root, in place; a broken file becomes an entry with a note, never an exception."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        log.warning("model root %s does not exist", root)
+        return []
+    layout = layout_of(root)
+    folders = LAYOUTS.get(layout, [(".", Kind.checkpoint)])
+    entries: list[ModelEntry] = []
+    for sub, kind in folders:
+        base = (root / sub).resolve()
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if path.is_dir() and kind is Kind.checkpoint and (path / "model_index.json").exists():
+                entries.append(ModelEntry(path.name, kind, Family.unknown, Source.folder, str(path), 0, root=str(root)))
+            elif path.is_file() and path.suffix.lower() in MODEL_SUFFIXES and not _inside_diffusers_folder(path, base):
+                entries.append(file_entry(path, kind, root))
+    return entries
+
+
+def _inside_diffusers_folder(path: Path, base: Path) -> bool:
+    return any((p / "model_index.json").exists() for p in path.parents if p != base and base in p.parents)
+
+
+def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") -> ModelEntry:
+    name = path.stem
+    try:
+        size = path.stat().st_size
+        found_kind, family = detect_file(path)
+        note = ""
+        if kind is Kind.checkpoint and found_kind is not Kind.checkpoint:
+            note = f"looks like a {found_kind.value}, not a checkpoint"
+        elif kind is not Kind.checkpoint:
+            family = Family.unknown
+    except ModelError as e:
+        size, family, note = (path.stat().st_size if path.exists() else 0), Family.unknown, str(e)
+    return ModelEntry(name, kind, family, Source.file, str(path), size, root=str(root), note=note)

@@ -1,0 +1,57 @@
+"""The settings file: model roots, default model, outputs folder, device preferences (JSON, atomic writes)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdstudio.core import paths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    model_roots: list[str] = field(default_factory=list)  # A1111 / ComfyUI installs or plain folders
+    default_model: str = ""  # "" = the demo model when nothing else is there
+    outputs_dir: str = ""  # "" = the platform's pictures folder / sdstudio
+    device: str = ""  # "" = automatic (cuda, mps, cpu)
+    dtype: str = ""  # "" = automatic (float16 on GPUs, float32 on CPU)
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+    api_on_start: bool = False
+
+    @staticmethod
+    def default_path() -> Path:
+        return paths.config_dir() / "settings.json"
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Settings:
+        """Read the settings; a missing file gives defaults, a broken one is reported and set aside."""
+        path = path or cls.default_path()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as e:
+            log.warning("settings file %s is unreadable (%s); using defaults", path, e)
+            return cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def save(self, path: Path | None = None) -> None:
+        from sdstudio.core.metadata_io import atomic_write
+
+        path = path or self.default_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(self.to_dict(), indent=2).encode("utf-8"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def outputs_path(self) -> Path:
+        return Path(self.outputs_dir).expanduser() if self.outputs_dir else paths.default_outputs_dir()
