@@ -47,8 +47,21 @@ def run_app(argv: list[str] | None = None) -> int:
 
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("sdstudio")
-    store = open_store()
-    window = MainWindow(JobQueue(store=store), store, open_library())
+    store, library = open_store(), open_library()
+
+    def engine_factory() -> Any:  # called on the worker thread: torch and diffusers load there
+        from sdstudio.core.engine import Engine
+
+        settings = getattr(library, "settings", None)
+        return Engine(
+            device=getattr(settings, "device", "") or None,
+            dtype=getattr(settings, "dtype", "") or None,
+            vae_tiling=bool(getattr(settings, "vae_tiling", False)),
+            cpu_offload=bool(getattr(settings, "cpu_offload", False)),
+            library=library,
+        )
+
+    window = MainWindow(JobQueue(engine_factory=engine_factory, store=store), store, library)
     if store is None:
         window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
     window.show()

@@ -37,12 +37,21 @@ def model_choices(library: Any | None) -> list[tuple[str, str, str]]:
     if library is not None:
         try:
             for e in library.entries():
-                ref = str(getattr(e, "id", None) or getattr(e, "ref", None) or getattr(e, "name", ""))
-                name = str(getattr(e, "name", None) or ref)
-                choices.append((name, ref, str(getattr(e, "note", "") or "")))
+                ref = str(getattr(e, "location", "") or getattr(e, "name", ""))
+                choices.append(
+                    (str(getattr(e, "title", "") or e.name), ref, str(getattr(e, "note", "") or ""))
+                )
         except Exception as e:  # a broken library must not stop the window
             log.warning("model library unavailable: %s", e)
     return choices or [(demo.DEMO_NAME, demo.DEMO_ID, demo.DEMO_NOTE)]
+
+
+def default_model(library: Any | None) -> str | None:
+    """The reference of the configured default model, when the library names one."""
+    try:
+        return str(library.resolve("").location) if library is not None else None
+    except Exception:  # a missing default shows as the first entry; the job reports it readably
+        return None
 
 
 def settings_file() -> Path:
@@ -76,6 +85,7 @@ class MainWindow(QMainWindow):
         self.canvas_view = CanvasView(self.canvas)
         self.setCentralWidget(self.canvas_view)
         self.prompt = PromptPanel(model_choices(library))
+        self.prompt.select_model(default_model(library))
         self.gallery = GalleryPanel(store)
         self.queue_panel = QueuePanel()
         self.status = StatusBar()

@@ -255,7 +255,7 @@ class PromptPanel(QWidget):
         """Fill every field from a request ("Reuse parameters"); the seed is kept exactly."""
         self.prompt.set_text(request.prompt)
         self.negative.set_text(request.negative_prompt)
-        _select(self.model, request.model, request.model or demo.DEMO_NAME)
+        _select(self.model, request.model, request.model or "Default model")
         _select(self.sampler, request.sampler, request.sampler)
         self.steps.setValue(request.steps)
         self.cfg.setValue(float(request.cfg_scale))
@@ -271,6 +271,11 @@ class PromptPanel(QWidget):
         self.inpaint_padding.setValue(request.inpaint_padding)
         self._styles = tuple(request.styles)
         self.clear_error()
+
+    def select_model(self, ref: str | None) -> None:
+        i = self.model.findData(ref) if ref else -1
+        if i >= 0:
+            self.model.setCurrentIndex(i)
 
     def set_mode(self, mode: Mode) -> None:
         self.mode_label.setText(MODE_TEXT[mode])

@@ -26,6 +26,9 @@ def test_window_title_mode_and_docks(window: Any) -> None:
         "queueDock",
     }
     assert window.queue_dock.isVisible() and window.gallery_dock.isVisible()
+    models = [window.prompt.model.itemText(i) for i in range(window.prompt.model.count())]
+    assert models[0] == "Demo (random weights)" and window.prompt.model.currentData() == "demo"
+    assert "noise" in window.prompt.model_note.text() and window.prompt.model_note.isVisible()
 
 
 def test_generate_four_steps_previews_and_one_gallery_item(qtbot: Any, window: Any, store: Any) -> None:

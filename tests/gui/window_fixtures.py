@@ -74,9 +74,11 @@ def open_store(cls: Any, folder: Path) -> Any:
 
 @pytest.fixture
 def window(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> Any:
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.gui.main_window import MainWindow
 
-    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    library = ModelLibrary()
+    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, library, preload=False)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
