@@ -3,7 +3,7 @@
 Targets: window shown < 1.5 s after the process starts; longest gap between 10 ms timer ticks on the GUI
 thread while a job runs < 50 ms. Runs offscreen on the tiny demo model (built offline on first use).
 
-    python benchmarks/ui_latency.py [--runs 3] [--steps 30] [--size 512]
+    python benchmarks/ui_latency.py [--runs 3] [--steps 30] [--size 256]
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sdstudio-bench-") as tmp:
         home = Path(tmp)
