@@ -135,7 +135,9 @@ class Engine:
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
         space = "sdxl" if "XL" in type(pipe).__name__ else "sd1"
-        self._loaded = _Loaded(entry.location, entry.name, entry.short_hash, pipe, space, {}, dict(pipe.scheduler.config))
+        self._loaded = _Loaded(
+            entry.location, entry.name, entry.short_hash, pipe, space, {}, dict(pipe.scheduler.config)
+        )
         return self._loaded
 
     def close(self) -> None:

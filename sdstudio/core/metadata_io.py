@@ -24,26 +24,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _basic_png(gen: GeneratedImage, result: Result) -> bytes:
-    import io
-    import json
-
-    from PIL.PngImagePlugin import PngInfo
-
-    r = gen.request
-    info = PngInfo()
-    text = r.prompt + (f"\nNegative prompt: {r.negative_prompt}" if r.negative_prompt else "")
-    text += f"\nSteps: {r.steps}, Sampler: {r.sampler}, CFG scale: {r.cfg_scale:g}, Seed: {gen.seed}, Size: {r.width}x{r.height}"
-    info.add_text("parameters", text)
-    info.add_text("sdstudio", json.dumps(r.to_dict(images="sha256")))
-    buf = io.BytesIO()
-    gen.image.save(buf, format="PNG", pnginfo=info)
-    return buf.getvalue()
-
-
 def write_png(path: Path, gen: GeneratedImage, result: Result) -> None:
-    try:
-        from sdstudio.core.gallery.metadata import png_bytes
-    except ImportError:  # until the gallery store lands
-        png_bytes = _basic_png
+    from sdstudio.core.gallery.metadata import png_bytes
+
     atomic_write(path, png_bytes(gen, result))

@@ -37,9 +37,15 @@ def read_header(path: Path) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise ModelError(f"{path}: not a safetensors model (bad header)")
     # the data must be all there: the last tensor's end offset must fit in the file
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    ends = [
+        v["data_offsets"][1]
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v
+    ]
     if ends and 8 + n + max(ends) > size:
-        raise ModelError(f"{path}: truncated safetensors file ({size} bytes, expected {8 + n + max(ends)}); download it again")
+        raise ModelError(
+            f"{path}: truncated safetensors file ({size} bytes, expected {8 + n + max(ends)}); download it again"
+        )
     return header
 
 
@@ -66,7 +72,9 @@ def classify(header: dict[str, Any]) -> tuple[Kind, Family]:
         if SD1_TEXT in header or any(k.startswith("cond_stage_model.transformer.") for k in keys):
             return Kind.checkpoint, Family.sd1_inpaint if inpaint else Family.sd1
         return Kind.checkpoint, Family.unknown
-    if any("lora_" in k or ".lora." in k or k.startswith("lora_") for k in keys) or any(k.endswith(".alpha") for k in keys):
+    if any("lora_" in k or ".lora." in k or k.startswith("lora_") for k in keys) or any(
+        k.endswith(".alpha") for k in keys
+    ):
         return Kind.lora, Family.unknown
     if any(k.startswith(("encoder.down", "decoder.up", "first_stage_model.encoder")) for k in keys):
         return Kind.vae, Family.unknown

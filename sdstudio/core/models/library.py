@@ -21,8 +21,17 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def demo_entries() -> list[ModelEntry]:
     return [
-        ModelEntry(demo.DEMO_NAME, Kind.checkpoint, Family.sd1, Source.demo, demo.DEMO_ID, note=demo.DEMO_NOTE),
-        ModelEntry(demo.DEMO_INPAINT_NAME, Kind.checkpoint, Family.sd1_inpaint, Source.demo, demo.DEMO_INPAINT_ID, note=demo.DEMO_NOTE),
+        ModelEntry(
+            demo.DEMO_NAME, Kind.checkpoint, Family.sd1, Source.demo, demo.DEMO_ID, note=demo.DEMO_NOTE
+        ),
+        ModelEntry(
+            demo.DEMO_INPAINT_NAME,
+            Kind.checkpoint,
+            Family.sd1_inpaint,
+            Source.demo,
+            demo.DEMO_INPAINT_ID,
+            note=demo.DEMO_NOTE,
+        ),
     ]
 
 
@@ -107,4 +116,6 @@ class ModelLibrary:
         if _REPO_ID.match(ref) and not path.suffix and not ref.startswith((".", "/", "~")):
             return ModelEntry(ref.split("/")[-1], Kind.checkpoint, Family.unknown, Source.hub, ref)
         known = ", ".join(e.name for e in self.entries()[:12])
-        raise ModelError(f"model not found: {ref} (expected a model name, a file or folder, or a hub id; known: {known})")
+        raise ModelError(
+            f"model not found: {ref} (expected a model name, a file or folder, or a hub id; known: {known})"
+        )

@@ -46,7 +46,7 @@ def config_folder(family: Family, source: Path | None = None) -> Path:
     shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
     index = json.loads((tmp / "model_index.json").read_text(encoding="utf-8"))
     for name in ("tokenizer", "tokenizer_2"):
-        if name in index and not (tmp / name / "vocab.json").exists():
+        if name in index and not any((tmp / name / f).exists() for f in ("vocab.json", "tokenizer.json")):
             pad = "!" if (name == "tokenizer_2" or base.startswith("sd2")) else "<|endoftext|>"
             demo.write_clip_tokenizer(tmp / name, pad_token=pad)
     if family.inpaint:
@@ -99,7 +99,9 @@ def load_pipeline(
             if entry.source is Source.folder:
                 if not (location / "model_index.json").exists():
                     raise ModelError(f"{location}: not a diffusers model folder (no model_index.json)")
-                return diffusers.DiffusionPipeline.from_pretrained(str(location), torch_dtype=torch_dtype, safety_checker=None)
+                return diffusers.DiffusionPipeline.from_pretrained(
+                    str(location), torch_dtype=torch_dtype, safety_checker=None
+                )
             if entry.source is Source.hub:
                 folder = _download(entry.location, on_progress)
                 return diffusers.AutoPipelineForText2Image.from_pretrained(folder, torch_dtype=torch_dtype)

@@ -53,9 +53,17 @@ def scan_root(root: Path) -> list[ModelEntry]:
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*")):
+            if path.suffix == ".config":  # configs beside a single-file checkpoint, not a model
+                continue
             if path.is_dir() and kind is Kind.checkpoint and (path / "model_index.json").exists():
-                entries.append(ModelEntry(path.name, kind, Family.unknown, Source.folder, str(path), 0, root=str(root)))
-            elif path.is_file() and path.suffix.lower() in MODEL_SUFFIXES and not _inside_diffusers_folder(path, base):
+                entries.append(
+                    ModelEntry(path.name, kind, Family.unknown, Source.folder, str(path), 0, root=str(root))
+                )
+            elif (
+                path.is_file()
+                and path.suffix.lower() in MODEL_SUFFIXES
+                and not _inside_diffusers_folder(path, base)
+            ):
                 entries.append(file_entry(path, kind, root))
     return entries
 
@@ -76,4 +84,9 @@ def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") 
             family = Family.unknown
     except ModelError as e:
         size, family, note = (path.stat().st_size if path.exists() else 0), Family.unknown, str(e)
-    return ModelEntry(name, kind, family, Source.file, str(path), size, root=str(root), note=note)
+    # A sibling "<name>.config" folder of diffusers configs overrides the bundled ones (custom architectures).
+    custom = path.with_suffix(".config")
+    config_dir = str(custom) if (custom / "model_index.json").exists() else ""
+    return ModelEntry(
+        name, kind, family, Source.file, str(path), size, root=str(root), note=note, config_dir=config_dir
+    )

@@ -1,0 +1,262 @@
+"""The gallery's SQLite index: WAL, one connection per thread, parameterised SQL, FTS5 over the prompts."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    mtime REAL NOT NULL,
+    size INTEGER NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    negative_prompt TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL DEFAULT '',
+    seed INTEGER,
+    width INTEGER,
+    height INTEGER,
+    steps INTEGER,
+    sampler TEXT,
+    cfg_scale REAL,
+    starred INTEGER NOT NULL DEFAULT 0,
+    pixels TEXT,
+    parent TEXT,
+    source TEXT NOT NULL DEFAULT 'sdstudio'
+);
+CREATE INDEX IF NOT EXISTS images_created ON images(created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS images_model ON images(model, created DESC);
+CREATE INDEX IF NOT EXISTS images_mode ON images(mode, created DESC);
+CREATE INDEX IF NOT EXISTS images_starred ON images(starred, created DESC);
+CREATE INDEX IF NOT EXISTS images_pixels ON images(pixels);
+CREATE VIRTUAL TABLE IF NOT EXISTS images_fts USING fts5(
+    prompt, negative_prompt, content='images', content_rowid='id', tokenize='unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS images_ai AFTER INSERT ON images BEGIN
+    INSERT INTO images_fts(rowid, prompt, negative_prompt) VALUES (new.id, new.prompt, new.negative_prompt);
+END;
+CREATE TRIGGER IF NOT EXISTS images_ad AFTER DELETE ON images BEGIN
+    INSERT INTO images_fts(images_fts, rowid, prompt, negative_prompt) VALUES ('delete', old.id, old.prompt, old.negative_prompt);
+END;
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY);
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    path: str
+    created: float
+    prompt: str = ""
+    negative_prompt: str = ""
+    model: str = ""
+    mode: str = ""
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    sampler: str | None = None
+    cfg_scale: float | None = None
+    starred: bool = False
+    parent: str | None = None  # pixel hash of the init image (img2img / inpaint)
+    pixels: str | None = None  # pixel hash of this image
+    source: str = "sdstudio"
+
+
+COLUMNS = [f.name for f in fields(Record)]
+WRITABLE = [c for c in COLUMNS if c != "id"] + ["mtime", "size"]
+
+
+def fts_query(text: str) -> str:
+    """User text to an FTS5 query: "quoted phrases" kept, other words ANDed, the last word as a prefix."""
+    parts, rest = [], text
+    while rest.count('"') >= 2:
+        before, _, after = rest.partition('"')
+        phrase, _, rest = after.partition('"')
+        parts.extend(before.split())
+        if phrase.strip():
+            parts.append(("phrase", phrase))
+    words = parts + rest.replace('"', " ").split()
+    out = []
+    for i, w in enumerate(words):
+        if isinstance(w, tuple):
+            out.append('"' + w[1].replace('"', '""') + '"')
+        else:
+            token = "".join(ch for ch in w if ch.isalnum() or ch in "_-'")
+            if token:
+                out.append('"' + token.replace('"', '""') + '"' + ("*" if i == len(words) - 1 else ""))
+    return " ".join(out)
+
+
+class Index:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.created = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    def conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            c.row_factory = sqlite3.Row
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = c
+            with self._lock:
+                self._all.append(c)
+        return c
+
+    def _migrate(self) -> None:
+        c = self.conn()
+        c.executescript(SCHEMA)
+        row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            c.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path}: index written by a newer sdstudio (schema {row[0]})")
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._all:
+                try:
+                    c.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    # -- writing ---------------------------------------------------------------------------------
+    def insert(self, values: dict[str, Any]) -> int:
+        cols = [k for k in WRITABLE if k in values]
+        sql = f"INSERT OR REPLACE INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        return int(self.conn().execute(sql, [values[k] for k in cols]).lastrowid)
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        c = self.conn()
+        c.execute("BEGIN")
+        try:
+            for values in rows:
+                cols = [k for k in WRITABLE if k in values]
+                c.execute(
+                    f"INSERT OR REPLACE INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                    [values[k] for k in cols],
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def delete_paths(self, paths: list[str]) -> None:
+        c = self.conn()
+        c.execute("BEGIN")
+        c.executemany("DELETE FROM images WHERE path = ?", [(p,) for p in paths])
+        c.execute("COMMIT")
+
+    def set_star(self, record_id: int, starred: bool) -> None:
+        self.conn().execute("UPDATE images SET starred = ? WHERE id = ?", (int(starred), record_id))
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _where(
+        self,
+        text: str,
+        model: str | None,
+        mode: str | None,
+        starred: bool | None,
+        since: float | None,
+        until: float | None,
+    ) -> tuple[str, list[Any]]:
+        clauses, args = [], []
+        if text.strip() and (q := fts_query(text)):
+            clauses.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            args.append(q)
+        for col, value in (("model", model), ("mode", mode)):
+            if value:
+                clauses.append(f"{col} = ?")
+                args.append(value)
+        if starred is not None:
+            clauses.append("starred = ?")
+            args.append(int(starred))
+        if since is not None:
+            clauses.append("created >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append("created < ?")
+            args.append(until)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def search(
+        self,
+        text: str = "",
+        *,
+        model: str | None = None,
+        mode: str | None = None,
+        starred: bool | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 200,
+        offset: int = 0,
+        after: Record | None = None,
+    ) -> list[Record]:
+        """Newest first. For deep pages pass `after` (the last record of the previous page): keyset paging."""
+        where, args = self._where(text, model, mode, starred, since, until)
+        if after is not None:
+            where += (" AND " if where else " WHERE ") + "(created < ? OR (created = ? AND images.id < ?))"
+            args += [after.created, after.created, after.id]
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM images{where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        return [_record(r) for r in self.conn().execute(sql, [*args, limit, offset])]
+
+    def count(self, text: str = "", *, model=None, mode=None, starred=None, since=None, until=None) -> int:
+        where, args = self._where(text, model, mode, starred, since, until)
+        return int(self.conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()[0])
+
+    def get(self, record_id: int) -> Record | None:
+        row = (
+            self.conn()
+            .execute(f"SELECT {', '.join(COLUMNS)} FROM images WHERE id = ?", (record_id,))
+            .fetchone()
+        )
+        return _record(row) if row else None
+
+    def by_pixels(self, pixels: str) -> Record | None:
+        row = (
+            self.conn()
+            .execute(
+                f"SELECT {', '.join(COLUMNS)} FROM images WHERE pixels = ? ORDER BY created LIMIT 1",
+                (pixels,),
+            )
+            .fetchone()
+        )
+        return _record(row) if row else None
+
+    def files(self) -> dict[str, tuple[float, int]]:
+        return {r[0]: (r[1], r[2]) for r in self.conn().execute("SELECT path, mtime, size FROM images")}
+
+    def starred_paths(self) -> list[str]:
+        return [r[0] for r in self.conn().execute("SELECT path FROM images WHERE starred = 1")]
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self.conn().execute("SELECT path FROM roots")]
+
+    def add_root(self, path: str) -> None:
+        self.conn().execute("INSERT OR IGNORE INTO roots(path) VALUES (?)", (path,))
+
+
+def _record(row: sqlite3.Row) -> Record:
+    d = dict(row)
+    d["starred"] = bool(d["starred"])
+    return Record(**d)

@@ -1,0 +1,191 @@
+"""Image metadata: A1111's `parameters` text, the sdstudio JSON chunk, XMP; reading other tools' PNGs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdstudio import __version__
+from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Request, Result
+from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS, find_sampler
+
+CHUNK = "sdstudio"
+AI_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+XMP = (
+    '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+    'xmlns:xmp="http://ns.adobe.com/xap/1.0/" Iptc4xmpExt:DigitalSourceType="{source}" xmp:CreatorTool="sdstudio {version}"/>'
+    '</rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>'
+)
+_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+
+def quote(value: Any) -> str:
+    """A1111's quoting: values holding `,` `:` or a newline become JSON strings."""
+    text = str(value)
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
+
+
+def infotext(gen: GeneratedImage, result: Result) -> str:
+    """The `parameters` text exactly as A1111 writes it."""
+    r = gen.request
+    sampler = SAMPLERS.get(r.sampler)
+    params: dict[str, Any] = {
+        "Steps": r.steps,
+        "Sampler": sampler.base if sampler else r.sampler,
+        "Schedule type": sampler.schedule if sampler else "Automatic",
+        "CFG scale": _num(r.cfg_scale),
+        "Seed": gen.seed,
+        "Size": f"{r.width}x{r.height}",
+        "Model hash": result.model_hash or None,
+        "Model": result.model_name or None,
+        "Denoising strength": _num(r.strength) if r.mode is not Mode.txt2img else None,
+        "Clip skip": r.clip_skip if r.clip_skip > 1 else None,
+        "Mask blur": r.mask_blur if r.mode is Mode.inpaint else None,
+        "Inpaint area": "Only masked"
+        if r.mode is Mode.inpaint and r.inpaint_area is InpaintArea.only_masked
+        else None,
+        "Masked area padding": r.inpaint_padding
+        if r.mode is Mode.inpaint and r.inpaint_area is InpaintArea.only_masked
+        else None,
+        "Version": f"sdstudio {__version__}",
+    }
+    line = ", ".join(f"{k}: {quote(v)}" for k, v in params.items() if v is not None)
+    negative = f"\nNegative prompt: {r.negative_prompt}" if r.negative_prompt else ""
+    return f"{r.prompt}{negative}\n{line}"
+
+
+def parse_infotext(text: str) -> dict[str, Any]:
+    """A1111 `parameters` text to a dict with "Prompt", "Negative prompt" and each "Key: value"."""
+    lines = text.strip().split("\n")
+    out: dict[str, Any] = {}
+    last = lines[-1] if lines else ""
+    found = _PARAM.findall(last)
+    if len(found) >= 3:
+        lines = lines[:-1]
+        for key, value in found:
+            value = value.strip()
+            if value.startswith('"') and value.endswith('"'):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = value[1:-1]
+            out[key.strip()] = value
+    prompt, negative, in_negative = [], [], False
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:") :].lstrip()
+        (negative if in_negative else prompt).append(line)
+    out["Prompt"] = "\n".join(prompt).strip()
+    out["Negative prompt"] = "\n".join(negative).strip()
+    return out
+
+
+def request_from_params(p: dict[str, Any]) -> Request:
+    """A Request from parsed A1111-style parameters; unknown or odd values fall back to defaults."""
+
+    def num(key: str, cast, default):
+        try:
+            return cast(str(p[key]).strip())
+        except (KeyError, ValueError, TypeError):
+            return default
+
+    size = str(p.get("Size", "512x512")).lower().split("x")
+    width, height = (
+        (int(size[0]), int(size[1]))
+        if len(size) == 2 and all(s.strip().isdigit() for s in size)
+        else (512, 512)
+    )
+    sampler = find_sampler(str(p.get("Sampler", "")), str(p.get("Schedule type", "")) or None)
+    strength = num("Denoising strength", float, None)
+    return Request(
+        prompt=str(p.get("Prompt", "")),
+        negative_prompt=str(p.get("Negative prompt", "")),
+        steps=num("Steps", int, 20),
+        cfg_scale=num("CFG scale", float, 7.0),
+        seed=num("Seed", int, -1),
+        width=width,
+        height=height,
+        sampler=sampler.name if sampler else DEFAULT_SAMPLER,
+        strength=strength if strength is not None else 0.75,
+        clip_skip=num("Clip skip", int, 1),
+        model=str(p.get("Model", "")),
+    )
+
+
+def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
+    """The result as PNG with `parameters`, the sdstudio JSON and XMP (DigitalSourceType) chunks."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("parameters", infotext(gen, result))
+    payload = {
+        "version": 1,
+        "request": gen.request.to_dict(images="sha256"),
+        "model_name": result.model_name,
+        "model_hash": result.model_hash,
+        "parent": pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
+    }
+    info.add_text(CHUNK, json.dumps(payload, ensure_ascii=False))
+    info.add_itxt("XML:com.adobe.xmp", XMP.format(source=AI_SOURCE, version=__version__))
+    buf = io.BytesIO()
+    gen.image.save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def pixel_hash(image: Any) -> str:
+    """Hash of the picture's RGB pixels: the same for a result and for that result used as an input."""
+    rgb = image.convert("RGB")
+    return hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
+
+
+@dataclass
+class ImageParameters:
+    infotext: str  # A1111-style text (made from the tool's own format where needed)
+    request: Request | None
+    tool: str  # "sdstudio", "A1111", "ComfyUI", "InvokeAI", "Fooocus", "NovelAI" or "unknown"
+    model: str = ""
+    parent: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_parameters(source: str | Path | bytes) -> ImageParameters:
+    """Generation parameters of an image made by sdstudio or another tool."""
+    from PIL import Image, UnidentifiedImageError
+
+    from sdstudio.core.gallery.importers import from_other_tool
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            img.load()
+            text = {k: v for k, v in (getattr(img, "text", None) or img.info).items() if isinstance(v, str)}
+    except (UnidentifiedImageError, OSError) as e:
+        name = "image" if isinstance(source, bytes) else str(source)
+        raise ValueError(f"{name}: not a readable image ({e})") from None
+    if CHUNK in text:
+        try:
+            data = json.loads(text[CHUNK])
+            request = Request.from_dict(data["request"])
+            return ImageParameters(
+                text.get("parameters", ""),
+                request,
+                "sdstudio",
+                data.get("model_name", ""),
+                data.get("parent"),
+            )
+        except (ValueError, KeyError, TypeError):
+            pass  # fall back to the A1111 text
+    return from_other_tool(text)

@@ -1,0 +1,246 @@
+"""The gallery store: every result saved as a PNG with full parameters; files are the source of truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+from sdstudio.core import paths
+from sdstudio.core.gallery.index import Index, Record
+from sdstudio.core.gallery.metadata import png_bytes, read_parameters
+from sdstudio.core.metadata_io import atomic_write
+from sdstudio.core.request import InputImage, Request, Result
+
+log = logging.getLogger(__name__)
+HIDDEN = ".sdstudio"  # per-root folder: inputs by content hash, stars
+IMAGE_SUFFIXES = (".png",)
+_NUMBERED = re.compile(r"^(\d{5})-")
+
+
+class GalleryStore:
+    def __init__(self, root: Path | None = None, index_path: Path | None = None):
+        if root is None:
+            from sdstudio.core.settings import Settings
+
+            root = Settings.load().outputs_path()
+        self.root = Path(root).expanduser()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index_path = index_path or paths.data_dir() / "gallery" / "index.sqlite3"
+        self._write_lock = threading.Lock()
+        self._counters: dict[Path, int] = {}
+        self.index = Index(self.index_path)
+        self.index.add_root(str(self.root.resolve()))
+        if self.index.created:  # missing index: rebuild it from the files
+            self.rescan()
+
+    # -- writing ---------------------------------------------------------------------------------
+    def add(self, result: Result) -> list[Record]:
+        """Save every picture of a result (atomically) and index it."""
+        records = []
+        with self._write_lock:
+            for gen in result.images:
+                for image in (gen.request.init_image, gen.request.mask):
+                    if image is not None:
+                        self._save_input(image)
+                data = png_bytes(gen, result)
+                path = self._next_path(gen.seed)
+                atomic_write(path, data)  # temp + fsync + rename: no partial file, ever
+                records.append(self._index_file(path, data=data))
+        return records
+
+    def _next_path(self, seed: int) -> Path:
+        folder = self.root / time.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in self._counters:
+            numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
+            self._counters[folder] = max(numbers, default=-1) + 1
+        n = self._counters[folder]
+        self._counters[folder] = n + 1
+        return folder / f"{n:05d}-{seed}.png"
+
+    def _input_path(self, sha: str) -> Path:
+        return self.root / HIDDEN / "inputs" / sha[:2] / f"{sha}.png"
+
+    def _save_input(self, image: InputImage) -> None:
+        path = self._input_path(image.sha256)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, image.png)
+
+    def _index_file(self, path: Path, data: bytes | None = None) -> Record:
+        st = path.stat()
+        params = read_parameters(data if data is not None else path)
+        r = params.request or Request()
+        from PIL import Image
+
+        from sdstudio.core.gallery.metadata import pixel_hash
+
+        with Image.open(path) as img:
+            pixels = pixel_hash(img)
+            width, height = img.size
+        values = {
+            "path": str(path.resolve()),
+            "created": st.st_mtime,
+            "mtime": st.st_mtime,
+            "size": st.st_size,
+            "prompt": r.prompt,
+            "negative_prompt": r.negative_prompt,
+            "model": params.model or r.model,
+            "mode": r.mode.value if params.request else "",
+            "seed": r.seed if params.request else None,
+            "width": width,
+            "height": height,
+            "steps": r.steps if params.request else None,
+            "sampler": r.sampler if params.request else None,
+            "cfg_scale": r.cfg_scale if params.request else None,
+            "starred": int(str(path.resolve()) in self._stars()),
+            "pixels": pixels,
+            "parent": params.parent,
+            "source": params.tool,
+        }
+        record_id = self.index.insert(values)
+        return Record(
+            id=record_id,
+            **{k: v for k, v in values.items() if k not in ("mtime", "size")}
+            | {"starred": bool(values["starred"])},
+        )
+
+    # -- stars live beside the files, so a rebuilt index keeps them -------------------------------
+    def _stars_file(self) -> Path:
+        return self.root / HIDDEN / "stars.json"
+
+    def _stars(self) -> set[str]:
+        try:
+            return set(json.loads(self._stars_file().read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return set()
+
+    def set_star(self, record_id: int, starred: bool) -> None:
+        record = self.get(record_id)
+        if record is None:
+            return
+        with self._write_lock:
+            self.index.set_star(record_id, starred)
+            stars = self._stars()
+            (stars.add if starred else stars.discard)(record.path)
+            self._stars_file().parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._stars_file(), json.dumps(sorted(stars)).encode())
+
+    # -- reading ---------------------------------------------------------------------------------
+    def search(self, text: str = "", **filters) -> list[Record]:
+        return self.index.search(text, **filters)
+
+    def count(self, text: str = "", **filters) -> int:
+        return self.index.count(text, **filters)
+
+    def get(self, record_id: int) -> Record | None:
+        return self.index.get(record_id)
+
+    def request_of(self, record: Record) -> Request | None:
+        """The full request (inputs resolved from the input store), also for other tools' images."""
+        try:
+            data = read_parameters(Path(record.path))
+        except (OSError, ValueError):
+            return None
+        if data.request is None or data.tool != "sdstudio":
+            return data.request
+        import json as _json
+
+        from PIL import Image
+
+        with Image.open(record.path) as img:
+            raw = _json.loads(img.text["sdstudio"])["request"]
+        return Request.from_dict(raw, resolve_image=self._resolve_input)
+
+    def _resolve_input(self, sha: str) -> InputImage | None:
+        path = self._input_path(sha)
+        return InputImage(path.read_bytes(), *_size(path)) if path.exists() else None
+
+    def lineage(self, record_id: int) -> list[Record]:
+        """This record, its parent, ... back to the first picture (usually a txt2img)."""
+        chain: list[Record] = []
+        record = self.get(record_id)
+        while record is not None and record not in chain:
+            chain.append(record)
+            record = self.index.by_pixels(record.parent) if record.parent else None
+        return chain
+
+    def thumbnail(self, record_id: int) -> Path | None:
+        from sdstudio.core.gallery.thumbs import thumbnail
+
+        record = self.get(record_id)
+        return thumbnail(Path(record.path)) if record else None
+
+    # -- deleting and rescanning -----------------------------------------------------------------
+    def delete(self, record_id: int) -> bool:
+        """Send the file to the system trash and drop its row."""
+        record = self.get(record_id)
+        if record is None:
+            return False
+        path = Path(record.path)
+        if path.exists():
+            from send2trash import send2trash
+
+            try:
+                send2trash(str(path))
+            except OSError as e:
+                log.warning("trash unavailable (%s); deleting %s", e, path)
+                path.unlink(missing_ok=True)
+        self.index.delete_paths([record.path])
+        return True
+
+    def index_folder(self, folder: Path) -> int:
+        """Index another tool's outputs in place (no copy); returns how many images were added."""
+        folder = Path(folder).expanduser().resolve()
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: not a folder")
+        self.index.add_root(str(folder))
+        return self.rescan()
+
+    def rescan(self) -> int:
+        """Bring the index in line with the files: new or changed files indexed, vanished ones dropped."""
+        known = self.index.files()
+        seen: set[str] = set()
+        added = 0
+        for root in self.index.roots():
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for name in filenames:
+                    if name.startswith(".") and name.endswith(".tmp"):
+                        Path(dirpath, name).unlink(missing_ok=True)  # debris of a crash before rename
+                        continue
+                    if not name.lower().endswith(IMAGE_SUFFIXES):
+                        continue
+                    full = os.path.join(dirpath, name)
+                    try:
+                        st = os.stat(full)
+                    except OSError:
+                        continue
+                    key = str(Path(full).resolve())
+                    seen.add(key)
+                    if known.get(key) == (st.st_mtime, st.st_size):
+                        continue
+                    try:
+                        self._index_file(Path(full))
+                        added += 1
+                    except (OSError, ValueError) as e:
+                        log.warning("skipping unreadable image %s: %s", full, e)
+        gone = [p for p in known if p not in seen]
+        if gone:
+            self.index.delete_paths(gone)
+        return added
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def _size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
