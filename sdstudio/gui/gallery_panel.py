@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sdstudio.core.request import Request
+from sdstudio.gui.images import pil_to_qimage
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,15 @@ class _ThumbTask(QRunnable):
     def run(self) -> None:
         image = QImage()
         try:
-            path = self.store.thumbnail(self.record)
-            image = QImage(str(path)) if path else QImage()
-            if image.isNull():  # no decoder for the cached format: scale the picture itself
-                image = QImage(str(self.record.path))
-            if not image.isNull():
-                image = image.scaled(
-                    THUMB,
-                    THUMB,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
+            path = self.store.thumbnail(self.record.id)  # made and cached on disk by the store
+            if path:
+                from PIL import Image
+
+                with Image.open(path) as img:
+                    img.thumbnail((THUMB, THUMB))
+                    image = pil_to_qimage(img.convert("RGB"))
         except Exception as e:  # a missing or broken file shows as a blank tile
-            log.warning("thumbnail of %s failed: %s", getattr(self.record, "id", "?"), e)
+            log.warning("thumbnail of %s failed: %s", self.record.id, e)
         self.signals.loaded.emit(self.record.id, image)
 
 
@@ -101,8 +97,9 @@ class GalleryModel(QAbstractListModel):
         if self.store is None:  # no store: an empty gallery
             self._exhausted = True
             return []
-        try:
-            page = list(self.store.search(self.query, limit=PAGE, offset=len(self._records)))
+        try:  # keyset paging: the next page starts after the last record held
+            after = self._records[-1] if self._records else None
+            page = list(self.store.search(self.query, limit=PAGE, after=after))
         except Exception as e:
             log.warning("gallery search failed: %s", e)
             page = []
@@ -139,8 +136,10 @@ class GalleryModel(QAbstractListModel):
                 return self._blank
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
-            r: Request = rec.request
-            return f"{r.prompt[:200]}\nSeed {r.seed}, {r.steps} steps, {r.width}×{r.height}, {r.sampler}"
+            return (
+                f"{rec.prompt[:200]}\nSeed {rec.seed}, {rec.steps} steps, {rec.width}×{rec.height}, "
+                f"{rec.sampler}, {rec.model}"
+            )
         if role == Qt.ItemDataRole.UserRole:
             return rec
         return None
@@ -180,7 +179,7 @@ class ImageViewer(QDialog):
         scroll.setWidget(label)
         scroll.setWidgetResizable(True)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        info = QLabel(f"{record.request.prompt}\nSeed {record.request.seed}")
+        info = QLabel(f"{record.prompt}\nNegative: {record.negative_prompt}\nSeed {record.seed}")
         info.setWordWrap(True)
         info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay = QVBoxLayout(self)
@@ -278,15 +277,26 @@ class GalleryPanel(QWidget):
 
     def reuse_selected(self) -> None:
         rec = self.selected()
-        if rec is not None:
-            self.reuseRequested.emit(rec.request)
+        if rec is None:
+            return
+        try:
+            request = self.store.request_of(rec)
+        except Exception as e:
+            request, why = None, str(e)
+        else:
+            why = "it holds no generation parameters"
+        if request is None:
+            self.message.emit(f"Cannot reuse {Path(rec.path).name}: {why}.", True)
+            return
+        self.reuseRequested.emit(request)
 
     def delete_selected(self) -> None:
         rec = self.selected()
         if rec is None:
             return
         try:
-            self.store.delete(rec.id)
+            if not self.store.delete(rec.id):
+                raise OSError("it is no longer in the gallery")
         except Exception as e:  # shown in the window, never as a traceback
             self.message.emit(f"Could not move {Path(rec.path).name} to the trash: {e}", True)
             return

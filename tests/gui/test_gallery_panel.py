@@ -36,14 +36,14 @@ def test_newest_first_with_thumbnails_made_off_the_gui_thread(qtbot: Any, filled
     threads: list[threading.Thread] = []
     original = filled.thumbnail
 
-    def spy(record: Any) -> Any:
+    def spy(record_id: int) -> Any:
         threads.append(threading.current_thread())
-        return original(record)
+        return original(record_id)
 
     filled.thumbnail = spy
     panel = GalleryPanel(filled)
     qtbot.addWidget(panel)
-    assert [panel.model.record(r).request.prompt for r in range(3)] == ["red panda", "blue whale", "red fox"]
+    assert [panel.model.record(r).prompt for r in range(3)] == ["red panda", "blue whale", "red fox"]
     assert panel.model.thumbnails_loaded() == 0  # nothing loads before a tile is shown
     panel.resize(600, 400)
     panel.show()
@@ -58,17 +58,17 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
     panel.show()
     type_into(qtbot, panel.search, "red")
     qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
-    assert {panel.model.record(r).request.prompt for r in range(2)} == {"red fox", "red panda"}
+    assert {panel.model.record(r).prompt for r in range(2)} == {"red fox", "red panda"}
     assert not panel.send_button.isEnabled()
     _click_row(qtbot, panel, 1)
-    assert panel.selected().request.prompt == "red fox"
+    assert panel.selected().prompt == "red fox"
 
     with qtbot.waitSignal(panel.sendToCanvas) as sent:
         qtbot.mouseClick(panel.send_button, Qt.MouseButton.LeftButton)
     assert (sent.args[0].width(), sent.args[0].height()) == (64, 64)
     with qtbot.waitSignal(panel.reuseRequested) as reused:
         qtbot.mouseClick(panel.reuse_button, Qt.MouseButton.LeftButton)
-    assert same_params(reused.args[0], panel.selected().request) and reused.args[0].seed == 10
+    assert same_params(reused.args[0], filled.request_of(panel.selected())) and reused.args[0].seed == 10
 
     qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
     assert panel.viewer is not None and panel.viewer.isVisible()
@@ -77,8 +77,8 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
     with qtbot.waitSignal(panel.message) as msg:
         qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
     assert msg.args[0].startswith("Moved ") and msg.args[0].endswith("to the trash.") and not msg.args[1]
-    assert [r.request.prompt for r in filled.search("", limit=10, offset=0)] == ["red panda", "blue whale"]
+    assert [r.prompt for r in filled.search("")] == ["red panda", "blue whale"]
     QApplication.processEvents()
-    assert [panel.model.record(r).request.prompt for r in range(panel.model.rowCount())] == ["red panda"]
+    assert [panel.model.record(r).prompt for r in range(panel.model.rowCount())] == ["red panda"]
     type_into(qtbot, panel.search, "")
     qtbot.waitUntil(lambda: panel.model.rowCount() == 2)

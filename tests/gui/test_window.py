@@ -43,7 +43,7 @@ def test_generate_four_steps_previews_and_one_gallery_item(qtbot: Any, window: A
     records = done.args[0].records
     assert len(records) == 1
     qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
-    stored = window.gallery.model.record(0).request
+    stored = store.request_of(window.gallery.model.record(0))
     assert same_params(stored, window.prompt.request())
     assert stored.seed == 1234 and stored.steps == 4 and stored.negative_prompt == "blurry"
     assert window.prompt.seed_reuse.isEnabled() and window.prompt.last_seed == 1234
@@ -65,7 +65,8 @@ def test_ctrl_enter_generates_and_escape_cancels_mid_run(qtbot: Any, window: Any
     assert "cancelled" in window.status.message.text()
     QApplication.processEvents()
     window.gallery.refresh()
-    assert window.gallery.model.rowCount() == 0
+    assert window.gallery.model.rowCount() == 0 and store.count() == 0
+    assert not list((store.root).rglob("*.png"))
 
 
 def test_generate_while_busy_queues_a_second_job_that_then_runs(qtbot: Any, window: Any) -> None:
