@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
 from sdstudio.core import paths
+from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import Request
 
 log = logging.getLogger(__name__)
@@ -22,21 +21,6 @@ CANVAS_DIR = "canvas"
 
 def autosave_dir() -> Path:
     return paths.data_dir() / "autosave"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file + fsync + rename: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prompt_state(request: Request) -> dict[str, Any]:
@@ -77,7 +61,8 @@ class Autosaver(QObject):
         try:
             if self._prompt_dirty:
                 data = json.dumps(prompt_state(self.panel.request()), indent=1).encode()
-                write_atomic(self.folder / PROMPT_FILE, data)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(self.folder / PROMPT_FILE, data)
                 self._prompt_dirty = False
             if self._canvas_dirty:
                 self.canvas.save_state(self.folder / CANVAS_DIR)
