@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--padding", type=int, default=32, metavar="PX", help="padding around the mask (--only-masked)"
     )
     p.add_argument("--clip-skip", type=int, default=1, metavar="N")
+    p.add_argument(
+        "--style",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="apply a style or negative preset such as 'hands' (repeatable)",
+    )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
     p.set_defaults(func=run)
@@ -44,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def build_request(args: argparse.Namespace) -> Request:
     if args.mask is not None and args.init is None:
         raise RequestError("mask", "--mask needs --init (the picture to inpaint)")
+    if args.style:
+        from sdstudio.core.prompt import apply_styles
+
+        apply_styles(args.prompt, args.negative, args.style)  # unknown names: RequestError listing known ones
     mode = Mode.inpaint if args.mask is not None else Mode.img2img if args.init is not None else Mode.txt2img
     init = InputImage.from_file(args.init, "init") if args.init is not None else None
     mask = InputImage.from_file(args.mask, "mask") if args.mask is not None else None
@@ -66,6 +77,7 @@ def build_request(args: argparse.Namespace) -> Request:
         inpaint_padding=args.padding,
         clip_skip=args.clip_skip,
         model=args.model,
+        styles=tuple(args.style),
     ).validate()
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sdstudio.core.errors import Cancelled, EngineError, OutOfMemory
 from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
 from sdstudio.core.preview import latents_to_preview
-from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Progress, Request, Result
+from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Progress, Request, RequestError, Result
 from sdstudio.core.samplers import SAMPLERS
 
 log = logging.getLogger(__name__)
@@ -171,13 +171,21 @@ class Engine:
         self, pipe: Any, request: Request
     ) -> tuple[dict[str, Any], Callable[[int, dict], None] | None]:
         """Pipeline kwargs for the prompts, and a per-step hook that may swap embeddings (prompt editing)."""
-        kwargs: dict[str, Any] = {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or None,
-        }
-        if request.clip_skip > 1:
-            kwargs["clip_skip"] = request.clip_skip - 1
-        return kwargs, None
+        from sdstudio.core.prompt import build_conditioning, effective_prompts
+        from sdstudio.core.prompt.encode import swap_embeddings
+
+        prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
+        cond = build_conditioning(pipe, prompt, negative, request.steps, request.clip_skip)
+        if not cond.change_steps:
+            return cond.kwargs_at(0), None
+        batch = request.batch_size
+
+        def hook(step: int, tensors: dict) -> None:
+            # called after `step` steps finished: set what the next (0-based `step`) UNet call uses
+            if step in cond.change_steps:
+                swap_embeddings(cond, step, tensors, batch)
+
+        return cond.kwargs_at(0), hook
 
     # -- running ---------------------------------------------------------------------------------
     def run(
@@ -193,7 +201,7 @@ class Engine:
         with self._lock:
             try:
                 return self._run(request, on_step, cancel)
-            except (Cancelled, EngineError):
+            except (Cancelled, EngineError, RequestError):
                 raise
             except Exception as e:
                 if _is_oom(e):
@@ -216,11 +224,14 @@ class Engine:
     ) -> Result:
         import torch
 
+        from sdstudio.core.prompt import effective_prompts
+
         started = time.perf_counter()
-        # 2. model and pipeline for the mode
+        # 2. effective prompts (styles applied, inline negatives moved): what runs and gets recorded
+        prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
         loaded = self._load(request.model)
         seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
-        resolved = request.replace(seed=seed)
+        resolved = request.replace(seed=seed, prompt=prompt, negative_prompt=negative, styles=())
         kind = request.mode.value
         if _is_inpaint_unet(loaded.pipe) and kind != "inpaint":
             kind = "inpaint"  # 9-channel models run everything through the inpaint pipeline
@@ -246,9 +257,7 @@ class Engine:
                     num_images_per_prompt=request.batch_size,
                     generator=generators,
                     callback_on_step_end=callback,
-                    callback_on_step_end_tensor_inputs=["latents", "prompt_embeds"]
-                    if prompt_hook
-                    else ["latents"],
+                    callback_on_step_end_tensor_inputs=_tensor_inputs(pipe, prompt_hook is not None),
                     output_type="pil",
                 )
             for i, image in enumerate(out.images):
@@ -345,6 +354,14 @@ class Engine:
             return kwargs
 
         return callback
+
+
+def _tensor_inputs(pipe: Any, prompt_editing: bool) -> list[str]:
+    """Callback tensors: latents, plus the text embeddings (and SDXL pooled) when prompt editing swaps them."""
+    if not prompt_editing:
+        return ["latents"]
+    allowed = getattr(pipe, "_callback_tensor_inputs", ())
+    return ["latents"] + [n for n in ("prompt_embeds", "add_text_embeds") if n in allowed]
 
 
 def _is_inpaint_unet(pipe: Any) -> bool:

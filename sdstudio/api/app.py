@@ -1,0 +1,330 @@
+"""The AUTOMATIC1111-compatible HTTP API over the shared job queue (FastAPI)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import io
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from sdstudio import __version__
+from sdstudio.api import convert
+from sdstudio.api.schemas import (
+    ImagesResponse,
+    Img2ImgBody,
+    PngInfoBody,
+    PngInfoResponse,
+    ProgressResponse,
+    ProgressState,
+    Txt2ImgBody,
+)
+from sdstudio.core.errors import ModelError
+from sdstudio.core.jobs import JobCancelled, JobFailed, JobFinished, JobQueue
+from sdstudio.core.request import RequestError
+from sdstudio.core.samplers import SAMPLERS
+
+
+@dataclass
+class ApiState:
+    """What the API remembers between calls: the checkpoint chosen through /options, and its options dict."""
+
+    model: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False
+    job_timestamp: str = "0"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _BodyLimit(BaseHTTPMiddleware):
+    def __init__(self, app: Any, limit: int):
+        super().__init__(app)
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.limit:
+            return JSONResponse(
+                {"error": "PayloadTooLarge", "detail": f"request body is over {self.limit:,} bytes"}, 413
+            )
+        return await call_next(request)
+
+
+def _auth_dependency(credentials: str | None):
+    """HTTP Basic auth compared in constant time; with no credentials configured anything passes."""
+    if not credentials:
+        return lambda: None
+    expected = credentials.encode()
+
+    def check(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        try:
+            given = base64.b64decode(token.strip(), validate=True) if scheme.lower() == "basic" else b""
+        except (binascii.Error, ValueError):
+            given = b""
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(401, "Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
+
+    return check
+
+
+def create_app(
+    queue: JobQueue,
+    library: Any | None = None,
+    *,
+    auth: str | None = None,
+    model: str = "",
+    limits: convert.Limits | None = None,
+    job_timeout: float | None = None,
+) -> FastAPI:
+    """The app; `queue` is the one shared with the studio window (or the headless server's own)."""
+    limits = limits or convert.Limits()
+    if library is None:
+        from sdstudio.core.models import ModelLibrary
+
+        library = ModelLibrary()
+    state = ApiState(model=model)
+    app = FastAPI(
+        title="sdstudio API", version=__version__, description="AUTOMATIC1111-compatible web UI API"
+    )
+    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    app.state.sd = state
+    guard = [Depends(_auth_dependency(auth))]
+
+    @app.exception_handler(RequestError)
+    async def _bad_request(request: Request, exc: RequestError) -> JSONResponse:
+        return JSONResponse({"error": "RequestError", "detail": str(exc), "field": exc.field}, 422)
+
+    @app.exception_handler(convert.TooLarge)
+    async def _too_large(request: Request, exc: convert.TooLarge) -> JSONResponse:
+        return JSONResponse({"error": "PayloadTooLarge", "detail": str(exc)}, 413)
+
+    @app.exception_handler(ModelError)
+    async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
+        return JSONResponse({"error": "ModelError", "detail": str(exc)}, 422)
+
+    def _run(body: Txt2ImgBody) -> dict[str, Any]:
+        request = convert.to_request(body, state.model, limits)
+        state.interrupted = False
+        state.job_timestamp = time.strftime("%Y%m%d%H%M%S")
+        job = queue.submit(request, source="api")
+        final = queue.wait(job, job_timeout)
+        if isinstance(final, JobFinished):
+            return convert.images_response(body, final.result, request)
+        if isinstance(final, JobCancelled) or final is None:
+            if final is None:
+                queue.cancel(job.id)
+            return convert.images_response(body, None, request)
+        assert isinstance(final, JobFailed)
+        raise HTTPException(500, final.message)
+
+    @app.post("/sdapi/v1/txt2img", response_model=ImagesResponse, dependencies=guard)
+    def txt2img(body: Txt2ImgBody) -> dict[str, Any]:
+        return _run(body)
+
+    @app.post("/sdapi/v1/img2img", response_model=ImagesResponse, dependencies=guard)
+    def img2img(body: Img2ImgBody) -> dict[str, Any]:
+        return _run(body)
+
+    @app.get("/sdapi/v1/progress", response_model=ProgressResponse, dependencies=guard)
+    def progress(skip_current_image: bool = False) -> dict[str, Any]:
+        current, p = queue.current, queue.last_progress
+        jobs = queue.jobs()
+        done = p.fraction if (current is not None and p is not None) else 0.0
+        eta = p.eta if p is not None and current is not None else 0.0
+        image = None
+        if not skip_current_image and p is not None and p.preview is not None and current is not None:
+            buf = io.BytesIO()
+            p.preview.save(buf, format="PNG")
+            image = convert.png_b64(buf.getvalue())
+        st = ProgressState(
+            interrupted=state.interrupted,
+            job=f"task({current.id})" if current else "",
+            job_count=len(jobs),
+            job_timestamp=state.job_timestamp,
+            job_no=p.batch_index if p is not None and current is not None else 0,
+            sampling_step=p.step if p is not None and current is not None else 0,
+            sampling_steps=p.total if p is not None and current is not None else 0,
+        )
+        return {"progress": done, "eta_relative": eta, "state": st, "current_image": image, "textinfo": None}
+
+    @app.post("/sdapi/v1/interrupt", dependencies=guard)
+    def interrupt() -> dict[str, Any]:
+        state.interrupted = True
+        queue.cancel()
+        return {}
+
+    @app.post("/sdapi/v1/skip", dependencies=guard)
+    def skip() -> dict[str, Any]:
+        # sdstudio cancels the running job as a whole (A1111 skips one image of a batch)
+        queue.cancel()
+        return {}
+
+    def _options() -> dict[str, Any]:
+        entry = library.resolve(state.model)
+        return {
+            "sd_model_checkpoint": entry.title,
+            "sd_checkpoint_hash": entry.sha256 or None,
+            "sd_vae": "Automatic",
+            "CLIP_stop_at_last_layers": 1,
+            "samples_format": "png",
+            "save_images_add_number": True,
+            "outdir_samples": "",
+            "enable_pnginfo": True,
+            "sd_checkpoint_cache": 0,
+            "eta_noise_seed_delta": 0,
+        } | state.options
+
+    @app.get("/sdapi/v1/options", dependencies=guard)
+    def get_options() -> dict[str, Any]:
+        return _options()
+
+    @app.post("/sdapi/v1/options", dependencies=guard)
+    def set_options(options: dict[str, Any]) -> dict[str, Any]:
+        # The whole dict may come back (clients post what they read): only the keys we act on matter.
+        with state.lock:
+            ckpt = options.get("sd_model_checkpoint")
+            if isinstance(ckpt, str) and ckpt:
+                entry = library.resolve(ckpt)  # ModelError -> 422 with the reason
+                state.model = entry.location if entry.source.value != "demo" else entry.name
+            known = set(_options())
+            state.options |= {
+                k: v
+                for k, v in options.items()
+                if k in known and k not in ("sd_model_checkpoint", "sd_checkpoint_hash")
+            }
+        return {}
+
+    @app.get("/sdapi/v1/sd-models", dependencies=guard)
+    def sd_models() -> list[dict[str, Any]]:
+        return [
+            {
+                "title": e.title,
+                "model_name": e.name,
+                "hash": e.short_hash or None,
+                "sha256": e.sha256 or None,
+                "filename": e.location,
+                "config": None,
+            }
+            for e in library.entries()
+        ]
+
+    @app.post("/sdapi/v1/refresh-checkpoints", dependencies=guard)
+    def refresh_checkpoints() -> dict[str, Any]:
+        library.refresh()
+        return {}
+
+    @app.get("/sdapi/v1/samplers", dependencies=guard)
+    def samplers() -> list[dict[str, Any]]:
+        return [
+            {
+                "name": s.name,
+                "aliases": list(s.aliases),
+                "options": {"scheduler": s.schedule.lower()} if s.schedule != "Automatic" else {},
+            }
+            for s in SAMPLERS.values()
+        ]
+
+    @app.get("/sdapi/v1/schedulers", dependencies=guard)
+    def schedulers() -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "automatic",
+                "label": "Automatic",
+                "aliases": None,
+                "default_rho": -1,
+                "need_inner_model": False,
+            },
+            {
+                "name": "karras",
+                "label": "Karras",
+                "aliases": None,
+                "default_rho": 7.0,
+                "need_inner_model": False,
+            },
+        ]
+
+    def _files(kind: str) -> list[Any]:
+        from sdstudio.core.models import Kind
+
+        return library.entries(Kind(kind))
+
+    @app.get("/sdapi/v1/sd-vae", dependencies=guard)
+    def sd_vae() -> list[dict[str, Any]]:
+        return [{"model_name": e.name, "filename": e.location} for e in _files("vae")]
+
+    @app.get("/sdapi/v1/loras", dependencies=guard)
+    def loras() -> list[dict[str, Any]]:
+        return [{"name": e.name, "alias": e.name, "path": e.location, "metadata": {}} for e in _files("lora")]
+
+    @app.post("/sdapi/v1/refresh-loras", dependencies=guard)
+    def refresh_loras() -> dict[str, Any]:
+        library.refresh()
+        return {}
+
+    @app.get("/sdapi/v1/upscalers", dependencies=guard)
+    def upscalers() -> list[dict[str, Any]]:
+        return [
+            {"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+            for n in ("None", "Lanczos", "Nearest")
+        ]
+
+    @app.get("/sdapi/v1/latent-upscale-modes", dependencies=guard)
+    def latent_upscale_modes() -> list[dict[str, Any]]:
+        return [
+            {"name": n} for n in ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (nearest)")
+        ]
+
+    @app.get("/sdapi/v1/scripts", dependencies=guard)
+    def scripts() -> dict[str, Any]:
+        return {"txt2img": [], "img2img": []}
+
+    @app.get("/sdapi/v1/script-info", dependencies=guard)
+    def script_info() -> list[Any]:
+        return []
+
+    @app.get("/sdapi/v1/prompt-styles", dependencies=guard)
+    def prompt_styles() -> list[dict[str, Any]]:
+        return []
+
+    @app.get("/sdapi/v1/embeddings", dependencies=guard)
+    def embeddings() -> dict[str, Any]:
+        return {"loaded": {}, "skipped": {e.name: {} for e in _files("embedding")}}
+
+    @app.get("/sdapi/v1/cmd-flags", dependencies=guard)
+    def cmd_flags() -> dict[str, Any]:
+        return {"api": True, "nowebui": True, "listen": False}
+
+    @app.get("/sdapi/v1/memory", dependencies=guard)
+    def memory() -> dict[str, Any]:
+        import os
+
+        try:
+            pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pages = 0
+        return {"ram": {"total": pages}, "cuda": {"error": "not reported"}}
+
+    @app.post("/sdapi/v1/png-info", response_model=PngInfoResponse, dependencies=guard)
+    def png_info(body: PngInfoBody) -> dict[str, Any]:
+        from sdstudio.core.gallery.metadata import parse_infotext, read_parameters
+
+        if not body.image:
+            return {"info": "", "items": {}, "parameters": {}}
+        params = read_parameters(convert.decode_bytes(body.image, "image", limits))
+        parsed = parse_infotext(params.infotext) if params.infotext else {}
+        return {
+            "info": params.infotext,
+            "items": {"parameters": params.infotext} if params.infotext else {},
+            "parameters": parsed,
+        }
+
+    return app

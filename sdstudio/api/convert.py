@@ -1,0 +1,184 @@
+"""A1111 payloads to sdstudio Requests, and Results back to A1111's response shapes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sdstudio import __version__
+from sdstudio.api.schemas import Img2ImgBody, Txt2ImgBody
+from sdstudio.core.request import InpaintArea, InputImage, Mode, Request, RequestError, Result
+from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS, find_sampler
+
+
+@dataclass
+class Limits:
+    max_body_bytes: int = 64 * 2**20
+    max_image_pixels: int = 4096 * 4096
+    max_output_pixels: int = 2048 * 2048
+    max_steps: int = 150
+    max_images: int = 16
+
+
+class TooLarge(ValueError):
+    """An input over the configured limits (HTTP 413)."""
+
+
+def decode_image(data: str, what: str, limits: Limits) -> InputImage:
+    """Raw base64 or a data URI as an input image."""
+    return InputImage.from_bytes(decode_bytes(data, what, limits), what)
+
+
+def decode_bytes(data: str, what: str, limits: Limits) -> bytes:
+    """Raw base64 or a data URI to the file's bytes; the pixel count is checked from the header before decoding."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(data, str) or not data:
+        raise RequestError(what, "empty image")
+    if data.startswith("data:"):
+        data = data.split(",", 1)[-1]
+    try:
+        raw = base64.b64decode(data, validate=False)
+    except (ValueError, TypeError):
+        raise RequestError(what, "invalid base64") from None
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            pixels = img.width * img.height
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise RequestError(what, "not a readable image (unknown or corrupt format)") from None
+    if pixels > limits.max_image_pixels:
+        raise TooLarge(f"{what}: image has {pixels:,} pixels; the limit is {limits.max_image_pixels:,}")
+    return raw
+
+
+def _sampler(body: Txt2ImgBody) -> str:
+    name = body.sampler_name or body.sampler_index or DEFAULT_SAMPLER
+    found = find_sampler(name, body.scheduler)
+    if found is None:
+        raise RequestError("sampler_name", f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+    return found.name
+
+
+def to_request(body: Txt2ImgBody, model: str, limits: Limits) -> Request:
+    overrides = body.override_settings or {}
+    clip_skip = body.clip_skip or overrides.get("CLIP_stop_at_last_layers") or 1
+    if body.width * body.height > limits.max_output_pixels:
+        raise RequestError(
+            "width",
+            f"{body.width}x{body.height} is over this server's limit of {limits.max_output_pixels:,} pixels",
+        )
+    if body.steps > limits.max_steps:
+        raise RequestError("steps", f"{body.steps} is over this server's limit of {limits.max_steps}")
+    if body.batch_size * body.n_iter > limits.max_images:
+        raise RequestError(
+            "batch_size",
+            f"{body.batch_size * body.n_iter} images is over this server's limit of {limits.max_images}",
+        )
+    req = Request(
+        prompt=body.prompt,
+        negative_prompt=body.negative_prompt,
+        steps=body.steps,
+        cfg_scale=body.cfg_scale,
+        width=body.width,
+        height=body.height,
+        seed=body.seed,
+        batch_size=body.batch_size,
+        batch_count=body.n_iter,
+        sampler=_sampler(body),
+        clip_skip=int(clip_skip),
+        model=str(overrides.get("sd_model_checkpoint") or model or ""),
+        styles=tuple(body.styles or ()),
+    )
+    if isinstance(body, Img2ImgBody):
+        req = _img2img(body, req, limits)
+    return req.validate()
+
+
+def _img2img(body: Img2ImgBody, req: Request, limits: Limits) -> Request:
+    from PIL import ImageOps
+
+    if not body.init_images:
+        raise RequestError("init_images", "img2img needs at least one init image")
+    init = decode_image(body.init_images[0], "init_images", limits)
+    changes: dict[str, Any] = {
+        "mode": Mode.img2img,
+        "init_image": init,
+        "strength": body.denoising_strength if body.denoising_strength is not None else 0.75,
+    }
+    if body.mask:
+        mask = decode_image(body.mask, "mask", limits)
+        pil = mask.to_pil()
+        if pil.mode in ("RGBA", "LA"):  # A1111: alpha of a painted mask
+            pil = pil.getchannel("A") if pil.getchannel("A").getextrema() != (255, 255) else pil.convert("L")
+        pil = pil.convert("L")
+        if body.inpainting_mask_invert:
+            pil = ImageOps.invert(pil)
+        if pil.size != (init.width, init.height):
+            pil = pil.resize((init.width, init.height))
+        changes |= {
+            "mode": Mode.inpaint,
+            "mask": InputImage.from_pil(pil),
+            "mask_blur": body.mask_blur
+            if body.mask_blur is not None
+            else (body.mask_blur_x if body.mask_blur_x is not None else 4),
+            "inpaint_area": InpaintArea.only_masked if body.inpaint_full_res else InpaintArea.whole,
+            "inpaint_padding": body.inpaint_full_res_padding,
+        }
+    return req.replace(**changes)
+
+
+def png_b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def images_response(body: Txt2ImgBody, result: Result | None, request: Request) -> dict[str, Any]:
+    """A1111's {"images", "parameters", "info"} with the info JSON string other clients parse."""
+    from sdstudio.core.gallery.metadata import infotext, png_bytes
+
+    gens = result.images if result else ()
+    images = [png_b64(png_bytes(g, result)) for g in gens] if body.send_images and result else []
+    r = result.request if result else request
+    sampler = SAMPLERS[r.sampler]
+    info = {
+        "prompt": r.prompt,
+        "all_prompts": [g.request.prompt for g in gens],
+        "negative_prompt": r.negative_prompt,
+        "all_negative_prompts": [g.request.negative_prompt for g in gens],
+        "seed": r.seed,
+        "all_seeds": [g.seed for g in gens],
+        "subseed": -1,
+        "all_subseeds": [-1 for _ in gens],
+        "subseed_strength": 0,
+        "width": r.width,
+        "height": r.height,
+        "sampler_name": sampler.base,
+        "scheduler": sampler.schedule,
+        "cfg_scale": r.cfg_scale,
+        "steps": r.steps,
+        "batch_size": r.batch_size,
+        "restore_faces": False,
+        "face_restoration_model": None,
+        "sd_model_name": result.model_name if result else "",
+        "sd_model_hash": result.model_hash if result else "",
+        "sd_vae_name": None,
+        "sd_vae_hash": None,
+        "seed_resize_from_w": -1,
+        "seed_resize_from_h": -1,
+        "denoising_strength": r.strength if r.mode is not Mode.txt2img else None,
+        "extra_generation_params": {},
+        "index_of_first_image": 0,
+        "infotexts": [infotext(g, result) for g in gens] if result else [],
+        "styles": list(r.styles),
+        "job_timestamp": time.strftime("%Y%m%d%H%M%S"),
+        "clip_skip": r.clip_skip,
+        "is_using_inpainting_conditioning": False,
+        "version": f"sdstudio {__version__}",
+    }
+    parameters = body.model_dump()
+    parameters.pop("init_images", None)
+    parameters.pop("mask", None)
+    return {"images": images, "parameters": parameters, "info": json.dumps(info)}

@@ -1,0 +1,83 @@
+"""Request bodies with AUTOMATIC1111's field names and defaults; unknown fields are ignored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Txt2ImgBody(_Body):
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list[str] | None = None
+    seed: int = -1
+    sampler_name: str | None = None
+    sampler_index: str | None = None
+    scheduler: str | None = None
+    batch_size: int = 1
+    n_iter: int = 1
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    denoising_strength: float | None = None
+    clip_skip: int | None = None
+    override_settings: dict[str, Any] | None = None
+    send_images: bool = True
+    save_images: bool = True
+
+
+class Img2ImgBody(Txt2ImgBody):
+    init_images: list[str] = Field(default_factory=list)
+    resize_mode: int = 0
+    denoising_strength: float | None = 0.75
+    mask: str | None = None
+    mask_blur: int | None = None
+    mask_blur_x: int | None = None
+    inpainting_fill: int = 1
+    inpaint_full_res: bool | int = False
+    inpaint_full_res_padding: int = 32
+    inpainting_mask_invert: int | bool = 0
+    include_init_images: bool = False
+
+
+class PngInfoBody(_Body):
+    image: str = ""
+
+
+class ProgressState(BaseModel):
+    skipped: bool = False
+    interrupted: bool = False
+    stopping_generation: bool = False
+    job: str = ""
+    job_count: int = 0
+    job_timestamp: str = "0"
+    job_no: int = 0
+    sampling_step: int = 0
+    sampling_steps: int = 0
+
+
+class ProgressResponse(BaseModel):
+    progress: float
+    eta_relative: float
+    state: ProgressState
+    current_image: str | None = None
+    textinfo: str | None = None
+    current_task: str | None = None
+
+
+class ImagesResponse(BaseModel):
+    images: list[str] | None
+    parameters: dict[str, Any]
+    info: str
+
+
+class PngInfoResponse(BaseModel):
+    info: str
+    items: dict[str, Any]
+    parameters: dict[str, Any]
