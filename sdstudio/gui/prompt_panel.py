@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -99,6 +101,15 @@ class PromptPanel(QWidget):
         self.steps = _spin(1, MAX_STEPS, 20)
         self.cfg = _dspin(0.0, 30.0, 7.0, 0.5, 2)
         self.clip_skip = _spin(1, 12, 1)
+        self.styles = QToolButton()
+        self.styles.setObjectName("stylesButton")
+        self.styles.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.styles.setToolTip(
+            "negative presets and your styles (styles.csv), applied in order when the job runs"
+        )
+        self.styles_menu = QMenu(self.styles)
+        self.styles.setMenu(self.styles_menu)
+        self._fill_styles()
 
         self.seed = QLineEdit("-1")
         self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,10}"), self.seed))
@@ -166,6 +177,7 @@ class PromptPanel(QWidget):
         batch.addWidget(self.batch_count)
         form.addRow("Batch", batch)
         form.addRow("Clip skip", self.clip_skip)
+        form.addRow("Styles", self.styles)
         lay.addLayout(form)
         self.image_box = QGroupBox("Image to image / inpaint")
         iform = QFormLayout(self.image_box)
@@ -248,7 +260,7 @@ class PromptPanel(QWidget):
             inpaint_padding=self.inpaint_padding.value(),
             clip_skip=self.clip_skip.value(),
             model=self.model.currentData() or "",
-            styles=self._styles,
+            styles=self._styles,  # in the order they were picked
         )
 
     def set_request(self, request: Request) -> None:
@@ -269,8 +281,43 @@ class PromptPanel(QWidget):
         self.mask_blur.setValue(request.mask_blur)
         self.inpaint_area.setCurrentIndex(self.inpaint_area.findData(InpaintArea(request.inpaint_area).value))
         self.inpaint_padding.setValue(request.inpaint_padding)
-        self._styles = tuple(request.styles)
+        self._set_styles(tuple(request.styles))
         self.clear_error()
+
+    # -- styles ----------------------------------------------------------------------------------
+    def _fill_styles(self) -> None:
+        try:
+            from sdstudio.core.prompt.styles import all_styles
+
+            styles = all_styles()
+        except Exception as e:  # a broken styles.csv: the presets menu says so, the panel works
+            styles = {}
+            self.styles.setToolTip(f"styles unavailable: {e}")
+        for name, style in styles.items():
+            action = self.styles_menu.addAction(name)
+            action.setCheckable(True)
+            action.setToolTip(", ".join(p for p in (style.prompt, style.negative_prompt) if p))
+            action.toggled.connect(lambda on, n=name: self._toggle_style(n, on))
+        self._update_styles_text()
+
+    def _toggle_style(self, name: str, on: bool) -> None:
+        if on and name not in self._styles:
+            self._styles = (*self._styles, name)
+        elif not on and name in self._styles:
+            self._styles = tuple(n for n in self._styles if n != name)
+        self._update_styles_text()
+        self._on_edit()
+
+    def _set_styles(self, names: tuple[str, ...]) -> None:
+        self._styles = names
+        for action in self.styles_menu.actions():
+            action.blockSignals(True)
+            action.setChecked(action.text() in names)
+            action.blockSignals(False)
+        self._update_styles_text()
+
+    def _update_styles_text(self) -> None:
+        self.styles.setText(", ".join(self._styles) if self._styles else "None")
 
     def select_model(self, ref: str | None) -> None:
         i = self.model.findData(ref) if ref else -1

@@ -215,3 +215,17 @@ def test_a_failed_job_shows_a_readable_message_and_the_window_stays_usable(qtbot
     with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
         qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
     assert not window.prompt.error.isVisible()
+
+
+def test_styles_menu_adds_negative_presets(qtbot: Any, window: Any, store: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=2, negative_prompt="lowres"))
+    actions = {a.text(): a for a in window.prompt.styles_menu.actions()}
+    assert {"hands", "faces"} <= set(actions)
+    actions["hands"].trigger()
+    assert window.prompt.request().styles == ("hands",) and window.prompt.styles.text() == "hands"
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    ran = done.args[0].result.request
+    assert ran.negative_prompt.startswith("lowres, bad hands") and ran.styles == ()
+    window.prompt.set_request(Request(styles=("faces",)))
+    assert actions["faces"].isChecked() and not actions["hands"].isChecked()
