@@ -111,8 +111,8 @@ def main() -> None:
         paint_mask(win, app)
         win.prompt.set_request(
             Request(
-                prompt="a lake at sunset, (glowing full moon:1.2), mountains, oil painting",
-                negative_prompt="(-blurry -lowres) watermark",
+                prompt="a lake at sunset, (glowing full moon:1.2), mountains, oil painting (-blurry -lowres)",
+                negative_prompt="watermark, text",
                 steps=30,
                 width=768,
                 height=512,
@@ -122,6 +122,7 @@ def main() -> None:
                 model=win.prompt.model.currentData(),
             )
         )
+        win.gallery.select_row(0)
         win.status.show_message("Inpaint ready: the mask covers the sun. Ctrl+Enter generates.")
         loop = QEventLoop()
         QTimer.singleShot(1500, loop.quit)  # thumbnails load, token counts settle

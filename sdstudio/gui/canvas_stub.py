@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 
@@ -65,13 +65,30 @@ class CanvasView(QGraphicsView):
         self.model = model
         self.setScene(QGraphicsScene(self))
         self._item = QGraphicsPixmapItem()
+        self._overlay = QGraphicsPixmapItem()
+        self._overlay.setOpacity(0.55)
         self.scene().addItem(self._item)
+        self.scene().addItem(self._overlay)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setBackgroundBrush(QColor(40, 40, 44))
         model.imageChanged.connect(lambda: self.show_preview(None))
+        model.maskChanged.connect(self._show_mask)
+
+    def _show_mask(self) -> None:
+        """The mask as a red overlay (white = repaint)."""
+        mask = self.model.mask_image()
+        if mask is None:
+            self._overlay.setPixmap(QPixmap())
+            return
+        red = QImage(mask.size(), QImage.Format.Format_ARGB32)
+        red.fill(QColor(230, 40, 60))
+        red.setAlphaChannel(mask.convertToFormat(QImage.Format.Format_Grayscale8))
+        self._overlay.setPixmap(QPixmap.fromImage(red))
 
     def show_preview(self, image: QImage | None) -> None:
         shown = image if image is not None else self.model.image()
         self._item.setPixmap(QPixmap.fromImage(shown) if shown is not None else QPixmap())
+        self._overlay.setVisible(image is None)
         self.scene().setSceneRect(self._item.boundingRect())
         if shown is not None:
             self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
