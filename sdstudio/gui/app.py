@@ -38,6 +38,19 @@ def open_library() -> Any | None:
         return None
 
 
+def install_excepthook(window: Any) -> None:
+    """An unexpected error in a slot becomes one line in the status bar (details go to the log)."""
+
+    def hook(kind: type[BaseException], error: BaseException, tb: Any) -> None:
+        log.error("unexpected error", exc_info=(kind, error, tb))
+        try:
+            window.status.show_message(f"Unexpected error: {kind.__name__}: {error}", error=True)
+        except RuntimeError:  # the window is gone
+            pass
+
+    sys.excepthook = hook
+
+
 def run_app(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -64,6 +77,7 @@ def run_app(argv: list[str] | None = None) -> int:
     window = MainWindow(JobQueue(engine_factory=engine_factory, store=store), store, library)
     if store is None:
         window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
+    install_excepthook(window)
     window.show()
     if os.environ.get(QUIT_WHEN_SHOWN):
 
