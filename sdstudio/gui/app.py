@@ -58,6 +58,7 @@ def run_app(argv: list[str] | None = None) -> int:
     from sdstudio.core.jobs import JobQueue
     from sdstudio.gui.main_window import MainWindow
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("sdstudio")
     store, library = open_store(), open_library()
