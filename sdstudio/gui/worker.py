@@ -31,6 +31,7 @@ class _Thread(QThread):
         super().__init__()
         self.setObjectName("sdstudio-worker")
         self._queue, self._stop, self._preload = queue, stop, preload
+        self.preloaded = threading.Event()
 
     def run(self) -> None:
         if self._preload:
@@ -38,6 +39,7 @@ class _Thread(QThread):
                 import sdstudio.core.engine  # noqa: F401
             except Exception:  # a broken install shows up as the first job's readable error
                 log.exception("engine import failed")
+        self.preloaded.set()
         self._queue.run_forever(self._stop)  # 2. the job loop, until stop()
 
 
@@ -81,6 +83,11 @@ class Worker(QObject):
             self.queue.cancel()
         if self._thread.isRunning():
             self._thread.wait(timeout_ms)
+
+    @property
+    def preloaded(self) -> threading.Event:
+        """Set once the worker thread has imported the engine (torch, diffusers)."""
+        return self._thread.preloaded
 
     def is_running(self) -> bool:
         return self._thread.isRunning()
