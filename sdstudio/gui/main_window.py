@@ -1,0 +1,324 @@
+"""The studio window: prompt panel, canvas, gallery and queue docks, status bar; wires them to the worker."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QShowEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
+
+from sdstudio.core import demo, paths
+from sdstudio.core.jobs import Job, JobFinished, JobQueue
+from sdstudio.core.request import Progress, RequestError
+from sdstudio.gui.autosave import Autosaver
+from sdstudio.gui.gallery_panel import GalleryPanel
+from sdstudio.gui.images import pil_to_qimage, qimage_to_input
+from sdstudio.gui.prompt_panel import PromptPanel, mode_for
+from sdstudio.gui.queue_panel import QueuePanel
+from sdstudio.gui.status import StatusBar
+from sdstudio.gui.worker import Worker
+
+try:  # the real canvas; the stand-in keeps the window usable until it lands
+    from sdstudio.gui.canvas import CanvasModel, CanvasView
+except ImportError:  # pragma: no cover - depends on the branch state
+    from sdstudio.gui.canvas_stub import CanvasModel, CanvasView
+
+log = logging.getLogger(__name__)
+
+LAYOUT_VERSION = 1
+
+
+def model_choices(library: Any | None) -> list[tuple[str, str, str]]:
+    """(name, reference, note) for the model selector: the library's entries, else the demo model."""
+    choices: list[tuple[str, str, str]] = []
+    if library is not None:
+        try:
+            for e in library.entries():
+                ref = str(getattr(e, "location", "") or getattr(e, "name", ""))
+                choices.append(
+                    (str(getattr(e, "title", "") or e.name), ref, str(getattr(e, "note", "") or ""))
+                )
+        except Exception as e:  # a broken library must not stop the window
+            log.warning("model library unavailable: %s", e)
+    return choices or [(demo.DEMO_NAME, demo.DEMO_ID, demo.DEMO_NOTE)]
+
+
+def default_model(library: Any | None) -> str | None:
+    """The reference of the configured default model, when the library names one."""
+    try:
+        return str(library.resolve("").location) if library is not None else None
+    except Exception:  # a missing default shows as the first entry; the job reports it readably
+        return None
+
+
+def settings_file() -> Path:
+    return paths.config_dir() / "sdstudio.ini"
+
+
+class MainWindow(QMainWindow):
+    """The studio. Takes its models (queue, store, library); app.py wires the real ones."""
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        store: Any,
+        library: Any | None = None,
+        *,
+        autosave_dir: Path | None = None,
+        preload: bool = True,
+        restore: bool = True,
+    ):
+        super().__init__()
+        self.setWindowTitle("sdstudio")
+        self.setObjectName("sdstudioMainWindow")
+        self.queue, self.store, self.library = queue, store, library
+        self.settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)
+        self.last_result: JobFinished | None = None
+        self.progress_count = 0  # progress messages of the running job (tests, benchmark)
+        self._running: Job | None = None
+
+        # 1. widgets
+        self.canvas = CanvasModel(self)
+        self.canvas_view = CanvasView(self.canvas)
+        self.setCentralWidget(self.canvas_view)
+        self.prompt = PromptPanel(model_choices(library))
+        self.prompt.select_model(default_model(library))
+        self.gallery = GalleryPanel(store)
+        self.queue_panel = QueuePanel()
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self.prompt_dock = self._dock(
+            "Prompt", "promptDock", self.prompt, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.gallery_dock = self._dock(
+            "Gallery", "galleryDock", self.gallery, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.queue_dock = self._dock(
+            "Queue", "queueDock", self.queue_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.splitDockWidget(self.gallery_dock, self.queue_dock, Qt.Orientation.Vertical)
+        self.resizeDocks([self.prompt_dock, self.gallery_dock], [380, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.gallery_dock, self.queue_dock], [600, 160], Qt.Orientation.Vertical)
+
+        # 2. actions and menus
+        self._actions()
+
+        # 3. the worker thread (torch and diffusers load there)
+        self.worker = Worker(queue, preload=preload, parent=self)
+        self.worker.started.connect(self._on_started)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self.worker.queueChanged.connect(self._on_queue_changed)
+
+        # 4. wiring
+        self.prompt.generateRequested.connect(self.generate)
+        self.prompt.cancelRequested.connect(self.cancel)
+        self.queue_panel.removeRequested.connect(self._remove_job)
+        self.queue_panel.cancelRequested.connect(self.cancel)
+        self.gallery.sendToCanvas.connect(self.send_to_canvas)
+        self.gallery.reuseRequested.connect(self.reuse_parameters)
+        self.gallery.message.connect(self.status.show_message)
+        self.canvas.imageChanged.connect(self._update_mode)
+        self.canvas.maskChanged.connect(self._update_mode)
+
+        # 5. autosave and remembered layout
+        self.autosave = Autosaver(self.prompt, self.canvas, autosave_dir)
+        if restore and self.autosave.restore():
+            self.status.show_message("Restored the last session (prompt and canvas).")
+        self._update_mode()
+        self.resize(1400, 900)
+        self._restore_layout()
+        QTimer.singleShot(0, self.worker.start)  # once the event loop runs: the window paints first
+
+    # -- construction helpers --------------------------------------------------------------------
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _actions(self) -> None:
+        self.generate_action = QAction("&Generate", self)
+        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.generate_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.generate_action.triggered.connect(self.generate)
+        self.cancel_action = QAction("&Cancel", self)
+        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.cancel_action.triggered.connect(self.cancel)
+        self.use_result_action = QAction("&Use result as input", self)
+        self.use_result_action.setShortcut(QKeySequence("Ctrl+U"))
+        self.use_result_action.triggered.connect(self.use_result_as_input)
+        self.use_result_action.setEnabled(False)
+        open_action = QAction("&Open image…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._open_image)
+        clear_action = QAction("C&lear canvas", self)
+        clear_action.triggered.connect(lambda: self.canvas.set_image(None))
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([open_action, clear_action])
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        gen_menu = bar.addMenu("&Generate")
+        gen_menu.addActions([self.generate_action, self.cancel_action, self.use_result_action])
+        view_menu = bar.addMenu("&View")
+        for dock in (self.prompt_dock, self.gallery_dock, self.queue_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        for action in (self.generate_action, self.cancel_action, self.use_result_action):
+            self.addAction(action)
+        tools = self.addToolBar("Studio")
+        tools.setObjectName("studioToolBar")
+        tools.addActions([open_action, self.generate_action, self.cancel_action, self.use_result_action])
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state, LAYOUT_VERSION)
+
+    def save_layout(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+
+    # -- generation ------------------------------------------------------------------------------
+    def current_request(self):
+        """The panel's request with the canvas image and mask (the mode follows from them)."""
+        image = self.canvas.image()
+        has_image = image is not None and not image.isNull()
+        init = qimage_to_input(image) if has_image else None
+        mask = None
+        if has_image and self.canvas.has_mask():
+            mask = qimage_to_input(self.canvas.mask_image(), mask=True)
+        return self.prompt.request(init, mask)
+
+    def generate(self) -> Job | None:
+        """Submit the panel's request; while a job runs this queues it. Invalid input shows its message."""
+        self.prompt.clear_error()
+        try:
+            request = self.current_request()
+            job = self.queue.submit(request, source="gui")
+        except RequestError as e:
+            self.prompt.show_error(_readable(e), e.field)
+            self.status.show_message(_readable(e), error=True)
+            return None
+        busy = self._running is not None or len(self.queue.jobs()) > 1
+        self.status.show_message(f"Job #{job.id} queued." if busy else f"Job #{job.id} started.")
+        return job
+
+    def cancel(self) -> None:
+        if self.queue.cancel():
+            self.status.show_message("Cancelling…")
+
+    def _remove_job(self, job_id: int) -> None:
+        if self.queue.remove(job_id):
+            self.status.show_message(f"Job #{job_id} removed from the queue.")
+
+    # -- worker messages -------------------------------------------------------------------------
+    def _on_started(self, job: Job) -> None:
+        self._running = job
+        self.progress_count = 0
+        self.status.show_message(f"Job #{job.id}: loading the model…")
+
+    def _on_progress(self, job: Job, progress: Progress, preview: QImage | None) -> None:
+        self.progress_count += 1
+        self.status.show_progress(progress)
+        self.queue_panel.set_progress(job.id, progress.step, progress.total)
+        self.status.show_message(f"Job #{job.id} running")
+        if preview is not None:
+            self.canvas_view.show_preview(preview)
+
+    def _on_finished(self, message: JobFinished) -> None:
+        self._running = None
+        self.last_result = message
+        result = message.result
+        self.status.clear_progress()
+        if result.images:
+            self.prompt.set_last_seed(result.images[-1].seed)
+            self.canvas_view.show_preview(pil_to_qimage(result.images[-1].image))
+            self.use_result_action.setEnabled(True)
+        n = len(result.images)
+        self.status.show_message(
+            f"Job #{message.job.id} done: {n} image{'s' * (n != 1)} in {result.elapsed:.1f} s"
+            f" (seed {result.request.seed}). Ctrl+U uses the result as input."
+        )
+        self.gallery.refresh()
+
+    def _on_failed(self, job: Job, text: str) -> None:
+        self._running = None
+        self.status.clear_progress()
+        self.canvas_view.show_preview(None)
+        self.status.show_message(f"Job #{job.id} failed: {text}", error=True)
+        self.prompt.show_error(f"Job #{job.id} failed: {text}")
+
+    def _on_cancelled(self, job: Job) -> None:
+        if self._running is not None and self._running.id == job.id:
+            self._running = None
+            self.status.clear_progress()
+            self.canvas_view.show_preview(None)
+        self.status.show_message(f"Job #{job.id} cancelled.")
+
+    def _on_queue_changed(self, jobs: tuple[Job, ...]) -> None:
+        self.queue_panel.set_jobs(jobs, self._running)  # signals arrive in order: _running is current
+        self.prompt.set_busy(bool(jobs))
+
+    # -- canvas ----------------------------------------------------------------------------------
+    def _update_mode(self) -> None:
+        image = self.canvas.image()
+        has_image = image is not None and not image.isNull()
+        self.prompt.set_mode(mode_for(has_image, has_image and self.canvas.has_mask()))
+
+    def send_to_canvas(self, image: QImage) -> None:
+        self.canvas.set_image(image)
+        self.status.show_message("Picture sent to the canvas (img2img; paint a mask to inpaint).")
+
+    def use_result_as_input(self) -> None:
+        if self.last_result is not None and self.last_result.result.images:
+            self.send_to_canvas(pil_to_qimage(self.last_result.result.images[-1].image))
+
+    def reuse_parameters(self, request) -> None:
+        self.prompt.set_request(request)
+        self.status.show_message(f"Parameters reused (seed {request.seed}).")
+
+    def _open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
+        )
+        if path:
+            image = QImage(path)
+            if image.isNull():
+                self.status.show_message(f"Cannot read {path}: not an image Qt can open.", error=True)
+            else:
+                self.canvas.set_image(image)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
+        self.autosave.save_now()
+        self.save_layout()
+        self.worker.stop()
+        self.gallery.shutdown()
+        QThreadPool.globalInstance().waitForDone(2000)  # token counts in flight
+        super().closeEvent(event)
+
+
+def _readable(e: RequestError) -> str:
+    """'width: 500 is not …' -> 'Width: 500 is not …'."""
+    label = e.field.replace("_", " ")
+    return f"{label[:1].upper()}{label[1:]}: {e.message}"

@@ -1,0 +1,87 @@
+"""A prompt editor with a live token count per 75-token chunk, counted off the GUI thread."""
+
+from __future__ import annotations
+
+import re
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+
+def token_display(text: str) -> str:
+    """Token count per 75-token chunk, e.g. "81/150"; the prompt module's counter when present."""
+    try:
+        from sdstudio.core.prompt import count_tokens
+    except ImportError:
+        count_tokens = None
+    if count_tokens is not None:
+        try:
+            tc = count_tokens(text)
+            return str(getattr(tc, "display", None) or tc)
+        except Exception:  # a counter failure must never break typing
+            pass
+    n = len(re.findall(r"\w+|[^\w\s]", text))  # rough: one token per word or mark
+    chunk = max(1, -(-n // 75)) * 75
+    return f"{n}/{chunk}"
+
+
+class _CountSignals(QObject):
+    done = Signal(int, str)
+
+
+class _CountTask(QRunnable):
+    """Counts tokens on the thread pool (the tokenizer may be slow to load)."""
+
+    def __init__(self, serial: int, text: str, signals: _CountSignals):
+        super().__init__()
+        self.serial, self.text, self.signals = serial, text, signals
+
+    def run(self) -> None:
+        self.signals.done.emit(self.serial, token_display(self.text))
+
+
+class PromptEdit(QWidget):
+    """A prompt editor with its live token count."""
+
+    def __init__(self, title: str, placeholder: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.edit = QPlainTextEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setTabChangesFocus(True)
+        self.edit.setMinimumHeight(60)
+        self.edit.setToolTip(
+            "A1111 syntax: (word:1.2) weights, [word] lowers, BREAK starts a new 75-token chunk, "
+            "[from:to:when] switches mid-run, (-bad hands) moves terms to the negative prompt."
+        )
+        self.count = QLabel("0/75")
+        self.count.setObjectName("tokenCount")
+        self.count.setToolTip("tokens / capacity of the 75-token chunks used")
+        head = QHBoxLayout()
+        head.addWidget(QLabel(title))
+        head.addStretch(1)
+        head.addWidget(self.count)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(head)
+        lay.addWidget(self.edit)
+        self._serial = 0
+        self._signals = _CountSignals(self)
+        self._signals.done.connect(self._on_count)
+        self._timer = QTimer(self, singleShot=True, interval=120)
+        self._timer.timeout.connect(self._recount)
+        self.edit.textChanged.connect(self._timer.start)
+
+    def text(self) -> str:
+        return self.edit.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        if text != self.text():
+            self.edit.setPlainText(text)
+
+    def _recount(self) -> None:
+        self._serial += 1
+        QThreadPool.globalInstance().start(_CountTask(self._serial, self.text(), self._signals))
+
+    def _on_count(self, serial: int, display: str) -> None:
+        if serial == self._serial:  # drop answers overtaken by newer typing
+            self.count.setText(display)

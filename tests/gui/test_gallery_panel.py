@@ -1,0 +1,84 @@
+"""The gallery panel over a store of real demo generations: order, lazy thumbnails, search, actions."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from sdstudio.core.jobs import JobQueue
+from sdstudio.core.request import Request
+from sdstudio.gui.gallery_panel import GalleryPanel
+from tests.gui.window_helpers import same_params, type_into
+
+pytest_plugins = ["tests.gui.window_fixtures"]
+
+
+@pytest.fixture
+def filled(engine: Any, store: Any) -> Any:
+    """Three saved generations: 'red fox', 'blue whale', 'red panda' (newest)."""
+    queue = JobQueue(engine_factory=lambda: engine, store=store)
+    for i, prompt in enumerate(("red fox", "blue whale", "red panda")):
+        queue.submit(Request(prompt=prompt, steps=1, width=64, height=64, seed=10 + i))
+        queue.run_pending()
+    return store
+
+
+def _click_row(qtbot: Any, panel: GalleryPanel, row: int) -> None:
+    rect = panel.view.visualRect(panel.model.index(row))
+    qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_newest_first_with_thumbnails_made_off_the_gui_thread(qtbot: Any, filled: Any) -> None:
+    threads: list[threading.Thread] = []
+    original = filled.thumbnail
+
+    def spy(record_id: int) -> Any:
+        threads.append(threading.current_thread())
+        return original(record_id)
+
+    filled.thumbnail = spy
+    panel = GalleryPanel(filled)
+    qtbot.addWidget(panel)
+    assert [panel.model.record(r).prompt for r in range(3)] == ["red panda", "blue whale", "red fox"]
+    assert panel.model.thumbnails_loaded() == 0  # nothing loads before a tile is shown
+    panel.resize(600, 400)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model.thumbnails_loaded() == 3)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) -> None:
+    panel = GalleryPanel(filled)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    type_into(qtbot, panel.search, "red")
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
+    assert {panel.model.record(r).prompt for r in range(2)} == {"red fox", "red panda"}
+    assert not panel.send_button.isEnabled()
+    _click_row(qtbot, panel, 1)
+    assert panel.selected().prompt == "red fox"
+
+    with qtbot.waitSignal(panel.sendToCanvas) as sent:
+        qtbot.mouseClick(panel.send_button, Qt.MouseButton.LeftButton)
+    assert (sent.args[0].width(), sent.args[0].height()) == (64, 64)
+    with qtbot.waitSignal(panel.reuseRequested) as reused:
+        qtbot.mouseClick(panel.reuse_button, Qt.MouseButton.LeftButton)
+    assert same_params(reused.args[0], filled.request_of(panel.selected())) and reused.args[0].seed == 10
+
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    assert panel.viewer is not None and panel.viewer.isVisible()
+    panel.viewer.close()
+
+    with qtbot.waitSignal(panel.message) as msg:
+        qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert msg.args[0].startswith("Moved ") and msg.args[0].endswith("to the trash.") and not msg.args[1]
+    assert [r.prompt for r in filled.search("")] == ["red panda", "blue whale"]
+    QApplication.processEvents()
+    assert [panel.model.record(r).prompt for r in range(panel.model.rowCount())] == ["red panda"]
+    type_into(qtbot, panel.search, "")
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 2)

@@ -1,0 +1,231 @@
+"""The studio window on the tiny demo model: real key and mouse events, real worker thread, real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from sdstudio.core.jobs import JobQueue
+from sdstudio.core.request import InpaintArea, Mode, Request
+from tests.gui.window_helpers import fill_panel, same_params, small
+
+pytest_plugins = ["tests.gui.window_fixtures"]
+
+TIMEOUT = 60_000
+
+
+def test_window_title_mode_and_docks(window: Any) -> None:
+    assert window.windowTitle().startswith("sdstudio")
+    assert window.prompt.mode_label.text().startswith("Mode: txt2img")
+    assert {d.objectName() for d in (window.prompt_dock, window.gallery_dock, window.queue_dock)} == {
+        "promptDock",
+        "galleryDock",
+        "queueDock",
+    }
+    assert window.queue_dock.isVisible() and window.gallery_dock.isVisible()
+    models = [window.prompt.model.itemText(i) for i in range(window.prompt.model.count())]
+    assert models[0] == "Demo (random weights)" and window.prompt.model.currentData() == "demo"
+    assert "noise" in window.prompt.model_note.text() and window.prompt.model_note.isVisible()
+
+
+def test_generate_four_steps_previews_and_one_gallery_item(qtbot: Any, window: Any, store: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(negative_prompt="blurry"))
+    seen: list[tuple[int, int, Any]] = []
+    window.worker.progress.connect(lambda job, p, preview: seen.append((p.step, p.total, preview)))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert [(s, t) for s, t, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert all(p is not None and not p.isNull() for _, _, p in seen)
+    assert "Step 4/4" in window.status.step.text() or window.status.message.text().startswith("Job #1 done")
+    records = done.args[0].records
+    assert len(records) == 1
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
+    stored = store.request_of(window.gallery.model.record(0))
+    assert same_params(stored, window.prompt.request())
+    assert stored.seed == 1234 and stored.steps == 4 and stored.negative_prompt == "blurry"
+    assert window.prompt.seed_reuse.isEnabled() and window.prompt.last_seed == 1234
+
+
+def test_ctrl_enter_generates_and_escape_cancels_mid_run(qtbot: Any, window: Any, store: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=60))
+    steps: list[int] = []
+
+    def on_progress(job: Any, p: Any, preview: Any) -> None:
+        steps.append(p.step)
+        if len(steps) == 2:  # mid-run: the user presses Esc
+            qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Escape)
+
+    window.worker.progress.connect(on_progress)
+    with qtbot.waitSignal(window.worker.cancelled, timeout=TIMEOUT):
+        qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert 2 <= max(steps) < 60
+    assert "cancelled" in window.status.message.text()
+    QApplication.processEvents()
+    window.gallery.refresh()
+    assert window.gallery.model.rowCount() == 0 and store.count() == 0
+    assert not list((store.root).rglob("*.png"))
+
+
+def test_generate_while_busy_queues_a_second_job_that_then_runs(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=12))
+    finished: list[Any] = []
+    window.worker.finished.connect(finished.append)
+    with qtbot.waitSignal(window.worker.started, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert window.prompt.generate.text() == "Add to queue"
+    fill_panel(qtbot, window.prompt, prompt="second", steps=2)
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.queue_panel.job_ids()) == 2, timeout=TIMEOUT)
+    assert "[waiting]" in window.queue_panel.list.item(1).text()
+    assert window.queue_panel.list.item(0).text().startswith("[running")
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=TIMEOUT)
+    assert [m.result.request.prompt for m in finished] == ["a red fox", "second"]
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2)
+    qtbot.waitUntil(lambda: window.queue_panel.job_ids() == [])
+
+
+def test_queued_job_can_be_removed(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=40))
+    with qtbot.waitSignal(window.worker.started, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.queue_panel.job_ids()) == 2)
+    waiting = window.queue_panel.list.item(1)
+    rect = window.queue_panel.list.visualItemRect(waiting)
+    qtbot.mouseClick(window.queue_panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    with qtbot.waitSignal(window.worker.cancelled, timeout=TIMEOUT) as removed:
+        qtbot.mouseClick(window.queue_panel.remove, Qt.MouseButton.LeftButton)
+    assert removed.args[0].id == 2
+    with qtbot.waitSignal(window.worker.cancelled, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: window.queue_panel.job_ids() == [])
+
+
+def test_reuse_parameters_fills_every_field(qtbot: Any, window: Any, store: Any) -> None:
+    wanted = Request(
+        prompt="castle on a hill, (sunset:1.2)",
+        negative_prompt="lowres",
+        steps=2,
+        cfg_scale=5.5,
+        width=64,
+        height=72,
+        seed=987654,
+        batch_size=1,
+        batch_count=1,
+        sampler="Euler a",
+        strength=0.6,
+        mask_blur=7,
+        inpaint_area=InpaintArea.only_masked,
+        inpaint_padding=16,
+        clip_skip=1,  # clip skip 2 trips diffusers' encode_prompt on transformers 5 (engine issue)
+        model=window.prompt.model.currentData(),
+    )
+    window.prompt.set_request(wanted)
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    window.prompt.set_request(Request(clip_skip=3))  # a fresh panel, every field different
+    assert window.prompt.request().prompt == ""
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
+    view = window.gallery.view
+    rect = view.visualRect(window.gallery.model.index(0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.gallery.reuse_button.isEnabled()
+    qtbot.mouseClick(window.gallery.reuse_button, Qt.MouseButton.LeftButton)
+    p = window.prompt
+    got = p.request()
+    assert same_params(got, wanted)
+    assert (p.prompt.text(), p.negative.text(), p.seed.text()) == (wanted.prompt, "lowres", "987654")
+    assert (p.steps.value(), p.cfg.value(), p.width_.value(), p.height_.value()) == (2, 5.5, 64, 72)
+    assert (p.sampler.currentText(), p.strength.value(), p.mask_blur.value()) == ("Euler a", 0.6, 7)
+    assert (p.inpaint_area.currentData(), p.inpaint_padding.value(), p.clip_skip.value()) == (
+        "only_masked",
+        16,
+        1,
+    )
+    assert p.size_preset.currentText() == "Custom"
+
+
+def test_invalid_size_shows_its_message_and_keeps_inputs(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(width=500, negative_prompt="ugly"))
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    error = window.prompt.error
+    assert error.isVisible() and "500 is not a multiple of 8; use 496 or 504" in error.text()
+    assert error.text().startswith("Width:")
+    assert "500 is not a multiple of 8" in window.status.message.text()
+    p = window.prompt
+    assert (p.width_.value(), p.prompt.text(), p.negative.text(), p.seed.text()) == (
+        500,
+        "a red fox",
+        "ugly",
+        "1234",
+    )
+    assert window.queue.jobs() == () and window.queue_panel.job_ids() == []
+    type_width = p.width_
+    fill_panel(qtbot, p, width=504)  # editing clears the message
+    assert not error.isVisible() and type_width.value() == 504
+
+
+def test_mode_follows_the_canvas(qtbot: Any, window: Any) -> None:
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(64, 64, QImage.Format.Format_RGB32)
+    image.fill(QColor("teal"))
+    window.send_to_canvas(image)
+    assert window.prompt.mode_label.text().startswith("Mode: img2img")
+    assert window.current_request().mode is Mode.img2img
+
+
+def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
+    from sdstudio.gui.main_window import MainWindow, settings_file
+
+    first = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    qtbot.addWidget(first)
+    first.show()
+    first.queue_dock.hide()
+    first.close()
+    assert settings_file().is_file()
+    second = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    qtbot.addWidget(second)
+    second.show()
+    assert not second.queue_dock.isVisible() and second.prompt_dock.isVisible()
+    second.close()
+
+
+def test_token_count_follows_typing(qtbot: Any, window: Any) -> None:
+    count = window.prompt.prompt.count
+    fill_panel(qtbot, window.prompt, prompt="a small red fox")
+    qtbot.waitUntil(lambda: count.text().endswith("/75") and not count.text().startswith("0/"))
+    fill_panel(qtbot, window.prompt, prompt=" ".join(["forest"] * 80))
+    qtbot.waitUntil(lambda: count.text().endswith("/150"))
+
+
+def test_a_failed_job_shows_a_readable_message_and_the_window_stays_usable(qtbot: Any, window: Any) -> None:
+    window.prompt.set_request(
+        Request(prompt="x", steps=2, width=64, height=64, model="/no/such/model.safetensors")
+    )
+    with qtbot.waitSignal(window.worker.failed, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert "model not found" in window.prompt.error.text() and "Traceback" not in window.prompt.error.text()
+    assert "failed" in window.status.message.text()
+    assert QApplication.activeModalWidget() is None  # no dialog
+    window.prompt.set_request(Request(prompt="x", steps=2, width=64, height=64, model=""))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert not window.prompt.error.isVisible()
+
+
+def test_styles_menu_adds_negative_presets(qtbot: Any, window: Any, store: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=2, negative_prompt="lowres"))
+    actions = {a.text(): a for a in window.prompt.styles_menu.actions()}
+    assert {"hands", "faces"} <= set(actions)
+    actions["hands"].trigger()
+    assert window.prompt.request().styles == ("hands",) and window.prompt.styles.text() == "hands"
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    ran = done.args[0].result.request
+    assert ran.negative_prompt.startswith("lowres, bad hands") and ran.styles == ()
+    window.prompt.set_request(Request(styles=("faces",)))
+    assert actions["faces"].isChecked() and not actions["hands"].isChecked()

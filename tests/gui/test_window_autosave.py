@@ -1,0 +1,68 @@
+"""Autosave: the canvas (image, mask) and the prompt panel come back after the window is destroyed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QImage
+
+from sdstudio.core.jobs import JobQueue
+from sdstudio.gui.autosave import autosave_dir
+from tests.gui.window_helpers import fill_panel
+
+pytest_plugins = ["tests.gui.window_fixtures"]
+
+
+def _new_window(qtbot: Any, engine: Any, store: Any) -> Any:
+    from sdstudio.gui.main_window import MainWindow
+
+    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def _paint_mask(qtbot: Any, win: Any) -> None:
+    """A mouse stroke across the middle of the canvas (or a mask set directly on the stand-in canvas)."""
+    view = win.canvas_view
+    if not hasattr(win.canvas, "set_mask"):
+        vp = view.viewport()
+        a = view.mapFromScene(20, 32)
+        b = view.mapFromScene(44, 32)
+        qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+        for i in range(1, 9):
+            qtbot.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 8, a.y()))
+        qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+        return
+    mask = QImage(64, 64, QImage.Format.Format_Grayscale8)
+    mask.fill(0)
+    for x in range(20, 45):
+        for y in range(28, 37):
+            mask.setPixelColor(x, y, QColor(255, 255, 255))
+    win.canvas.set_mask(mask)
+
+
+def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store: Any) -> None:
+    first = _new_window(qtbot, engine, store)
+    image = QImage(64, 64, QImage.Format.Format_RGB32)
+    image.fill(QColor("orange"))
+    first.send_to_canvas(image)
+    _paint_mask(qtbot, first)
+    assert first.canvas.has_mask() and first.prompt.mode_label.text().startswith("Mode: inpaint")
+    fill_panel(qtbot, first.prompt, prompt="a cat in a hat", seed=42, steps=9)
+    saved_mask = first.canvas.mask_image().convertToFormat(QImage.Format.Format_Grayscale8)
+    qtbot.waitUntil(lambda: (autosave_dir() / "prompt.json").is_file(), timeout=5000)  # debounced save
+    first.close()
+    first.deleteLater()
+
+    second = _new_window(qtbot, engine, store)
+    assert second.canvas.has_mask()
+    restored = second.canvas.mask_image().convertToFormat(QImage.Format.Format_Grayscale8)
+    assert restored == saved_mask
+    assert second.canvas.image().size() == image.size()
+    assert second.prompt.prompt.text() == "a cat in a hat"
+    assert (second.prompt.seed.text(), second.prompt.steps.value()) == ("42", 9)
+    assert second.prompt.mode_label.text().startswith("Mode: inpaint")
+    assert "Restored" in second.status.message.text()
