@@ -9,10 +9,11 @@ import re
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sdstudio.core import paths
 from sdstudio.core.gallery.index import Index, Record
-from sdstudio.core.gallery.metadata import png_bytes, read_parameters
+from sdstudio.core.gallery.metadata import ImageParameters, pixel_hash, png_bytes, read_parameters
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
 
@@ -50,7 +51,9 @@ class GalleryStore:
                 data = png_bytes(gen, result)
                 path = self._next_path(gen.seed)
                 atomic_write(path, data)  # temp + fsync + rename: no partial file, ever
-                records.append(self._index_file(path, data=data))
+                parent = pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None
+                known = ImageParameters("", gen.request, "sdstudio", result.model_name, parent)
+                records.append(self._index_file(path, known=known, image=gen.image))
         return records
 
     def _next_path(self, seed: int) -> Path:
@@ -72,17 +75,19 @@ class GalleryStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, image.png)
 
-    def _index_file(self, path: Path, data: bytes | None = None) -> Record:
+    def _index_file(self, path: Path, known: ImageParameters | None = None, image: Any = None) -> Record:
+        """Index one file; `known`/`image` spare re-reading what the caller just wrote."""
         st = path.stat()
-        params = read_parameters(data if data is not None else path)
+        params = known or read_parameters(path)
         r = params.request or Request()
         from PIL import Image
 
-        from sdstudio.core.gallery.metadata import pixel_hash
-
-        with Image.open(path) as img:
-            pixels = pixel_hash(img)
-            width, height = img.size
+        if image is not None:
+            pixels, (width, height) = pixel_hash(image), image.size
+        else:
+            with Image.open(path) as img:
+                pixels = pixel_hash(img)
+                width, height = img.size
         values = {
             "path": str(path.resolve()),
             "created": st.st_mtime,
