@@ -13,7 +13,14 @@ class ApiToggle(QObject):
 
     message = Signal(str, bool)  # text, is_error
 
-    def __init__(self, queue: Any, library: Any, host: str = "127.0.0.1", port: int = 7860, parent: QObject | None = None):
+    def __init__(
+        self,
+        queue: Any,
+        library: Any,
+        host: str = "127.0.0.1",
+        port: int = 7860,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.queue, self.library, self.host, self.port = queue, library, host, port
         self.server: Any = None

@@ -136,6 +136,19 @@ INVOKE = {
     "scheduler": "dpmpp_2m_k",
     "model": {"name": "stable-diffusion-v1-5", "base": "sd-1"},
 }
+FOOOCUS = {
+    "prompt": "a castle on a hill",
+    "negative_prompt": "blurry",
+    "resolution": "(896, 1152)",
+    "guidance_scale": 4.0,
+    "sharpness": 2.0,
+    "sampler": "dpmpp_2m_sde_gpu",
+    "scheduler": "karras",
+    "seed": 987654,
+    "steps": 30,
+    "base_model": "juggernautXL_v8Rundiffusion.safetensors",
+    "version": "Fooocus v2.5.5",
+}
 NOVELAI = {
     "prompt": "1girl, silver hair",
     "steps": 28,
@@ -195,6 +208,21 @@ NOVELAI = {
                 "width": 768,
                 "height": 512,
                 "model": "stable-diffusion-v1-5",
+            },
+        ),
+        (
+            {"parameters": json.dumps(FOOOCUS), "fooocus_scheme": "fooocus"},
+            "Fooocus",
+            {
+                "prompt": "a castle on a hill",
+                "negative_prompt": "blurry",
+                "seed": 987654,
+                "steps": 30,
+                "cfg_scale": 4.0,
+                "width": 896,
+                "height": 1152,
+                "model": "juggernautXL_v8Rundiffusion",
+                "sampler": "DPM++ 2M SDE Karras",
             },
         ),
         (
