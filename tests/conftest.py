@@ -42,3 +42,23 @@ def sdstudio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pyte
         (home / "data" / "models").symlink_to(shared / "data" / "models", target_is_directory=True)
     monkeypatch.setenv("SDSTUDIO_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="module")
+def cpu_engine(demo_home: Path):
+    """One CPU engine per test module on the demo model, warmed up (64x64, one step)."""
+    from sdstudio.core.engine import Engine
+    from sdstudio.core.request import Request
+
+    old = os.environ.get("SDSTUDIO_HOME")
+    os.environ["SDSTUDIO_HOME"] = str(demo_home)
+    try:
+        eng = Engine(device="cpu")
+        eng.run(Request(prompt="warm up", steps=1, width=64, height=64, seed=0))
+        yield eng
+        eng.close()
+    finally:
+        if old is None:
+            os.environ.pop("SDSTUDIO_HOME", None)
+        else:
+            os.environ["SDSTUDIO_HOME"] = old

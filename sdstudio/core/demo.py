@@ -204,5 +204,62 @@ def build_tiny_sd1(folder: Path, inpaint: bool = False, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_sdxl_pipeline(seed: int = 0):
+    """A tiny random-weight SDXL pipeline (two text encoders of distinct widths, as in real SDXL), in memory."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 * 8 time ids + 32 pooled
+        cross_attention_dim=72,  # 32 + 40
+        norm_num_groups=8,
+    )
+    cfg = dict(
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=3,
+        vocab_size=49408,
+        max_position_embeddings=77,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
+    tok = load_clip_tokenizer()
+    pipe = StableDiffusionXLPipeline(
+        vae=tiny_components(seed=seed)["vae"],
+        text_encoder=CLIPTextModel(CLIPTextConfig(**cfg)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**(cfg | {"hidden_size": 40}))),
+        tokenizer=tok,
+        tokenizer_2=tok,
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+            timestep_spacing="leading",
+        ),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def is_demo(model: str) -> bool:
     return model in (DEMO_ID, DEMO_INPAINT_ID, DEMO_NAME, DEMO_INPAINT_NAME)

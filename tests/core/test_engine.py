@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -22,17 +21,8 @@ W = H = 64
 
 
 @pytest.fixture(scope="module")
-def engine(demo_home: Path) -> Engine:
-    old = os.environ.get("SDSTUDIO_HOME")
-    os.environ["SDSTUDIO_HOME"] = str(demo_home)
-    try:
-        eng = Engine(device="cpu")
-        eng.run(Request(prompt="warm up", steps=1, width=W, height=H, seed=0))
-        yield eng
-        eng.close()
-    finally:
-        if old is not None:
-            os.environ["SDSTUDIO_HOME"] = old
+def engine(cpu_engine: Engine) -> Engine:
+    return cpu_engine
 
 
 def _plain(cls_name: str, inpaint_model: bool = False):

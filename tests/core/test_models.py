@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from sdstudio.core import demo
 from sdstudio.core.engine import Engine
@@ -221,63 +220,7 @@ def test_hub_ids_honour_offline_mode(
 
 
 def _tiny_sdxl(folder: Path) -> Path:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=80,
-        cross_attention_dim=72,
-        norm_num_groups=8,
-    )
-    parts = demo.tiny_components()
-    cfg = dict(
-        bos_token_id=0,
-        eos_token_id=2,
-        pad_token_id=1,
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=3,
-        vocab_size=49408,
-        max_position_embeddings=77,
-        hidden_act="gelu",
-        projection_dim=32,
-    )
-    # distinct widths, as in real SDXL (768 and 1280): diffusers tells the two encoders apart by it
-    te1, te2 = (
-        CLIPTextModel(CLIPTextConfig(**cfg)),
-        CLIPTextModelWithProjection(CLIPTextConfig(**(cfg | {"hidden_size": 40}))),
-    )
-    tok = demo.load_clip_tokenizer()
-    pipe = StableDiffusionXLPipeline(
-        vae=parts["vae"],
-        text_encoder=te1,
-        text_encoder_2=te2,
-        tokenizer=tok,
-        tokenizer_2=tok,
-        unet=unet,
-        scheduler=EulerDiscreteScheduler(
-            beta_start=0.00085,
-            beta_end=0.012,
-            beta_schedule="scaled_linear",
-            steps_offset=1,
-            timestep_spacing="leading",
-        ),
-    )
-    pipe.save_pretrained(str(folder), safe_serialization=True)
+    demo.tiny_sdxl_pipeline().save_pretrained(str(folder), safe_serialization=True)
     return folder
 
 

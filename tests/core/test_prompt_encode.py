@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,8 @@ W = H = 64
 
 
 @pytest.fixture(scope="module")
-def engine(demo_home: Path) -> Engine:
-    old = os.environ.get("SDSTUDIO_HOME")
-    os.environ["SDSTUDIO_HOME"] = str(demo_home)
-    try:
-        eng = Engine(device="cpu")
-        eng.run(Request(prompt="warm up", steps=1, width=W, height=H, seed=0))
-        yield eng
-        eng.close()
-    finally:
-        if old is not None:
-            os.environ["SDSTUDIO_HOME"] = old
+def engine(cpu_engine: Engine) -> Engine:
+    return cpu_engine
 
 
 @pytest.fixture(scope="module")
@@ -192,52 +182,7 @@ def test_cli_records_effective_negative_in_png(demo_home: Path, tmp_path: Path, 
 
 
 def _tiny_sdxl():
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 2),
-        projection_class_embeddings_input_dim=80,
-        cross_attention_dim=72,
-        norm_num_groups=8,
-    )
-    cfg = dict(
-        bos_token_id=49406,
-        eos_token_id=49407,
-        pad_token_id=49407,
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=3,
-        vocab_size=49408,
-        max_position_embeddings=77,
-        hidden_act="gelu",
-        projection_dim=32,
-    )
-    tok = demo.load_clip_tokenizer()
-    pipe = StableDiffusionXLPipeline(
-        vae=demo.tiny_components()["vae"],
-        text_encoder=CLIPTextModel(CLIPTextConfig(**cfg)),
-        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**(cfg | {"hidden_size": 40}))),
-        tokenizer=tok,
-        tokenizer_2=tok,
-        unet=unet,
-        scheduler=EulerDiscreteScheduler(beta_schedule="scaled_linear", timestep_spacing="leading"),
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return demo.tiny_sdxl_pipeline()
 
 
 @pytest.fixture(scope="module")
