@@ -80,6 +80,8 @@ def run_app(argv: list[str] | None = None) -> int:
         window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
     install_excepthook(window)
     window.show()
+    if getattr(getattr(library, "settings", None), "api_on_start", False):
+        window.api.start()
     if os.environ.get(QUIT_WHEN_SHOWN):
 
         def shown() -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 from sdstudio.core import demo, paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.request import Progress, RequestError
+from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.gallery_panel import GalleryPanel
 from sdstudio.gui.images import pil_to_qimage, qimage_to_input
@@ -70,11 +71,13 @@ class MainWindow(QMainWindow):
         autosave_dir: Path | None = None,
         preload: bool = True,
         restore: bool = True,
+        api_port: int = 7860,
     ):
         super().__init__()
         self.setWindowTitle("sdstudio")
         self.setObjectName("sdstudioMainWindow")
         self.queue, self.store, self.library = queue, store, library
+        self.api_port = api_port
         self.settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)
         self.last_result: JobFinished | None = None
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
@@ -172,6 +175,10 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
         gen_menu = bar.addMenu("&Generate")
         gen_menu.addActions([self.generate_action, self.cancel_action, self.use_result_action])
+        tools_menu = bar.addMenu("&Tools")
+        self.api = ApiToggle(self.queue, self.library, port=self.api_port, parent=self)
+        self.api.message.connect(self.status.show_message)
+        tools_menu.addAction(self.api.action)
         view_menu = bar.addMenu("&View")
         for dock in (self.prompt_dock, self.gallery_dock, self.queue_dock):
             view_menu.addAction(dock.toggleViewAction())
@@ -312,6 +319,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
         self.autosave.save_now()
         self.save_layout()
+        self.api.stop()
         self.worker.stop()
         self.gallery.shutdown()
         QThreadPool.globalInstance().waitForDone(2000)  # token counts in flight

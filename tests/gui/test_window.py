@@ -229,3 +229,41 @@ def test_styles_menu_adds_negative_presets(qtbot: Any, window: Any, store: Any) 
     assert ran.negative_prompt.startswith("lowres, bad hands") and ran.styles == ()
     window.prompt.set_request(Request(styles=("faces",)))
     assert actions["faces"].isChecked() and not actions["hands"].isChecked()
+
+
+def test_serve_api_from_the_window_shares_its_queue(qtbot: Any, engine: Any, store: Any) -> None:
+    import socket
+    import threading
+
+    import httpx
+
+    from sdstudio.core.models import ModelLibrary
+    from sdstudio.gui.main_window import MainWindow
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = JobQueue(engine_factory=lambda: engine, store=store)
+    win = MainWindow(queue, store, ModelLibrary(), preload=False, api_port=port)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    finished: list[Any] = []
+    win.worker.finished.connect(finished.append)
+    win.api.action.trigger()
+    assert win.api.action.isChecked() and f":{port}" in win.status.message.text()
+    body = {"prompt": "from the api", "steps": 2, "width": 64, "height": 64, "seed": 3}
+    replies: list[Any] = []
+    client = threading.Thread(
+        target=lambda: replies.append(
+            httpx.post(f"http://127.0.0.1:{port}/sdapi/v1/txt2img", json=body, timeout=60)
+        )
+    )
+    client.start()  # the GUI thread keeps running its event loop meanwhile
+    qtbot.waitUntil(lambda: len(finished) == 1 and bool(replies), timeout=TIMEOUT)
+    client.join()
+    assert replies[0].status_code == 200 and len(replies[0].json()["images"]) == 1
+    assert finished[0].job.source == "api"
+    qtbot.waitUntil(lambda: win.gallery.model.rowCount() == 1)
+    win.close()
+    assert not win.api.action.isChecked()
