@@ -50,23 +50,12 @@ def landscape(w: int, h: int):
 
 
 def paint_mask(win, app) -> None:
-    """A few mouse strokes over the sun, as a user paints them (a direct mask on the stand-in canvas)."""
+    """A few mouse strokes over the sun, as a user paints them."""
     from PySide6.QtCore import QPoint, Qt
-    from PySide6.QtGui import QColor, QImage
     from PySide6.QtTest import QTest
 
     image = win.canvas.image()
     w, h = image.width(), image.height()
-    if hasattr(win.canvas, "set_mask"):
-        mask = QImage(w, h, QImage.Format.Format_Grayscale8)
-        mask.fill(0)
-        cx, cy, r = int(w * 0.68), int(h * 0.42), int(w * 0.1)
-        for y in range(cy - r, cy + r):
-            for x in range(cx - r, cx + r):
-                if (x - cx) ** 2 + (y - cy) ** 2 < r * r:
-                    mask.setPixelColor(x, y, QColor(255, 255, 255))
-        win.canvas.set_mask(mask)
-        return
     view = win.canvas_view
     vp = view.viewport()
     for dy in (-0.06, -0.03, 0.0, 0.03, 0.06):

@@ -65,6 +65,24 @@ class _ThumbTask(QRunnable):
         self.signals.loaded.emit(self.record.id, image)
 
 
+class _RescanSignals(QObject):
+    done = Signal(int)
+
+
+class _RescanTask(QRunnable):
+    def __init__(self, store: Any, signals: _RescanSignals):
+        super().__init__()
+        self.store, self.signals = store, signals
+
+    def run(self) -> None:
+        try:
+            changed = int(self.store.rescan() or 0)
+        except Exception as e:  # the gallery still shows what the index has
+            log.warning("gallery rescan failed: %s", e)
+            changed = 0
+        self.signals.done.emit(changed)
+
+
 class GalleryModel(QAbstractListModel):
     """Records from the store, fetched a page at a time; a thumbnail is requested when a tile is first shown."""
 
@@ -236,6 +254,14 @@ class GalleryPanel(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         self.viewer: ImageViewer | None = None
         self.refresh()
+
+    def rescan_in_background(self) -> None:
+        """Bring the index in line with the files on a pool thread, then refresh if anything changed."""
+        if self.store is None or not hasattr(self.store, "rescan"):
+            return
+        self._rescan_signals = _RescanSignals(self)
+        self._rescan_signals.done.connect(lambda n: self.refresh() if n else None)
+        self.model.pool.start(_RescanTask(self.store, self._rescan_signals))
 
     def shutdown(self) -> None:
         """Drop queued thumbnail work and wait for the running tasks (before the widgets go)."""

@@ -15,17 +15,14 @@ from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.request import Progress, RequestError
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.autosave import Autosaver
+from sdstudio.gui.canvas import CanvasModel, CanvasView
+from sdstudio.gui.canvas_toolbar import CanvasToolBar
 from sdstudio.gui.gallery_panel import GalleryPanel
-from sdstudio.gui.images import pil_to_qimage, qimage_to_input
+from sdstudio.gui.images import pil_to_qimage
 from sdstudio.gui.prompt_panel import PromptPanel, mode_for
 from sdstudio.gui.queue_panel import QueuePanel
 from sdstudio.gui.status import StatusBar
 from sdstudio.gui.worker import Worker
-
-try:  # the real canvas; the stand-in keeps the window usable until it lands
-    from sdstudio.gui.canvas import CanvasModel, CanvasView
-except ImportError:  # pragma: no cover - depends on the branch state
-    from sdstudio.gui.canvas_stub import CanvasModel, CanvasView
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +84,7 @@ class MainWindow(QMainWindow):
         self.canvas = CanvasModel(self)
         self.canvas_view = CanvasView(self.canvas)
         self.setCentralWidget(self.canvas_view)
+        self.canvas_tools = CanvasToolBar(self.canvas, self.canvas_view, self)
         self.prompt = PromptPanel(model_choices(library))
         self.prompt.select_model(default_model(library))
         self.gallery = GalleryPanel(store)
@@ -126,8 +124,13 @@ class MainWindow(QMainWindow):
         self.gallery.sendToCanvas.connect(self.send_to_canvas)
         self.gallery.reuseRequested.connect(self.reuse_parameters)
         self.gallery.message.connect(self.status.show_message)
+        self.canvas.error.connect(lambda text: self.status.show_message(text, error=True))
+        self._mode_timer = QTimer(
+            self, singleShot=True, interval=60
+        )  # strokes change the mask per mouse move
+        self._mode_timer.timeout.connect(self._update_mode)
         self.canvas.imageChanged.connect(self._update_mode)
-        self.canvas.maskChanged.connect(self._update_mode)
+        self.canvas.maskChanged.connect(self._mode_timer.start)
 
         # 5. autosave and remembered layout
         self.autosave = Autosaver(self.prompt, self.canvas, autosave_dir)
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         self._update_mode()
         self.resize(1400, 900)
         self._restore_layout()
+        self.gallery.rescan_in_background()  # files added or deleted outside the app
         QTimer.singleShot(0, self.worker.start)  # once the event loop runs: the window paints first
 
     # -- construction helpers --------------------------------------------------------------------
@@ -163,7 +167,7 @@ class MainWindow(QMainWindow):
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._open_image)
         clear_action = QAction("C&lear canvas", self)
-        clear_action.triggered.connect(lambda: self.canvas.set_image(None))
+        clear_action.triggered.connect(lambda: self.canvas.set_image(None, "clear canvas"))
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -187,6 +191,7 @@ class MainWindow(QMainWindow):
         tools = self.addToolBar("Studio")
         tools.setObjectName("studioToolBar")
         tools.addActions([open_action, self.generate_action, self.cancel_action, self.use_result_action])
+        self.addToolBar(self.canvas_tools)
 
     # -- layout ----------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -205,12 +210,7 @@ class MainWindow(QMainWindow):
     # -- generation ------------------------------------------------------------------------------
     def current_request(self):
         """The panel's request with the canvas image and mask (the mode follows from them)."""
-        image = self.canvas.image()
-        has_image = image is not None and not image.isNull()
-        init = qimage_to_input(image) if has_image else None
-        mask = None
-        if has_image and self.canvas.has_mask():
-            mask = qimage_to_input(self.canvas.mask_image(), mask=True)
+        init, mask = self.canvas.to_inputs()
         return self.prompt.request(init, mask)
 
     def generate(self) -> Job | None:
@@ -287,6 +287,7 @@ class MainWindow(QMainWindow):
     def _update_mode(self) -> None:
         image = self.canvas.image()
         has_image = image is not None and not image.isNull()
+        self._mode_timer.stop()
         self.prompt.set_mode(mode_for(has_image, has_image and self.canvas.has_mask()))
 
     def send_to_canvas(self, image: QImage) -> None:
@@ -306,11 +307,7 @@ class MainWindow(QMainWindow):
             self, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
         )
         if path:
-            image = QImage(path)
-            if image.isNull():
-                self.status.show_message(f"Cannot read {path}: not an image Qt can open.", error=True)
-            else:
-                self.canvas.set_image(image)
+            self.canvas.load_image(path)  # a bad file reports through canvas.error
 
     # -- lifecycle -------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)

@@ -25,6 +25,14 @@ def token_display(text: str) -> str:
     return f"{n}/{chunk}"
 
 
+def syntax_help() -> str:
+    try:
+        from sdstudio.core.prompt.parser import SYNTAX_HELP
+    except ImportError:
+        return "A1111 prompt syntax: (word:1.2), [word], BREAK, [from:to:when], (-bad hands)."
+    return SYNTAX_HELP
+
+
 class _CountSignals(QObject):
     done = Signal(int, str)
 
@@ -49,10 +57,7 @@ class PromptEdit(QWidget):
         self.edit.setPlaceholderText(placeholder)
         self.edit.setTabChangesFocus(True)
         self.edit.setMinimumHeight(60)
-        self.edit.setToolTip(
-            "A1111 syntax: (word:1.2) weights, [word] lowers, BREAK starts a new 75-token chunk, "
-            "[from:to:when] switches mid-run, (-bad hands) moves terms to the negative prompt."
-        )
+        self.edit.setToolTip(syntax_help())
         self.count = QLabel("0/75")
         self.count.setObjectName("tokenCount")
         self.count.setToolTip("tokens / capacity of the 75-token chunks used")

@@ -25,23 +25,15 @@ def _new_window(qtbot: Any, engine: Any, store: Any) -> Any:
 
 
 def _paint_mask(qtbot: Any, win: Any) -> None:
-    """A mouse stroke across the middle of the canvas (or a mask set directly on the stand-in canvas)."""
+    """A real mouse stroke across the middle of the picture."""
     view = win.canvas_view
-    if not hasattr(win.canvas, "set_mask"):
-        vp = view.viewport()
-        a = view.mapFromScene(20, 32)
-        b = view.mapFromScene(44, 32)
-        qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
-        for i in range(1, 9):
-            qtbot.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 8, a.y()))
-        qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
-        return
-    mask = QImage(64, 64, QImage.Format.Format_Grayscale8)
-    mask.fill(0)
-    for x in range(20, 45):
-        for y in range(28, 37):
-            mask.setPixelColor(x, y, QColor(255, 255, 255))
-    win.canvas.set_mask(mask)
+    vp = view.viewport()
+    a = view.mapFromScene(16, 32)
+    b = view.mapFromScene(48, 32)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+    for i in range(1, 9):
+        qtbot.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 8, a.y()))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
 
 
 def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store: Any) -> None:
@@ -50,7 +42,10 @@ def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store
     image.fill(QColor("orange"))
     first.send_to_canvas(image)
     _paint_mask(qtbot, first)
-    assert first.canvas.has_mask() and first.prompt.mode_label.text().startswith("Mode: inpaint")
+    assert first.canvas.has_mask()
+    qtbot.waitUntil(lambda: first.prompt.mode_label.text().startswith("Mode: inpaint"))
+    mask = first.canvas.mask_image()
+    assert mask.pixelColor(32, 32).value() == 255 and mask.pixelColor(32, 2).value() == 0
     fill_panel(qtbot, first.prompt, prompt="a cat in a hat", seed=42, steps=9)
     saved_mask = first.canvas.mask_image().convertToFormat(QImage.Format.Format_Grayscale8)
     qtbot.waitUntil(lambda: (autosave_dir() / "prompt.json").is_file(), timeout=5000)  # debounced save
