@@ -267,3 +267,28 @@ def test_serve_api_from_the_window_shares_its_queue(qtbot: Any, engine: Any, sto
     qtbot.waitUntil(lambda: win.gallery.model.rowCount() == 1)
     win.close()
     assert not win.api.action.isChecked()
+
+
+def test_canvas_toolbar_drives_the_brush_and_mask(qtbot: Any, window: Any) -> None:
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(64, 64, QImage.Format.Format_RGB32)
+    image.fill(QColor("teal"))
+    window.send_to_canvas(image)
+    tools = window.canvas_tools
+    tools.size.setFocus()
+    qtbot.keyClick(tools.size, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(tools.size, "20")
+    assert window.canvas.brush.size == 20
+    tools.eraser.trigger()
+    assert window.canvas.brush.erase
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_E)  # the canvas key toggles it back; the toolbar follows
+    tools.sync()
+    assert not window.canvas.brush.erase and not tools.eraser.isChecked()
+    tools.invert.trigger()
+    qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: inpaint"))
+    tools.undo.trigger()
+    assert not window.canvas.has_mask()
+    qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: img2img"))
+    tools.opacity.setValue(20)
+    assert abs(window.canvas_view.overlay_opacity - 0.2) < 1e-6
