@@ -269,7 +269,14 @@ class GalleryPanel(QWidget):
         self.model.pool.waitForDone(3000)
 
     def refresh(self) -> None:
+        """Reload from the store, keeping the selected picture selected when it is still there."""
+        keep = self.selected()
         self.model.reload()
+        if keep is not None:
+            for row in range(self.model.rowCount()):
+                if self.model.record(row).id == keep.id:
+                    self.select_row(row)
+                    break
         self._update_buttons()
 
     def selected(self) -> Any | None:
