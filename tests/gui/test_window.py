@@ -120,7 +120,7 @@ def test_reuse_parameters_fills_every_field(qtbot: Any, window: Any, store: Any)
         mask_blur=7,
         inpaint_area=InpaintArea.only_masked,
         inpaint_padding=16,
-        clip_skip=1,  # clip skip 2 trips diffusers' encode_prompt on transformers 5 (engine issue)
+        clip_skip=2,
         model=window.prompt.model.currentData(),
     )
     window.prompt.set_request(wanted)
@@ -143,7 +143,7 @@ def test_reuse_parameters_fills_every_field(qtbot: Any, window: Any, store: Any)
     assert (p.inpaint_area.currentData(), p.inpaint_padding.value(), p.clip_skip.value()) == (
         "only_masked",
         16,
-        1,
+        2,
     )
     assert p.size_preset.currentText() == "Custom"
 
