@@ -9,27 +9,19 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, 
 
 
 def token_display(text: str) -> str:
-    """Token count per 75-token chunk, e.g. "81/150"; the prompt module's counter when present."""
+    """Token count per 75-token chunk, e.g. "81/150"."""
+    from sdstudio.core.prompt import count_tokens
+
     try:
-        from sdstudio.core.prompt import count_tokens
-    except ImportError:
-        count_tokens = None
-    if count_tokens is not None:
-        try:
-            tc = count_tokens(text)
-            return str(getattr(tc, "display", None) or tc)
-        except Exception:  # a counter failure must never break typing
-            pass
-    n = len(re.findall(r"\w+|[^\w\s]", text))  # rough: one token per word or mark
-    chunk = max(1, -(-n // 75)) * 75
-    return f"{n}/{chunk}"
+        return count_tokens(text).display
+    except Exception:  # a counter failure must never break typing: a rough count instead
+        n = len(re.findall(r"\w+|[^\w\s]", text))
+        return f"{n}/{max(1, -(-n // 75)) * 75}"
 
 
 def syntax_help() -> str:
-    try:
-        from sdstudio.core.prompt.parser import SYNTAX_HELP
-    except ImportError:
-        return "A1111 prompt syntax: (word:1.2), [word], BREAK, [from:to:when], (-bad hands)."
+    from sdstudio.core.prompt import SYNTAX_HELP
+
     return SYNTAX_HELP
 
 

@@ -152,6 +152,12 @@ class PromptPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.addWidget(self.mode_label)
         lay.addWidget(self.prompt, 3)
+        self.lora_note = QLabel("LoRA tags are recorded with the picture but not applied yet.")
+        self.lora_note.setObjectName("loraNote")
+        self.lora_note.setWordWrap(True)
+        self.lora_note.setStyleSheet("color: #b36b00;")
+        self.lora_note.setVisible(False)
+        lay.addWidget(self.lora_note)
         lay.addWidget(self.negative, 2)
         form = QFormLayout()
         form.addRow("Model", self.model)
@@ -380,6 +386,9 @@ class PromptPanel(QWidget):
     def _on_edit(self, *_: Any) -> None:
         if self.error.isVisible():
             self.clear_error()
+        from sdstudio.core.prompt import lora_tags
+
+        self.lora_note.setVisible(bool(lora_tags(self.prompt.edit.toPlainText())))
         self.changed.emit()
 
     def _reuse_seed(self) -> None:
