@@ -112,6 +112,12 @@ def create_app(
         return JSONResponse({"error": "ModelError", "detail": str(exc)}, 422)
 
     def _run(body: Txt2ImgBody) -> dict[str, Any]:
+        override = (body.override_settings or {}).get("sd_model_checkpoint")
+        if isinstance(override, str) and override:  # a library entry only, never a client-named path
+            entry = library.resolve(override, known_only=True)
+            body.override_settings = dict(body.override_settings or {}) | {
+                "sd_model_checkpoint": entry.location if entry.source.value != "demo" else entry.name
+            }
         request = convert.to_request(body, state.model, limits)
         state.interrupted = False
         state.job_timestamp = time.strftime("%Y%m%d%H%M%S")
@@ -193,7 +199,7 @@ def create_app(
         with state.lock:
             ckpt = options.get("sd_model_checkpoint")
             if isinstance(ckpt, str) and ckpt:
-                entry = library.resolve(ckpt)  # ModelError -> 422 with the reason
+                entry = library.resolve(ckpt, known_only=True)  # ModelError -> 422 with the reason
                 state.model = entry.location if entry.source.value != "demo" else entry.name
             known = set(_options())
             state.options |= {

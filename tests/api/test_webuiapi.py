@@ -156,6 +156,26 @@ def test_options_models_samplers_and_png_info(live: Live) -> None:
         assert r.status_code == 422 and "model not found" in r.json()["detail"]
 
 
+def test_clients_never_name_paths_or_hub_ids(live: Live, tmp_path) -> None:
+    folder = tmp_path / "not-in-library"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{}")
+    with httpx.Client(base_url=live.url, timeout=60) as c:
+        for ref in (str(folder), "/etc/passwd", "someone/some-model"):
+            r = c.post("/sdapi/v1/options", json={"sd_model_checkpoint": ref})
+            assert r.status_code == 422 and "not in the model library" in r.json()["detail"], ref
+            body = {
+                "prompt": "x",
+                "width": 64,
+                "height": 64,
+                "steps": 1,
+                "override_settings": {"sd_model_checkpoint": ref},
+            }
+            r = c.post("/sdapi/v1/txt2img", json=body)
+            assert r.status_code == 422 and "not in the model library" in r.json()["detail"], ref
+        assert c.get("/sdapi/v1/options").json()["sd_model_checkpoint"] == demo.DEMO_NAME
+
+
 OPEN_WEBUI = {
     "prompt": "a cozy cabin",
     "batch_size": 1,

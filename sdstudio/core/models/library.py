@@ -88,8 +88,11 @@ class ModelLibrary:
         self.refresh()
         return sum(1 for e in self.entries() if e.root == str(root))
 
-    def resolve(self, ref: str) -> ModelEntry:
-        """An entry for a reference: "" (the default), a name, "name [hash]", a hash, a path or a hub repo id."""
+    def resolve(self, ref: str, known_only: bool = False) -> ModelEntry:
+        """An entry for a reference: "" (the default), a name, "name [hash]", a hash, a path or a hub repo id.
+
+        known_only: only entries already in the library (the HTTP API: clients never name paths or hub ids).
+        """
         ref = (ref or "").strip() or self.settings.default_model.strip() or demo.DEMO_ID
         for e in demo_entries():
             if ref in (e.name, e.location):
@@ -105,6 +108,9 @@ class ModelLibrary:
             for e in self.entries():
                 if e.sha256.startswith(ref.lower()):
                     return e
+        if known_only:
+            known = ", ".join(e.title for e in self.entries()[:12])
+            raise ModelError(f"model not found: {ref} (not in the model library; known: {known})")
         path = Path(ref).expanduser()
         if path.is_dir():
             return ModelEntry(path.name, Kind.checkpoint, Family.unknown, Source.folder, str(path.resolve()))
