@@ -183,6 +183,9 @@ def build_tiny_sd1(folder: Path, inpaint: bool = False, seed: int = 0) -> Path:
     """Write a complete tiny SD 1.x pipeline (diffusers format, safetensors) to folder."""
     from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
+    from sdstudio.core import quiet_libraries
+
+    quiet_libraries()
     parts = tiny_components(inpaint=inpaint, seed=seed)
     tok_dir = folder / "_tok"
     write_clip_tokenizer(tok_dir)

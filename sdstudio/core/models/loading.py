@@ -86,9 +86,10 @@ def load_pipeline(
 ) -> Any:
     """The entry as a diffusers pipeline (text-to-image, or inpainting for inpainting checkpoints)."""
     import diffusers
-    from diffusers.utils import logging as dlog
 
-    dlog.disable_progress_bar()
+    from sdstudio.core import quiet_libraries
+
+    quiet_libraries()
     location = Path(entry.location).expanduser()
     try:
         with warnings.catch_warnings():
