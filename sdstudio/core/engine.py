@@ -62,15 +62,9 @@ def pick_dtype(device: str, preference: str | None = None) -> Any:
 
     if preference:
         return getattr(torch, preference) if isinstance(preference, str) else preference
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() and _prefers_bf16() else torch.float16
-    if device == "mps":
-        return torch.float16
+    if device.startswith("cuda") or device == "mps":
+        return torch.float16  # bf16 on request (settings dtype "bfloat16"): fp16 is what SD VAEs expect
     return torch.float32
-
-
-def _prefers_bf16() -> bool:
-    return False  # fp16 is the safe default for SD1/SDXL VAEs with upcasting; bf16 is opt-in
 
 
 class Engine:

@@ -195,7 +195,10 @@ class JobQueue:
         self._emit_changed()
         final: Final
         try:
-            result = self.engine.run(job.request, on_step=lambda p: self._progress(job, p), cancel=job.cancel)
+            engine = self.engine
+            if hasattr(engine, "on_download"):  # hub downloads report through the same messages
+                engine.on_download = lambda p: self._progress(job, p)
+            result = engine.run(job.request, on_step=lambda p: self._progress(job, p), cancel=job.cancel)
             records = tuple(self.store.add(result)) if self.store is not None else ()
             final = JobFinished(job, result, records)
         except Cancelled:

@@ -265,6 +265,7 @@ class Progress:
     preview: Any = field(default=None, compare=False)  # small PIL image from the latents, or None
     batch_index: int = 0
     batch_count: int = 1
+    phase: str = "sampling"  # or "download" (step/total are then files of a hub model)
 
     @property
     def fraction(self) -> float:

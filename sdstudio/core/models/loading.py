@@ -151,7 +151,7 @@ def _download(repo_id: str, on_progress: Callable[[Progress], None] | None) -> s
                 elapsed = time.perf_counter() - started
                 rate = self.n / elapsed if elapsed > 0 else 0
                 eta = (self.total - self.n) / rate if rate else 0.0
-                on_progress(Progress(int(self.n), int(self.total), elapsed, eta))
+                on_progress(Progress(int(self.n), int(self.total), elapsed, eta, phase="download"))
             return out
 
     patterns = ["*.json", "*.txt", "*.model", "*.safetensors"]
