@@ -192,3 +192,33 @@ def test_preview_shows_over_the_picture_without_touching_it(qtbot, canvas) -> No
     )
     view.show_preview(None)
     assert not view._preview_item.isVisible() and model.image().pixelColor(5, 5) == QColor(30, 90, 150)
+
+
+def test_paste_and_drop_put_a_picture_on_the_canvas(qtbot, canvas, tmp_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    model, view = canvas
+    pasted = QImage(90, 70, QImage.Format.Format_RGB32)
+    pasted.fill(QColor(10, 200, 10))
+    QApplication.clipboard().setImage(pasted)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert model.image().size() == pasted.size() and model.image().pixelColor(3, 3) == QColor(10, 200, 10)
+    dropped = tmp_path / "dropped.png"
+    img = QImage(40, 30, QImage.Format.Format_RGB32)
+    img.fill(QColor(200, 10, 10))
+    img.save(str(dropped))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(dropped))])
+    pos = view.viewport().rect().center()
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(pos, *args)
+    QApplication.sendEvent(view.viewport(), enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(view.viewport(), QDragMoveEvent(pos, *args))
+    QApplication.sendEvent(view.viewport(), QDropEvent(QPointF(pos), *args))
+    assert model.image().size().width() == 40 and model.image().pixelColor(3, 3) == QColor(200, 10, 10)
+    model.undo_stack.undo()  # the drop is one undo step back to the pasted picture
+    assert model.image().size() == pasted.size()
