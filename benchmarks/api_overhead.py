@@ -40,10 +40,26 @@ def main() -> int:
             port = s.getsockname()[1]
         server = ApiServer(queue, port=port)
         server.start()
-        body = {"prompt": "a lighthouse at dusk", "negative_prompt": "blurry", "steps": args.steps, "width": args.size,
-                "height": args.size, "seed": 1, "sampler_name": "DPM++ 2M", "scheduler": "Karras", "cfg_scale": 7}
-        req = Request(prompt=body["prompt"], negative_prompt=body["negative_prompt"], steps=args.steps, width=args.size,
-                      height=args.size, seed=1, sampler="DPM++ 2M Karras")
+        body = {
+            "prompt": "a lighthouse at dusk",
+            "negative_prompt": "blurry",
+            "steps": args.steps,
+            "width": args.size,
+            "height": args.size,
+            "seed": 1,
+            "sampler_name": "DPM++ 2M",
+            "scheduler": "Karras",
+            "cfg_scale": 7,
+        }
+        req = Request(
+            prompt=body["prompt"],
+            negative_prompt=body["negative_prompt"],
+            steps=args.steps,
+            width=args.size,
+            height=args.size,
+            seed=1,
+            sampler="DPM++ 2M Karras",
+        )
         client = httpx.Client(base_url=server.url, timeout=600)
 
         def api() -> None:
@@ -62,8 +78,10 @@ def main() -> int:
                 fn()
                 acc.append(time.perf_counter() - t0)
         a, d = statistics.median(t_api), statistics.median(t_direct)
-        print(f"txt2img {args.size}x{args.size}, {args.steps} steps, tiny model: API {a:.3f}s, Engine {d:.3f}s "
-              f"(median of {args.rounds}), ratio {a / d:.3f} (target <= 1.05)")
+        print(
+            f"txt2img {args.size}x{args.size}, {args.steps} steps, tiny model: API {a:.3f}s, Engine {d:.3f}s "
+            f"(median of {args.rounds}), ratio {a / d:.3f} (target <= 1.05)"
+        )
         client.close()
         server.stop()
         stop.set()
