@@ -18,7 +18,8 @@ run: $(STAMP)
 	$(BIN)/sdstudio
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/ruff check sdstudio tests benchmarks
+	$(BIN)/ruff check sdstudio tests benchmarks
+	$(BIN)/ruff format --check sdstudio tests benchmarks
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
