@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -144,10 +145,14 @@ def _download(repo_id: str, on_progress: Callable[[Progress], None] | None) -> s
 
     started = time.perf_counter()
 
-    class _Report(tqdm):  # huggingface_hub drives this with files done / total
+    class _Report(tqdm):  # huggingface_hub drives its bars with this class; the files bar is reported
+        def __init__(self, *args: Any, **kwargs: Any):
+            kwargs["file"] = io.StringIO()  # sdstudio shows progress itself
+            super().__init__(*args, **kwargs)
+
         def update(self, n: int | float | None = 1) -> bool | None:
             out = super().update(n)
-            if on_progress is not None and self.total:
+            if on_progress is not None and self.total and str(self.desc).startswith("Fetching"):
                 elapsed = time.perf_counter() - started
                 rate = self.n / elapsed if elapsed > 0 else 0
                 eta = (self.total - self.n) / rate if rate else 0.0
