@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage
 
 from sdstudio.gui.canvas import CanvasModel, CanvasView
@@ -222,3 +222,45 @@ def test_paste_and_drop_put_a_picture_on_the_canvas(qtbot, canvas, tmp_path: Pat
     assert model.image().size().width() == 40 and model.image().pixelColor(3, 3) == QColor(200, 10, 10)
     model.undo_stack.undo()  # the drop is one undo step back to the pasted picture
     assert model.image().size() == pasted.size()
+
+
+def _scroll(view: CanvasView) -> tuple[int, int]:
+    return view.horizontalScrollBar().value(), view.verticalScrollBar().value()
+
+
+@pytest.mark.parametrize("how", ["middle", "space"])
+def test_pan_with_middle_button_or_space_drag_moves_the_view_not_the_mask(qtbot, canvas, how) -> None:
+    model, view = canvas
+    view.zoom_by(4)  # 800x640 in a 500x400 view: room to pan
+    vp = view.viewport()
+    view.horizontalScrollBar().setValue(200)
+    view.verticalScrollBar().setValue(150)
+    before = _scroll(view)
+    button = Qt.MouseButton.MiddleButton if how == "middle" else Qt.MouseButton.LeftButton
+    if how == "space":
+        qtbot.keyPress(view, Qt.Key.Key_Space)
+    qtbot.mousePress(vp, button, pos=QPoint(250, 200))
+    qtbot.mouseMove(vp, QPoint(210, 170))
+    qtbot.mouseMove(vp, QPoint(190, 150))
+    qtbot.mouseRelease(vp, button, pos=QPoint(190, 150))
+    if how == "space":
+        qtbot.keyRelease(view, Qt.Key.Key_Space)
+    assert _scroll(view) == (before[0] + 60, before[1] + 50)  # the picture follows the hand
+    assert not model.has_mask() and model.undo_stack.count() == 0  # panning paints nothing
+    _stroke(qtbot, view, [(60, 60), (70, 60)])  # after Space is released the left button paints again
+    assert model.has_mask()
+
+
+def test_fit_shows_the_whole_picture_and_100_percent_is_one_to_one(qtbot, canvas) -> None:
+    model, view = canvas
+    view.zoom_by(5)
+    view.fit()
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(QRectF(0, 0, 200, 160))  # the whole picture
+    assert view.zoom == pytest.approx(
+        min(view.viewport().width() / 200, view.viewport().height() / 160), rel=0.05
+    )
+    view.actual_size()
+    assert view.zoom == 1.0
+    a, b = view.mapFromScene(QPointF(10, 10)), view.mapFromScene(QPointF(110, 10))
+    assert b.x() - a.x() == 100  # one picture pixel per screen pixel

@@ -178,6 +178,29 @@ def test_mode_follows_the_canvas(qtbot: Any, window: Any) -> None:
     assert window.current_request().mode is Mode.img2img
 
 
+def test_result_shows_on_the_canvas_and_use_as_input_starts_the_next_round(qtbot: Any, window: Any) -> None:
+    import numpy as np
+
+    from sdstudio.gui.images import qimage_to_input
+
+    fill_panel(qtbot, window.prompt, **small())
+    assert not window.use_result_action.isEnabled()
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    result = np.asarray(done.args[0].result.images[0].image.convert("RGB"))
+    assert window.canvas_view._preview_item.isVisible()  # the result is on the canvas
+    assert window.canvas.image() is None  # ... over the input, which is untouched
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+    picture = np.asarray(qimage_to_input(window.canvas.image()).to_pil().convert("RGB"))
+    assert np.array_equal(picture, result)
+    assert not window.canvas.has_mask()
+    assert window.prompt.mode_label.text().startswith("Mode: img2img")
+    assert window.current_request().mode is Mode.img2img
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.canvas.image() is None  # undoable like any canvas change
+    assert window.prompt.mode_label.text().startswith("Mode: txt2img")
+
+
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
     from sdstudio.gui.main_window import MainWindow, settings_file
 
