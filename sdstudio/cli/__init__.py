@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         from sdstudio.cli import gui
 
-        return gui.run(args)
+        args.func = gui.run
     try:
         return int(args.func(args) or 0)
     except CliError as e:

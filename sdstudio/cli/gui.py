@@ -11,6 +11,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sdstudio.cli import CliError
+    from sdstudio.gui.display import display_problem
+
+    problem = display_problem()
+    if problem:
+        raise CliError(problem)
     from sdstudio.gui.app import run_app
 
     return run_app()
