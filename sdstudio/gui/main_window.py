@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.api_port = api_port
         self.settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)
         self.last_result: JobFinished | None = None
+        self._shown_once = False
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
         self._running: Job | None = None
 
@@ -312,6 +313,9 @@ class MainWindow(QMainWindow):
     # -- lifecycle -------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)
         super().showEvent(event)
+        if not self._shown_once:  # the artist can type the prompt at once
+            self._shown_once = True
+            self.prompt.prompt.edit.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
         self.autosave.save_now()

@@ -264,3 +264,34 @@ def test_fit_shows_the_whole_picture_and_100_percent_is_one_to_one(qtbot, canvas
     assert view.zoom == 1.0
     a, b = view.mapFromScene(QPointF(10, 10)), view.mapFromScene(QPointF(110, 10))
     assert b.x() - a.x() == 100  # one picture pixel per screen pixel
+
+
+def test_empty_canvas_shows_a_hint_that_a_picture_replaces(qtbot) -> None:
+    model = CanvasModel()
+    view = CanvasView(model)
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    view.show()
+    qtbot.waitExposed(view)
+
+    def light_pixels() -> int:
+        grey = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+        data = np.frombuffer(bytes(grey.constBits()), np.uint8).reshape(grey.height(), grey.bytesPerLine())
+        return int((data[:, : grey.width()] > 120).sum())
+
+    assert view.hint_visible and light_pixels() > 200  # the hint's text
+    img = QImage(200, 160, QImage.Format.Format_RGB32)
+    img.fill(QColor(30, 30, 34))  # as dark as the background: only text would be light
+    model.set_image(img)
+    assert not view.hint_visible and light_pixels() == 0
+
+
+def test_painting_over_a_shown_result_brings_back_the_picture_and_mask(qtbot, canvas) -> None:
+    model, view = canvas
+    result = QImage(200, 160, QImage.Format.Format_RGB32)
+    result.fill(QColor("yellow"))
+    view.show_preview(result)
+    assert view._preview_item.isVisible() and not view._mask_item.isVisible()
+    _stroke(qtbot, view, [(50, 50), (90, 50)])
+    assert not view._preview_item.isVisible() and view._mask_item.isVisible()
+    assert model.has_mask()

@@ -29,6 +29,8 @@ def test_window_title_mode_and_docks(window: Any) -> None:
     models = [window.prompt.model.itemText(i) for i in range(window.prompt.model.count())]
     assert models[0] == "Demo (random weights)" and window.prompt.model.currentData() == "demo"
     assert "noise" in window.prompt.model_note.text() and window.prompt.model_note.isVisible()
+    assert QApplication.focusWidget() is window.prompt.prompt.edit  # type the prompt at once
+    assert window.canvas_view.hint_visible
 
 
 def test_generate_four_steps_previews_and_one_gallery_item(qtbot: Any, window: Any, store: Any) -> None:

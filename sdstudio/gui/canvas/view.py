@@ -19,6 +19,11 @@ from sdstudio.gui.canvas.model import CanvasModel
 
 MASK_COLOR = QColor(230, 40, 60)
 ZOOM_STEP = 1.25
+EMPTY_HINT = (
+    "Generate draws a new picture here (txt2img).\n\n"
+    "Open, paste (Ctrl+V) or drop a picture for img2img;\n"
+    "paint a mask over it to inpaint."
+)
 
 
 class CanvasView(QGraphicsView):
@@ -49,6 +54,7 @@ class CanvasView(QGraphicsView):
             self.scene().addItem(item)
         self._mask_item.setOpacity(0.5)
         self._preview_item.setZValue(5)
+        self._preview_item.setVisible(False)
         self._last_point: QPointF | None = None  # end of the last stroke (Shift+click draws a line from it)
         self._painting = False
         self._panning: QPointF | None = None
@@ -57,6 +63,20 @@ class CanvasView(QGraphicsView):
         model.maskChanged.connect(self._mask_changed)
 
     # -- display ---------------------------------------------------------------------------------
+    @property
+    def hint_visible(self) -> bool:
+        """The empty canvas says what it is for."""
+        return self.model.image() is None and not self._preview_item.isVisible()
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 (Qt name)
+        if not self.hint_visible:
+            return
+        painter.save()
+        painter.resetTransform()  # viewport coordinates
+        painter.setPen(QColor(170, 170, 178))
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, EMPTY_HINT)
+        painter.restore()
+
     @property
     def overlay_opacity(self) -> float:
         return self._mask_item.opacity()
@@ -91,6 +111,7 @@ class CanvasView(QGraphicsView):
             self._preview_item.setPixmap(QPixmap())
             self._preview_item.setVisible(False)
             self._mask_item.setVisible(True)
+            self.viewport().update()
             return
         target = self.model.image()
         pix = QPixmap.fromImage(image)
@@ -105,6 +126,7 @@ class CanvasView(QGraphicsView):
             self.fitInView(self._preview_item, Qt.AspectRatioMode.KeepAspectRatio)
         self._preview_item.setVisible(True)
         self._mask_item.setVisible(False)
+        self.viewport().update()
 
     def fit(self) -> None:
         if self.model.image() is not None:
@@ -146,6 +168,7 @@ class CanvasView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         if event.button() == Qt.MouseButton.LeftButton and self.model.image() is not None:
+            self.show_preview(None)  # a result over the picture gives way: the mask is painted on the picture
             point = self._image_point(event.position())
             self.model.begin_stroke()
             self._painting = True
