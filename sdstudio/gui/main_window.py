@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
 
 from sdstudio.core import demo, paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.api_port = api_port
         self.settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)
         self.last_result: JobFinished | None = None
+        self.result_index = 0  # which picture of the last result (a batch) the canvas shows
         self._shown_once = False
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
         self._running: Job | None = None
@@ -164,6 +165,14 @@ class MainWindow(QMainWindow):
         self.use_result_action.setShortcut(QKeySequence("Ctrl+U"))
         self.use_result_action.triggered.connect(self.use_result_as_input)
         self.use_result_action.setEnabled(False)
+        self.prev_result_action = QAction("&Previous result", self)
+        self.prev_result_action.setShortcut(QKeySequence("Alt+Left"))
+        self.prev_result_action.triggered.connect(lambda: self.show_result(self.result_index - 1))
+        self.next_result_action = QAction("&Next result", self)
+        self.next_result_action.setShortcut(QKeySequence("Alt+Right"))
+        self.next_result_action.triggered.connect(lambda: self.show_result(self.result_index + 1))
+        self.result_label = QLabel()
+        self.result_label.setToolTip("the batch's pictures: Alt+Left and Alt+Right flip through them")
         open_action = QAction("&Open image…", self)
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._open_image)
@@ -180,6 +189,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(quit_action)
         gen_menu = bar.addMenu("&Generate")
         gen_menu.addActions([self.generate_action, self.cancel_action, self.use_result_action])
+        gen_menu.addActions([self.prev_result_action, self.next_result_action])
         tools_menu = bar.addMenu("&Tools")
         self.api = ApiToggle(self.queue, self.library, port=self.api_port, parent=self)
         self.api.message.connect(self.status.show_message)
@@ -187,11 +197,22 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         for dock in (self.prompt_dock, self.gallery_dock, self.queue_dock):
             view_menu.addAction(dock.toggleViewAction())
-        for action in (self.generate_action, self.cancel_action, self.use_result_action):
+        result_actions = (self.prev_result_action, self.next_result_action)
+        for action in (self.generate_action, self.cancel_action, self.use_result_action, *result_actions):
             self.addAction(action)
         tools = self.addToolBar("Studio")
         tools.setObjectName("studioToolBar")
         tools.addActions([open_action, self.generate_action, self.cancel_action, self.use_result_action])
+        self._result_widgets = [
+            tools.addAction("◀"),
+            tools.addWidget(self.result_label),
+            tools.addAction("▶"),
+        ]
+        self._result_widgets[0].setToolTip("previous result (Alt+Left)")
+        self._result_widgets[0].triggered.connect(self.prev_result_action.trigger)
+        self._result_widgets[2].setToolTip("next result (Alt+Right)")
+        self._result_widgets[2].triggered.connect(self.next_result_action.trigger)
+        self._update_result_controls()
         self.addToolBar(self.canvas_tools)
 
     # -- layout ----------------------------------------------------------------------------------
@@ -257,8 +278,8 @@ class MainWindow(QMainWindow):
         self.status.clear_progress()
         if result.images:
             self.prompt.set_last_seed(result.images[-1].seed)
-            self.canvas_view.show_preview(pil_to_qimage(result.images[-1].image))
             self.use_result_action.setEnabled(True)
+            self.show_result(0)
         n = len(result.images)
         self.status.show_message(
             f"Job #{message.job.id} done: {n} image{'s' * (n != 1)} in {result.elapsed:.1f} s"
@@ -295,9 +316,33 @@ class MainWindow(QMainWindow):
         self.canvas.set_image(image)
         self.status.show_message("Picture sent to the canvas (img2img; paint a mask to inpaint).")
 
+    def results(self) -> list:
+        return list(self.last_result.result.images) if self.last_result is not None else []
+
+    def show_result(self, index: int) -> None:
+        """Show picture `index` of the last result on the canvas (wrapping around a batch)."""
+        images = self.results()
+        if not images:
+            return
+        self.result_index = index % len(images)
+        shown = images[self.result_index]
+        self.canvas_view.show_preview(pil_to_qimage(shown.image))
+        self._update_result_controls()
+        if len(images) > 1:
+            self.status.show_message(f"Result {self.result_index + 1}/{len(images)} (seed {shown.seed}).")
+
+    def _update_result_controls(self) -> None:
+        n = len(self.results())
+        for action in (self.prev_result_action, self.next_result_action):
+            action.setEnabled(n > 1)
+        for action in self._result_widgets:
+            action.setVisible(n > 1)
+        self.result_label.setText(f" {self.result_index + 1}/{n} " if n > 1 else "")
+
     def use_result_as_input(self) -> None:
-        if self.last_result is not None and self.last_result.result.images:
-            self.send_to_canvas(pil_to_qimage(self.last_result.result.images[-1].image))
+        images = self.results()
+        if images:
+            self.send_to_canvas(pil_to_qimage(images[self.result_index].image))
 
     def reuse_parameters(self, request) -> None:
         self.prompt.set_request(request)

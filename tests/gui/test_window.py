@@ -203,6 +203,35 @@ def test_result_shows_on_the_canvas_and_use_as_input_starts_the_next_round(qtbot
     assert window.prompt.mode_label.text().startswith("Mode: txt2img")
 
 
+def test_a_batch_is_flipped_through_on_the_canvas_and_the_shown_one_is_used(qtbot: Any, window: Any) -> None:
+    import numpy as np
+
+    from sdstudio.gui.images import qimage_to_input
+
+    fill_panel(qtbot, window.prompt, **small(steps=2, batch_size=3))
+    assert not window.next_result_action.isEnabled()
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    images = [np.asarray(g.image.convert("RGB")) for g in done.args[0].result.images]
+    assert len(images) == 3 and not np.array_equal(images[0], images[1])
+
+    def shown() -> np.ndarray:
+        pixmap = window.canvas_view._preview_item.pixmap()
+        return np.asarray(qimage_to_input(pixmap.toImage()).to_pil().convert("RGB"))
+
+    assert window.result_label.text().strip() == "1/3" and np.array_equal(shown(), images[0])
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert window.result_label.text().strip() == "3/3" and np.array_equal(shown(), images[2])
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)  # wraps around
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_Left, Qt.KeyboardModifier.AltModifier)
+    assert window.result_label.text().strip() == "3/3"
+    assert "seed 1236" in window.status.message.text()
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+    picture = np.asarray(qimage_to_input(window.canvas.image()).to_pil().convert("RGB"))
+    assert np.array_equal(picture, images[2])
+
+
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
     from sdstudio.gui.main_window import MainWindow, settings_file
 
