@@ -365,8 +365,13 @@ def _is_inpaint_unet(pipe: Any) -> bool:
     return unet is not None and getattr(unet.config, "in_channels", 4) == 9
 
 
+OOM_TEXTS = ("out of memory", "can't allocate memory", "not enough memory")  # CUDA/MPS, CPU allocator
+
+
 def _is_oom(e: BaseException) -> bool:
     import torch
 
     oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
-    return isinstance(e, oom) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+    if isinstance(e, (oom, MemoryError)):
+        return True
+    return isinstance(e, RuntimeError) and any(t in str(e).lower() for t in OOM_TEXTS)

@@ -202,10 +202,30 @@ def test_only_masked_leaves_pixels_outside_padded_box_identical(engine: Engine) 
     assert (a[~outside] != b[~outside]).any()  # something was repainted inside
 
 
-def test_oom_is_reported_with_advice_and_engine_stays_usable(engine: Engine) -> None:
+def _raise(error: BaseException) -> None:
+    raise error
+
+
+def _real_cpu_allocation_failure() -> None:
+    torch.empty(2**46, dtype=torch.uint8)  # 64 TiB: the CPU allocator really refuses
+
+
+@pytest.mark.parametrize(
+    "fail",
+    [
+        lambda: (_ for _ in ()).throw(
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        ),
+        lambda: _raise(RuntimeError("MPS backend out of memory (MPS allocated: 17.2 GB)")),
+        lambda: _raise(MemoryError()),
+        _real_cpu_allocation_failure,
+    ],
+    ids=["cuda", "mps", "python", "cpu-real"],
+)
+def test_oom_is_reported_with_advice_and_engine_stays_usable(engine: Engine, fail) -> None:
     def boom(p) -> None:
         if p.step == 2:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            fail()
 
     with pytest.raises(OutOfMemory, match="smaller size"):
         engine.run(Request(prompt="big", steps=3, width=W, height=H, seed=1), on_step=boom)
