@@ -176,6 +176,9 @@ class MainWindow(QMainWindow):
         open_action = QAction("&Open image…", self)
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._open_image)
+        models_action = QAction("Add &model folder…", self)
+        models_action.setToolTip("an AUTOMATIC1111 or ComfyUI install, or any folder of checkpoints, used in place")
+        models_action.triggered.connect(self._choose_model_root)
         clear_action = QAction("C&lear canvas", self)
         clear_action.triggered.connect(lambda: self.canvas.set_image(None, "clear canvas"))
         quit_action = QAction("&Quit", self)
@@ -185,6 +188,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         file_menu.addActions([open_action, clear_action])
+        file_menu.addSeparator()
+        file_menu.addAction(models_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         gen_menu = bar.addMenu("&Generate")
@@ -347,6 +352,30 @@ class MainWindow(QMainWindow):
     def reuse_parameters(self, request) -> None:
         self.prompt.set_request(request)
         self.status.show_message(f"Parameters reused (seed {request.seed}).")
+
+    def _choose_model_root(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a model folder (A1111, ComfyUI or checkpoints)")
+        if folder:
+            self.add_model_root(Path(folder))
+
+    def add_model_root(self, folder: Path) -> int:
+        """Scan a model folder in place and offer its checkpoints; errors become one status line."""
+        if self.library is None:
+            self.status.show_message("The model library is unavailable.", error=True)
+            return 0
+        try:
+            found = self.library.add_root(folder)
+        except Exception as e:  # ModelError, OSError: say it, keep going
+            self.status.show_message(f"Cannot add {folder}: {e}", error=True)
+            return 0
+        self.prompt.set_models(model_choices(self.library))
+        self.status.show_message(
+            f"{folder}: {found} checkpoint{'s' * (found != 1)} added to the model selector."
+            if found
+            else f"{folder}: no checkpoints found (looked in models/Stable-diffusion, models/checkpoints and the folder).",
+            error=not found,
+        )
+        return found
 
     def _open_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

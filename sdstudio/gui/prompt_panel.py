@@ -88,9 +88,7 @@ class PromptPanel(QWidget):
         self.mode_label.setFont(bold)
 
         self.model = QComboBox()
-        for name, ref, note in models:
-            self.model.addItem(name, ref)
-            self.model.setItemData(self.model.count() - 1, note, Qt.ItemDataRole.ToolTipRole)
+        self._fill_models(models)
         self.model_note = QLabel()
         self.model_note.setWordWrap(True)
         self.model_note.setStyleSheet("color: palette(mid);")
@@ -324,6 +322,21 @@ class PromptPanel(QWidget):
 
     def _update_styles_text(self) -> None:
         self.styles.setText(", ".join(self._styles) if self._styles else "None")
+
+    def _fill_models(self, models: list[tuple[str, str, str]]) -> None:
+        for name, ref, note in models:
+            self.model.addItem(name, ref)
+            self.model.setItemData(self.model.count() - 1, note, Qt.ItemDataRole.ToolTipRole)
+
+    def set_models(self, models: list[tuple[str, str, str]]) -> None:
+        """New choices (name, reference, note); the selected model stays selected when still there."""
+        current = self.model.currentData()
+        self.model.blockSignals(True)
+        self.model.clear()
+        self._fill_models(models)
+        self.model.blockSignals(False)
+        self.model.setCurrentIndex(max(0, self.model.findData(current)))
+        self._update_model_note()
 
     def select_model(self, ref: str | None) -> None:
         i = self.model.findData(ref) if ref else -1

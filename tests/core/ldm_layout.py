@@ -143,3 +143,14 @@ def save_ldm_checkpoint(pipe: Any, path: Path) -> Path:
         sd |= {"cond_stage_model.transformer." + k: v for k, v in te.items()}
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
     return path
+
+
+def as_single_file(folder: Path, out: Path, pipe_cls: Any) -> Path:
+    """Write the folder's weights as an LDM single file, with a sibling `.config` of the folder's configs."""
+    import shutil
+
+    pipe = pipe_cls.from_pretrained(str(folder))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_ldm_checkpoint(pipe, out)
+    shutil.copytree(folder, out.with_suffix(".config"), ignore=shutil.ignore_patterns("*.safetensors"))
+    return out

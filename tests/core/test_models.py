@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import socket
 import struct
 import subprocess
@@ -23,7 +22,7 @@ from sdstudio.core.models.hashing import HashCache
 from sdstudio.core.models.scan import file_entry, scan_root
 from sdstudio.core.request import Request
 from sdstudio.core.settings import Settings
-from tests.core.ldm_layout import save_ldm_checkpoint
+from tests.core.ldm_layout import as_single_file
 
 
 @pytest.fixture
@@ -224,15 +223,6 @@ def _tiny_sdxl(folder: Path) -> Path:
     return folder
 
 
-def _as_single_file(folder: Path, out: Path, pipe_cls) -> Path:
-    """Write the folder's weights as an LDM single file, with a sibling `.config` of the folder's configs."""
-    pipe = pipe_cls.from_pretrained(str(folder))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_ldm_checkpoint(pipe, out)
-    shutil.copytree(folder, out.with_suffix(".config"), ignore=shutil.ignore_patterns("*.safetensors"))
-    return out
-
-
 @pytest.mark.parametrize("family", ["sd1", "sdxl"])
 def test_single_file_loads_offline_and_matches_folder_form(
     family: str, tmp_path: Path, demo_home: Path, no_network: None, monkeypatch: pytest.MonkeyPatch
@@ -244,7 +234,7 @@ def test_single_file_loads_offline_and_matches_folder_form(
         folder, cls = demo.demo_path(), diffusers.StableDiffusionPipeline
     else:
         folder, cls = _tiny_sdxl(tmp_path / "tiny-sdxl"), diffusers.StableDiffusionXLPipeline
-    ckpt = _as_single_file(folder, tmp_path / "models" / f"tiny-{family}.safetensors", cls)
+    ckpt = as_single_file(folder, tmp_path / "models" / f"tiny-{family}.safetensors", cls)
     lib = ModelLibrary(Settings(model_roots=[str(tmp_path / "models")]))
     entry = lib.resolve(f"tiny-{family}")
     assert entry.family is (Family.sd1 if family == "sd1" else Family.sdxl) and entry.config_dir

@@ -232,6 +232,41 @@ def test_a_batch_is_flipped_through_on_the_canvas_and_the_shown_one_is_used(qtbo
     assert np.array_equal(picture, images[2])
 
 
+def test_an_a1111_model_folder_is_added_and_its_checkpoint_generates(
+    qtbot: Any, window: Any, store: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import hashlib
+
+    import diffusers
+
+    from sdstudio.core import demo
+    from tests.core.ldm_layout import as_single_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    webui = tmp_path / "stable-diffusion-webui"
+    ckpt = webui / "models" / "Stable-diffusion" / "tinyfox.safetensors"
+    as_single_file(demo.demo_path(), ckpt, diffusers.StableDiffusionPipeline)
+    assert window.add_model_root(tmp_path / "missing") == 0
+    assert "Cannot add" in window.status.message.text()
+    assert window.add_model_root(webui) == 1
+    assert "1 checkpoint added" in window.status.message.text()
+    combo = window.prompt.model
+    names = [combo.itemText(i) for i in range(combo.count())]
+    assert "tinyfox" in names and combo.currentData() == "demo"  # offered, the selection kept
+    combo.setFocus()
+    while combo.currentText() != "tinyfox":  # chosen with the keyboard
+        qtbot.keyClick(combo, Qt.Key.Key_Down)
+    fill_panel(qtbot, window.prompt, **small(steps=2))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
+    record = window.gallery.model.record(0)
+    assert record.model == "tinyfox"
+    assert store.request_of(record).model == str(ckpt.resolve())
+    short_hash = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:10]
+    assert f"Model hash: {short_hash}, Model: tinyfox".encode() in Path(record.path).read_bytes()  # A1111's
+
+
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
     from sdstudio.gui.main_window import MainWindow, settings_file
 
