@@ -18,8 +18,9 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QHBoxLayout,
     QLabel,
@@ -90,9 +91,11 @@ class GalleryModel(QAbstractListModel):
         super().__init__(parent)
         self.store = store
         self.query = ""
+        self.starred_only = False
         self._records: list[Any] = []
         self._exhausted = False
         self._icons: dict[Any, QIcon] = {}
+        self._starred_icons: dict[Any, QIcon] = {}
         self._pending: set[Any] = set()
         self._signals = _ThumbSignals(self)
         self._signals.loaded.connect(self._on_thumb)
@@ -117,7 +120,8 @@ class GalleryModel(QAbstractListModel):
             return []
         try:  # keyset paging: the next page starts after the last record held
             after = self._records[-1] if self._records else None
-            page = list(self.store.search(self.query, limit=PAGE, after=after))
+            starred = True if self.starred_only else None
+            page = list(self.store.search(self.query, limit=PAGE, after=after, starred=starred))
         except Exception as e:
             log.warning("gallery search failed: %s", e)
             page = []
@@ -152,15 +156,24 @@ class GalleryModel(QAbstractListModel):
             if icon is None:
                 self._request_thumb(rec)
                 return self._blank
-            return icon
+            if not rec.starred:
+                return icon
+            return self._starred_icons.get(rec.id) or _with_star(self._starred_icons, rec.id, icon)
         if role == Qt.ItemDataRole.ToolTipRole:
             return (
-                f"{rec.prompt[:200]}\nSeed {rec.seed}, {rec.steps} steps, {rec.width}×{rec.height}, "
-                f"{rec.sampler}, {rec.model}"
+                f"{'★ ' if rec.starred else ''}{rec.prompt[:200]}\nSeed {rec.seed}, {rec.steps} steps, "
+                f"{rec.width}×{rec.height}, {rec.sampler}, {rec.model}"
             )
         if role == Qt.ItemDataRole.UserRole:
             return rec
         return None
+
+    def update_record(self, row: int, record: Any) -> None:
+        """Replace one record (its star changed, say) and repaint its tile."""
+        self._records[row] = record
+        self._starred_icons.pop(record.id, None)
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx)
 
     def thumbnails_loaded(self) -> int:
         return len(self._icons)
@@ -183,6 +196,26 @@ class GalleryModel(QAbstractListModel):
                 idx = self.index(row)
                 self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
                 break
+
+
+def _with_star(cache: dict[Any, QIcon], key: Any, icon: QIcon) -> QIcon:
+    """The thumbnail with a star in its corner (cached per record)."""
+    pixmap = icon.pixmap(THUMB, THUMB)
+    painter = QPainter(pixmap)
+    font = QFont(painter.font())
+    font.setPixelSize(26)
+    painter.setFont(font)
+    painter.setPen(QColor(0, 0, 0, 160))
+    painter.drawText(
+        pixmap.rect().adjusted(0, 2, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★"
+    )
+    painter.setPen(QColor(255, 200, 40))
+    painter.drawText(
+        pixmap.rect().adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★"
+    )
+    painter.end()
+    cache[key] = QIcon(pixmap)
+    return cache[key]
 
 
 class ImageViewer(QDialog):
@@ -220,6 +253,8 @@ class GalleryPanel(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts…")
         self.search.setClearButtonEnabled(True)
+        self.starred_filter = QCheckBox("★ only")
+        self.starred_filter.setToolTip("show starred pictures only")
         self.view = QListView()
         self.view.setObjectName("galleryView")
         self.view.setViewMode(QListView.ViewMode.IconMode)
@@ -234,12 +269,25 @@ class GalleryPanel(QWidget):
         self.reuse_button = QPushButton("Reuse parameters")
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("move the file to the system trash")
+        self.star_button = QPushButton("★")
+        self.star_button.setCheckable(True)
+        self.star_button.setToolTip("star or unstar the picture (S)")
+        self.star_button.setMaximumWidth(36)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(self.search)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.starred_filter)
+        lay.addLayout(top)
         lay.addWidget(self.view, 1)
         row = QHBoxLayout()
-        for b in (self.open_button, self.send_button, self.reuse_button, self.delete_button):
+        for b in (
+            self.star_button,
+            self.open_button,
+            self.send_button,
+            self.reuse_button,
+            self.delete_button,
+        ):
             row.addWidget(b)
         lay.addLayout(row)
         self._search_timer = QTimer(self, singleShot=True, interval=200)
@@ -252,6 +300,11 @@ class GalleryPanel(QWidget):
         self.send_button.clicked.connect(self.send_selected)
         self.reuse_button.clicked.connect(self.reuse_selected)
         self.delete_button.clicked.connect(self.delete_selected)
+        self.star_button.clicked.connect(self.toggle_star)
+        star_key = QShortcut(QKeySequence(Qt.Key.Key_S), self.view)
+        star_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        star_key.activated.connect(self.toggle_star)
+        self.starred_filter.toggled.connect(self._filter_starred)
         self.viewer: ImageViewer | None = None
         self.refresh()
 
@@ -287,9 +340,36 @@ class GalleryPanel(QWidget):
         self.view.setCurrentIndex(self.model.index(row))
 
     def _update_buttons(self) -> None:
-        has = self.selected() is not None
-        for b in (self.open_button, self.send_button, self.reuse_button, self.delete_button):
-            b.setEnabled(has)
+        rec = self.selected()
+        for b in (
+            self.star_button,
+            self.open_button,
+            self.send_button,
+            self.reuse_button,
+            self.delete_button,
+        ):
+            b.setEnabled(rec is not None)
+        self.star_button.setChecked(bool(rec is not None and rec.starred))
+
+    def _filter_starred(self, on: bool) -> None:
+        self.model.starred_only = on
+        self.refresh()
+
+    def toggle_star(self) -> None:
+        """Star the selected picture, or unstar it (kept in the index and in a file beside the pictures)."""
+        rows = self.view.selectionModel().selectedIndexes()
+        rec = self.model.record(rows[0].row()) if rows else None
+        if rec is None:
+            return
+        try:
+            self.store.set_star(rec.id, not rec.starred)
+            updated = self.store.get(rec.id)
+        except Exception as e:
+            self.message.emit(f"Could not star {Path(rec.path).name}: {e}", True)
+            return
+        if updated is not None:
+            self.model.update_record(rows[0].row(), updated)
+        self._update_buttons()
 
     # -- actions ---------------------------------------------------------------------------------
     def open_selected(self) -> None:

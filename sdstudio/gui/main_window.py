@@ -177,7 +177,9 @@ class MainWindow(QMainWindow):
         open_action.setShortcut(QKeySequence.StandardKey.Open)
         open_action.triggered.connect(self._open_image)
         models_action = QAction("Add &model folder…", self)
-        models_action.setToolTip("an AUTOMATIC1111 or ComfyUI install, or any folder of checkpoints, used in place")
+        models_action.setToolTip(
+            "an AUTOMATIC1111 or ComfyUI install, or any folder of checkpoints, used in place"
+        )
         models_action.triggered.connect(self._choose_model_root)
         clear_action = QAction("C&lear canvas", self)
         clear_action.triggered.connect(lambda: self.canvas.set_image(None, "clear canvas"))

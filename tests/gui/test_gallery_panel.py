@@ -82,3 +82,36 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
     assert [panel.model.record(r).prompt for r in range(panel.model.rowCount())] == ["red panda"]
     type_into(qtbot, panel.search, "")
     qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
+
+
+def test_star_with_the_button_or_s_and_filter_starred(qtbot: Any, filled: Any) -> None:
+    panel = GalleryPanel(filled)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model.thumbnails_loaded() == 3)
+    plain = panel.model.data(panel.model.index(1), Qt.ItemDataRole.DecorationRole).pixmap(128, 128).toImage()
+    _click_row(qtbot, panel, 1)  # blue whale
+    assert not panel.star_button.isChecked()
+    qtbot.mouseClick(panel.star_button, Qt.MouseButton.LeftButton)
+    assert panel.star_button.isChecked() and panel.selected().starred
+    assert [r.prompt for r in filled.search("", starred=True)] == ["blue whale"]
+    starred = (
+        panel.model.data(panel.model.index(1), Qt.ItemDataRole.DecorationRole).pixmap(128, 128).toImage()
+    )
+    assert starred != plain  # the tile shows its star
+    assert panel.model.data(panel.model.index(1), Qt.ItemDataRole.ToolTipRole).startswith("★ blue whale")
+    _click_row(qtbot, panel, 0)  # red panda, starred with the key
+    panel.view.setFocus()
+    qtbot.keyClick(panel.view, Qt.Key.Key_S)
+    assert {r.prompt for r in filled.search("", starred=True)} == {"blue whale", "red panda"}
+    qtbot.mouseClick(panel.starred_filter, Qt.MouseButton.LeftButton)
+    assert [panel.model.record(r).prompt for r in range(panel.model.rowCount())] == [
+        "red panda",
+        "blue whale",
+    ]
+    _click_row(qtbot, panel, 0)
+    qtbot.keyClick(panel.view, Qt.Key.Key_S)  # unstar
+    assert [r.prompt for r in filled.search("", starred=True)] == ["blue whale"]
+    qtbot.mouseClick(panel.starred_filter, Qt.MouseButton.LeftButton)
+    assert panel.model.rowCount() == 3
