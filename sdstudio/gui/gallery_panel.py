@@ -218,6 +218,18 @@ def _with_star(cache: dict[Any, QIcon], key: Any, icon: QIcon) -> QIcon:
     return cache[key]
 
 
+def _parameters_text(record: Any) -> str:
+    """The picture's full parameters as A1111 shows them (any tool's), else what the index holds."""
+    from sdstudio.core.gallery.metadata import read_parameters
+
+    try:
+        if text := read_parameters(Path(record.path)).infotext:
+            return text
+    except (OSError, ValueError):
+        pass
+    return f"{record.prompt}\nNegative prompt: {record.negative_prompt}\nSeed: {record.seed}"
+
+
 class ImageViewer(QDialog):
     """A saved picture shown large, with its parameters."""
 
@@ -230,7 +242,8 @@ class ImageViewer(QDialog):
         scroll.setWidget(label)
         scroll.setWidgetResizable(True)
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        info = QLabel(f"{record.prompt}\nNegative: {record.negative_prompt}\nSeed {record.seed}")
+        info = QLabel(_parameters_text(record))
+        info.setObjectName("parameters")
         info.setWordWrap(True)
         info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay = QVBoxLayout(self)

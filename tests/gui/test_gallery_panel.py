@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from sdstudio.core.jobs import JobQueue
 from sdstudio.core.request import Request
@@ -72,6 +72,8 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
 
     qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
     assert panel.viewer is not None and panel.viewer.isVisible()
+    shown = panel.viewer.findChild(QLabel, "parameters").text()
+    assert shown.startswith("red fox\n") and "Steps: 1, Sampler: DPM++ 2M" in shown and "Seed: 10," in shown
     panel.viewer.close()
 
     with qtbot.waitSignal(panel.message) as msg:
