@@ -91,6 +91,7 @@ def main() -> None:
         ):
             queue.submit(Request(prompt=prompt, steps=2, width=128, height=128, seed=100 + i))
         queue.run_pending()
+        store.set_star(store.search("lighthouse")[0].id, True)
         win = MainWindow(queue, store, open_library(), preload=False)
         win.resize(1560, 940)
         win.show()
