@@ -235,7 +235,7 @@ class Engine:
         pipe.scheduler = loaded.scheduler(request.sampler)
 
         # 3. inputs for the mode
-        inputs, compose = self._mode_inputs(request, pipe)
+        inputs, compose, preview_box = self._mode_inputs(request, pipe)
         prompt_kwargs, prompt_hook = self._prompt_kwargs(pipe, resolved)
 
         # 4. sampling, one pipeline call per batch
@@ -243,7 +243,9 @@ class Engine:
         for b in range(request.batch_count):
             seeds = [(seed + b * request.batch_size + i) % 2**32 for i in range(request.batch_size)]
             generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-            callback = self._callback(loaded, b, request.batch_count, on_step, cancel, prompt_hook)
+            callback = self._callback(
+                loaded, b, request.batch_count, on_step, cancel, prompt_hook, preview_box
+            )
             with torch.inference_mode():
                 out = pipe(
                     **prompt_kwargs,
@@ -262,36 +264,47 @@ class Engine:
                 outputs.append(GeneratedImage(image, seeds[i], single, len(outputs)))
         return Result(resolved, tuple(outputs), loaded.name, loaded.hash, time.perf_counter() - started)
 
-    def _mode_inputs(self, request: Request, pipe: Any) -> tuple[dict[str, Any], Callable[[Any], Any]]:
-        """Pipeline image inputs for the mode, and the function that turns a raw output into the result."""
+    def _mode_inputs(
+        self, request: Request, pipe: Any
+    ) -> tuple[dict[str, Any], Callable[[Any], Any], tuple[int, int, int, int] | None]:
+        """Pipeline inputs for the mode, the function that turns a raw output into the result, and the
+        box of the picture the pipeline renders (only masked; None: the whole picture)."""
         from PIL import Image
 
         size = (request.width, request.height)
         if request.mode is Mode.txt2img and not _is_inpaint_unet(pipe):
-            return {"width": request.width, "height": request.height}, lambda im: im
+            return {"width": request.width, "height": request.height}, lambda im: im, None
         if request.mode is Mode.txt2img:  # inpainting model: blank picture, all masked
             blank = Image.new("RGB", size, (127, 127, 127))
             full = Image.new("L", size, 255)
-            return {
-                "image": blank,
-                "mask_image": full,
-                "strength": 1.0,
-                "width": size[0],
-                "height": size[1],
-            }, lambda im: im
+            return (
+                {
+                    "image": blank,
+                    "mask_image": full,
+                    "strength": 1.0,
+                    "width": size[0],
+                    "height": size[1],
+                },
+                lambda im: im,
+                None,
+            )
         init = request.init_image.to_pil().convert("RGB")
         if request.mode is Mode.img2img:
             init = init.resize(size, Image.Resampling.LANCZOS) if init.size != size else init
             if _is_inpaint_unet(pipe):
                 full = Image.new("L", size, 255)
-                return {
-                    "image": init,
-                    "mask_image": full,
-                    "strength": request.strength,
-                    "width": size[0],
-                    "height": size[1],
-                }, lambda im: im
-            return {"image": init, "strength": request.strength}, lambda im: im
+                return (
+                    {
+                        "image": init,
+                        "mask_image": full,
+                        "strength": request.strength,
+                        "width": size[0],
+                        "height": size[1],
+                    },
+                    lambda im: im,
+                    None,
+                )
+            return {"image": init, "strength": request.strength}, lambda im: im, None
         # inpaint
         mask = prepare_mask(request.mask.to_pil(), request.mask_blur)
         if request.inpaint_area is InpaintArea.only_masked:
@@ -307,7 +320,7 @@ class Engine:
                 "width": size[0],
                 "height": size[1],
             }
-            return inputs, lambda im: paste_back(init, im, mask, box)
+            return inputs, lambda im: paste_back(init, im, mask, box), tuple(box)
         if init.size != size:
             init = init.resize(size, Image.Resampling.LANCZOS)
             mask = mask.resize(size, Image.Resampling.LANCZOS)
@@ -318,7 +331,7 @@ class Engine:
             "width": size[0],
             "height": size[1],
         }
-        return inputs, lambda im: paste_back(init, im, mask)
+        return inputs, lambda im: paste_back(init, im, mask), None
 
     def _callback(
         self,
@@ -328,6 +341,7 @@ class Engine:
         on_step: Callable[[Progress], None] | None,
         cancel: threading.Event | None,
         prompt_hook: Callable[[int, dict], None] | None,
+        preview_box: tuple[int, int, int, int] | None = None,
     ) -> Callable[..., dict]:
         """Step callback: progress with a preview, prompt-editing swaps, and cancel by raising."""
         t0 = time.perf_counter()
@@ -341,7 +355,16 @@ class Engine:
                 remaining = (total - step) + (batch_count - 1 - batch_index) * total
                 preview = latents_to_preview(kwargs["latents"], loaded.latent_space)
                 on_step(
-                    Progress(step, total, elapsed, per_step * remaining, preview, batch_index, batch_count)
+                    Progress(
+                        step,
+                        total,
+                        elapsed,
+                        per_step * remaining,
+                        preview,
+                        batch_index,
+                        batch_count,
+                        preview_box=preview_box,
+                    )
                 )
             if cancel is not None and cancel.is_set():
                 raise Cancelled()

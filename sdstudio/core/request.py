@@ -266,6 +266,9 @@ class Progress:
     batch_index: int = 0
     batch_count: int = 1
     phase: str = "sampling"  # or "download" (step/total are then files of a hub model)
+    preview_box: tuple[int, int, int, int] | None = (
+        None  # where the preview lies in the picture (only masked)
+    )
 
     @property
     def fraction(self) -> float:

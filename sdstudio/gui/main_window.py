@@ -276,7 +276,7 @@ class MainWindow(QMainWindow):
         self.queue_panel.set_progress(job.id, progress.step, progress.total)
         self.status.show_message(f"Job #{job.id} running")
         if preview is not None:
-            self.canvas_view.show_preview(preview)
+            self.canvas_view.show_preview(preview, progress.preview_box)
 
     def _on_finished(self, message: JobFinished) -> None:
         self._running = None

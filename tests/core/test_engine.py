@@ -170,7 +170,7 @@ def test_progress_reports_every_step_with_preview(engine: Engine) -> None:
     seen = []
     engine.run(Request(prompt="p", steps=4, width=W, height=H, seed=1), on_step=seen.append)
     assert [p.step for p in seen] == [1, 2, 3, 4] and all(p.total == 4 for p in seen)
-    assert all(p.preview.size == (W // 8, H // 8) for p in seen)
+    assert all(p.preview.size == (W // 8, H // 8) and p.preview_box is None for p in seen)
     assert seen[-1].eta == 0 and seen[0].elapsed > 0
 
 
@@ -191,10 +191,12 @@ def test_only_masked_leaves_pixels_outside_padded_box_identical(engine: Engine) 
         height=H,
         seed=3,
     )
-    out = engine.run(req).images[0].image
+    seen = []
+    out = engine.run(req, on_step=seen.append).images[0].image
     assert out.size == init.size
     box = crop_box(prepare_mask(mask, 2), 8, W, H)
     assert box is not None and all(v % 8 == 0 for v in box)
+    assert seen and all(p.preview_box == tuple(box) for p in seen)  # the preview belongs over the box
     a, b = np.asarray(out), np.asarray(init)
     outside = np.ones(a.shape[:2], bool)
     outside[box[1] : box[3], box[0] : box[2]] = False

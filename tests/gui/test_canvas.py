@@ -295,3 +295,15 @@ def test_painting_over_a_shown_result_brings_back_the_picture_and_mask(qtbot, ca
     _stroke(qtbot, view, [(50, 50), (90, 50)])
     assert not view._preview_item.isVisible() and view._mask_item.isVisible()
     assert model.has_mask()
+
+
+def test_preview_of_an_only_masked_job_lies_over_its_box(qtbot, canvas) -> None:
+    model, view = canvas  # a 200x160 picture
+    preview = QImage(16, 8, QImage.Format.Format_RGB32)
+    preview.fill(QColor("yellow"))
+    view.show_preview(preview, (40, 80, 168, 144))
+    shown = view._preview_item.sceneBoundingRect()
+    assert (shown.left(), shown.top(), shown.right(), shown.bottom()) == (40, 80, 168, 144)
+    view.show_preview(preview)  # whole picture
+    shown = view._preview_item.sceneBoundingRect()
+    assert (shown.left(), shown.top(), shown.right(), shown.bottom()) == (0, 0, 200, 160)

@@ -105,8 +105,9 @@ class CanvasView(QGraphicsView):
         red.setAlphaChannel(mask)
         self._mask_item.setPixmap(QPixmap.fromImage(red))
 
-    def show_preview(self, image: QImage | None) -> None:
-        """A step preview over the picture (scaled to it), or back to the picture and mask with None."""
+    def show_preview(self, image: QImage | None, box: tuple[int, int, int, int] | None = None) -> None:
+        """A step preview over the picture, scaled to it or to `box` (left, top, right, bottom: the part an
+        "only masked" job renders); None goes back to the picture and mask."""
         if image is None:
             self._preview_item.setPixmap(QPixmap())
             self._preview_item.setVisible(False)
@@ -117,10 +118,13 @@ class CanvasView(QGraphicsView):
         pix = QPixmap.fromImage(image)
         self._preview_item.setPixmap(pix)
         if target is not None:
+            x0, y0, x1, y1 = box or (0, 0, target.width(), target.height())
+            self._preview_item.setPos(x0, y0)
             self._preview_item.setTransform(
-                QTransform.fromScale(target.width() / pix.width(), target.height() / pix.height())
+                QTransform.fromScale((x1 - x0) / pix.width(), (y1 - y0) / pix.height())
             )
         else:
+            self._preview_item.setPos(0, 0)
             self._preview_item.setTransform(QTransform())
             self.scene().setSceneRect(QRectF(pix.rect()))
             self.fitInView(self._preview_item, Qt.AspectRatioMode.KeepAspectRatio)
