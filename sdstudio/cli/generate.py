@@ -18,24 +18,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default="", metavar="ID_OR_PATH", help="model name, hash, folder, file or hub id"
     )
-    p.add_argument("--steps", type=int, default=20, metavar="N")
-    p.add_argument("--cfg", type=float, default=7.0, metavar="F", help="CFG scale")
-    p.add_argument("--seed", type=int, default=-1, metavar="N", help="-1 for random")
-    p.add_argument("--sampler", default=DEFAULT_SAMPLER, metavar="NAME", help="A1111 sampler name")
-    p.add_argument("--width", type=int, default=512, metavar="W")
-    p.add_argument("--height", type=int, default=512, metavar="H")
+    p.add_argument("--steps", type=int, default=20, metavar="N", help="sampling steps (default 20)")
+    p.add_argument("--cfg", type=float, default=7.0, metavar="F", help="CFG scale (default 7)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="seed; -1 (the default) picks one, printed and recorded",
+    )
+    p.add_argument(
+        "--sampler",
+        default=DEFAULT_SAMPLER,
+        metavar="NAME",
+        help=f"A1111 sampler name (default {DEFAULT_SAMPLER})",
+    )
+    p.add_argument("--width", type=int, default=512, metavar="W", help="a multiple of 8 (default 512)")
+    p.add_argument("--height", type=int, default=512, metavar="H", help="a multiple of 8 (default 512)")
     p.add_argument("--init", type=Path, metavar="IMAGE", help="init image (img2img; inpaint with --mask)")
     p.add_argument("--mask", type=Path, metavar="IMAGE", help="inpainting mask, white = repaint")
-    p.add_argument("--strength", type=float, default=0.75, metavar="F", help="denoising strength")
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="images to make")
-    p.add_argument("--mask-blur", type=int, default=4, metavar="PX")
+    p.add_argument(
+        "--strength", type=float, default=0.75, metavar="F", help="denoising strength, 0-1 (default 0.75)"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="images to make: OUT.png, OUT-1.png, ... (default 1)",
+    )
+    p.add_argument("--mask-blur", type=int, default=4, metavar="PX", help="mask edge blur (default 4)")
     p.add_argument(
         "--only-masked", action="store_true", help="inpaint only the masked area at full resolution"
     )
     p.add_argument(
-        "--padding", type=int, default=32, metavar="PX", help="padding around the mask (--only-masked)"
+        "--padding",
+        type=int,
+        default=32,
+        metavar="PX",
+        help="padding around the mask with --only-masked (default 32)",
     )
-    p.add_argument("--clip-skip", type=int, default=1, metavar="N")
+    p.add_argument("--clip-skip", type=int, default=1, metavar="N", help="skip the last N-1 CLIP layers")
     p.add_argument(
         "--style",
         action="append",

@@ -55,7 +55,9 @@ class CanvasView(QGraphicsView):
         self._mask_item.setOpacity(0.5)
         self._preview_item.setZValue(5)
         self._preview_item.setVisible(False)
-        self._preview_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)  # 1/8-size previews
+        self._preview_item.setTransformationMode(
+            Qt.TransformationMode.SmoothTransformation
+        )  # 1/8-size previews
         self._last_point: QPointF | None = None  # end of the last stroke (Shift+click draws a line from it)
         self._painting = False
         self._panning: QPointF | None = None
