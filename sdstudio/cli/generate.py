@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from sdstudio.cli import CliError
-from sdstudio.core.request import InpaintArea, InputImage, Mode, Progress, Request, RequestError
+from sdstudio.core.request import (
+    InpaintArea,
+    InputImage,
+    Mode,
+    Progress,
+    Request,
+    RequestError,
+    size_for_picture,
+)
 from sdstudio.core.samplers import DEFAULT_SAMPLER
 
 
@@ -33,8 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"A1111 sampler name (default {DEFAULT_SAMPLER})",
     )
-    p.add_argument("--width", type=int, default=512, metavar="W", help="a multiple of 8 (default 512)")
-    p.add_argument("--height", type=int, default=512, metavar="H", help="a multiple of 8 (default 512)")
+    p.add_argument(
+        "--width", type=int, metavar="W", help="a multiple of 8 (default 512, or the --init picture's)"
+    )
+    p.add_argument(
+        "--height", type=int, metavar="H", help="a multiple of 8 (default 512, or the --init picture's)"
+    )
     p.add_argument("--init", type=Path, metavar="IMAGE", help="init image (img2img; inpaint with --mask)")
     p.add_argument("--mask", type=Path, metavar="IMAGE", help="inpainting mask, white = repaint")
     p.add_argument(
@@ -81,14 +93,24 @@ def build_request(args: argparse.Namespace) -> Request:
     mode = Mode.inpaint if args.mask is not None else Mode.img2img if args.init is not None else Mode.txt2img
     init = InputImage.from_file(args.init, "init") if args.init is not None else None
     mask = InputImage.from_file(args.mask, "mask") if args.mask is not None else None
+    width, height = args.width, args.height
+    if init is not None and (width is None or height is None):  # the picture's aspect, not a squashed square
+        fit_w, fit_h = size_for_picture(init.width, init.height)
+        if width is None and height is None:
+            width, height = fit_w, fit_h
+        elif width is None:
+            width = max(64, round(height * init.width / init.height / 8) * 8)
+        else:
+            height = max(64, round(width * init.height / init.width / 8) * 8)
+    width, height = width or 512, height or 512
     return Request(
         prompt=args.prompt,
         negative_prompt=args.negative,
         mode=mode,
         steps=args.steps,
         cfg_scale=args.cfg,
-        width=args.width,
-        height=args.height,
+        width=width,
+        height=height,
         seed=args.seed,
         batch_size=args.batch,
         sampler=args.sampler,

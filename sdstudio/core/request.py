@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,6 +20,13 @@ MAX_STEPS = 150
 MAX_BATCH_SIZE = 16
 MAX_BATCH_COUNT = 1000
 MAX_SEED = 2**32 - 1
+
+
+def size_for_picture(width: int, height: int, long_side: int = 1024) -> tuple[int, int]:
+    """A generation size for a picture: its own aspect, long side at most `long_side`, multiples of 8."""
+    scale = min(1.0, long_side / max(width, height, 1))
+    w, h = (max(64, min(MAX_SIDE, int(v * scale) // 8 * 8)) for v in (width, height))
+    return w, h
 
 
 class Mode(str, Enum):
@@ -192,6 +200,16 @@ class Request:
             if self.init_image is None:
                 raise RequestError(
                     "init_image", f"{self.mode.value} needs an init image; give one or use txt2img"
+                )
+            if int(self.steps * float(self.strength)) < 1:  # diffusers runs int(steps * strength) steps
+                fix = (
+                    f"use at least {math.ceil(1 / float(self.strength))} steps or a higher strength"
+                    if self.strength > 0
+                    else "use a strength above 0"
+                )
+                raise RequestError(
+                    "strength",
+                    f"{self.steps} steps at strength {self.strength:g} leave no step to run; {fix}",
                 )
         if self.mode is Mode.inpaint:
             if self.mask is None:

@@ -121,3 +121,40 @@ def test_bad_arguments_exit_non_zero_with_one_line(
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "o.png").exists()
+
+
+def test_without_a_size_the_output_follows_the_init_picture(
+    tmp_path: Path, sdstudio_home: Path, demo_home: Path
+) -> None:
+    init = tmp_path / "wide.png"
+    Image.new("RGB", (96, 64), (20, 120, 40)).save(init)
+    res = _run(
+        "generate",
+        "grass",
+        "--init",
+        str(init),
+        "--steps",
+        "2",
+        "-o",
+        str(tmp_path / "a.png"),
+        home=sdstudio_home,
+    )
+    assert res.returncode == 0, res.stderr
+    with Image.open(tmp_path / "a.png") as im:
+        assert im.size == (96, 64)  # not squashed into 512x512
+    res = _run(
+        "generate",
+        "grass",
+        "--init",
+        str(init),
+        "--width",
+        "128",
+        "--steps",
+        "2",
+        "-o",
+        str(tmp_path / "b.png"),
+        home=sdstudio_home,
+    )
+    assert res.returncode == 0, res.stderr
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.size == (128, 88)  # the other side follows the aspect

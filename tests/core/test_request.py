@@ -75,6 +75,8 @@ def test_unknown_keys_are_ignored() -> None:
         ({"mode": Mode.inpaint, "init_image": _img(), "mask": _img(32, 32)}, "mask", "same size"),
         ({"init_image": _img()}, "mode", "txt2img takes no init image"),
         ({"mode": Mode.img2img, "init_image": _img(), "mask": _img()}, "mask", "use inpaint"),
+        ({"mode": Mode.img2img, "init_image": _img(), "steps": 1}, "strength", "use at least 2 steps"),
+        ({"mode": Mode.img2img, "init_image": _img(), "strength": 0.0}, "strength", "strength above 0"),
     ],
 )
 def test_validation_names_field_and_fix(changes: dict, field: str, hint: str) -> None:
@@ -107,3 +109,22 @@ def test_input_image_from_base64_and_data_uri() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, format="JPEG")
     assert InputImage.from_bytes(buf.getvalue()).width == 8
+
+
+@pytest.mark.parametrize(
+    "picture, size",
+    [
+        ((512, 512), (512, 512)),
+        ((768, 512), (768, 512)),
+        ((300, 200), (296, 200)),  # down to multiples of 8
+        ((4000, 3000), (1024, 768)),  # long side capped, aspect kept
+        ((3000, 4000), (768, 1024)),
+        ((5000, 100), (1024, 64)),  # never under 64
+        ((40, 40), (64, 64)),
+    ],
+)
+def test_size_for_picture_keeps_the_aspect(picture: tuple[int, int], size: tuple[int, int]) -> None:
+    from sdstudio.core.request import size_for_picture
+
+    assert size_for_picture(*picture) == size
+    assert Request(prompt="x", width=size[0], height=size[1]).validate()
