@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWi
 
 from sdstudio.core import demo, paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
-from sdstudio.core.request import Progress, RequestError
+from sdstudio.core.request import Progress, RequestError, size_for_picture
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         )  # strokes change the mask per mouse move
         self._mode_timer.timeout.connect(self._update_mode)
         self.canvas.imageChanged.connect(self._update_mode)
+        self.canvas.pictureReplaced.connect(self._size_follows_picture)
         self.canvas.maskChanged.connect(self._mode_timer.start)
 
         # 5. autosave and remembered layout
@@ -318,6 +319,14 @@ class MainWindow(QMainWindow):
         has_image = image is not None and not image.isNull()
         self._mode_timer.stop()
         self.prompt.set_mode(mode_for(has_image, has_image and self.canvas.has_mask()))
+
+    def _size_follows_picture(self, width: int, height: int) -> None:
+        """A new picture sets W×H to its aspect (not a squashed square); the artist can still change it."""
+        current = self.prompt.width_.value(), self.prompt.height_.value()
+        size = size_for_picture(width, height, long_side=max(1024, *current))
+        if size != current:
+            self.prompt.set_size(*size)
+            self.status.show_message(f"Size {size[0]}×{size[1]} follows the picture ({width}×{height}).")
 
     def send_to_canvas(self, image: QImage) -> None:
         self.canvas.set_image(image)

@@ -414,8 +414,11 @@ class PromptPanel(QWidget):
     def _apply_preset(self, index: int) -> None:
         size = self.size_preset.itemData(index)
         if size:
-            self.width_.setValue(size[0])
-            self.height_.setValue(size[1])
+            self.set_size(*size)
+
+    def set_size(self, width: int, height: int) -> None:
+        self.width_.setValue(width)
+        self.height_.setValue(height)
 
     def _sync_preset(self) -> None:
         i = self.size_preset.findData((self.width_.value(), self.height_.value()))

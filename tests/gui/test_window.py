@@ -267,6 +267,26 @@ def test_an_a1111_model_folder_is_added_and_its_checkpoint_generates(
     assert f"Model hash: {short_hash}, Model: tinyfox".encode() in Path(record.path).read_bytes()  # A1111's
 
 
+def test_a_pasted_picture_sets_the_size_to_its_aspect(qtbot: Any, window: Any) -> None:
+    from PySide6.QtGui import QColor, QImage
+
+    def paste(w: int, h: int) -> None:
+        picture = QImage(w, h, QImage.Format.Format_RGB32)
+        picture.fill(QColor("olive"))
+        QApplication.clipboard().setImage(picture)
+        window.canvas_view.setFocus()
+        qtbot.keyClick(window.canvas_view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+
+    paste(768, 512)
+    assert (window.prompt.width_.value(), window.prompt.height_.value()) == (768, 512)
+    assert "follows the picture" in window.status.message.text()
+    paste(3000, 2000)  # a photo: its aspect, long side within reach of the model
+    assert (window.prompt.width_.value(), window.prompt.height_.value()) == (1024, 680)
+    assert window.current_request().validate().mode is Mode.img2img
+    fill_panel(qtbot, window.prompt, width=512)  # the artist can still choose
+    assert window.current_request().width == 512
+
+
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
     from sdstudio.gui.main_window import MainWindow, settings_file
 

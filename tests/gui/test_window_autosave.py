@@ -46,7 +46,7 @@ def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store
     qtbot.waitUntil(lambda: first.prompt.mode_label.text().startswith("Mode: inpaint"))
     mask = first.canvas.mask_image()
     assert mask.pixelColor(32, 32).value() == 255 and mask.pixelColor(32, 2).value() == 0
-    fill_panel(qtbot, first.prompt, prompt="a cat in a hat", seed=42, steps=9)
+    fill_panel(qtbot, first.prompt, prompt="a cat in a hat", seed=42, steps=9, width=128, height=96)
     saved_mask = first.canvas.mask_image().convertToFormat(QImage.Format.Format_Grayscale8)
     qtbot.waitUntil(lambda: (autosave_dir() / "prompt.json").is_file(), timeout=5000)  # debounced save
     first.close()
@@ -59,5 +59,6 @@ def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store
     assert second.canvas.image().size() == image.size()
     assert second.prompt.prompt.text() == "a cat in a hat"
     assert (second.prompt.seed.text(), second.prompt.steps.value()) == ("42", 9)
+    assert (second.prompt.width_.value(), second.prompt.height_.value()) == (128, 96)  # not the picture's
     assert second.prompt.mode_label.text().startswith("Mode: inpaint")
     assert "Restored" in second.status.message.text()

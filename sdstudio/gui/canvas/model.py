@@ -15,12 +15,14 @@ from sdstudio.gui.images import qimage_to_input
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
 MAX_SIDE = 8192
+RESTORE = "restore"  # set_image text of an autosave restore (not the user's new picture)
 
 
 class CanvasModel(QObject):
     imageChanged = Signal()
     maskChanged = Signal()
     error = Signal(str)  # a readable message (a corrupt file, say); the canvas is left as it was
+    pictureReplaced = Signal(int, int)  # the user put a new picture on the canvas (width, height)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,6 +46,8 @@ class CanvasModel(QObject):
                 QImage.Format.Format_RGB32 if not image.hasAlphaChannel() else QImage.Format.Format_ARGB32
             )
         self.undo_stack.push(SetImageCommand(self, image, text))
+        if image is not None and text != RESTORE:
+            self.pictureReplaced.emit(image.width(), image.height())
 
     def _set(self, image: QImage | None, mask: QImage | None) -> None:
         self._image = image
@@ -149,7 +153,7 @@ class CanvasModel(QObject):
         image = QImage(str(folder / "image.png"))
         if image.isNull():
             return False
-        self.set_image(image, "restore")
+        self.set_image(image, RESTORE)
         self.undo_stack.clear()
         mask = QImage(str(folder / "mask.png"))
         if not mask.isNull():
