@@ -241,6 +241,8 @@ class Engine:
         # 4. sampling, one pipeline call per batch
         outputs: list[GeneratedImage] = []
         for b in range(request.batch_count):
+            if cancel is not None and cancel.is_set():  # cancelled while the model loaded, or between batches
+                raise Cancelled()
             seeds = [(seed + b * request.batch_size + i) % 2**32 for i in range(request.batch_size)]
             generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
             callback = self._callback(

@@ -166,6 +166,25 @@ def test_cancel_at_step_k_stops_before_next_and_yields_nothing(engine: Engine, k
     assert seen == list(range(1, k + 1))
 
 
+def test_cancel_while_the_model_loads_runs_no_step(demo_home: Path) -> None:
+    cancel, seen = threading.Event(), []
+
+    class PressCancelDuringLoad(Engine):  # the user presses Esc while the (real) model loads
+        def _load(self, ref: str):
+            loaded = super()._load(ref)
+            cancel.set()
+            return loaded
+
+    eng = PressCancelDuringLoad(device="cpu")
+    with pytest.raises(Cancelled):
+        eng.run(
+            Request(prompt="stop", steps=6, width=W, height=H, seed=1), on_step=seen.append, cancel=cancel
+        )
+    assert seen == []
+    assert len(eng.run(Request(prompt="next", steps=1, width=W, height=H, seed=1)).images) == 1
+    eng.close()
+
+
 def test_progress_reports_every_step_with_preview(engine: Engine) -> None:
     seen = []
     engine.run(Request(prompt="p", steps=4, width=W, height=H, seed=1), on_step=seen.append)
