@@ -165,12 +165,15 @@ def run(args: argparse.Namespace) -> int:
     from sdstudio.core.engine import Engine
     from sdstudio.core.metadata_io import write_png
 
-    engine = Engine(device=args.device)
+    engine = Engine.from_settings(device=args.device)
     try:
         result = engine.run(request, on_step=ProgressBar())
     except (EngineError, RequestError) as e:
         raise CliError(str(e)) from None
     for gen, path in zip(result.images, paths, strict=True):
-        write_png(path, gen, result)
+        try:
+            write_png(path, gen, result)  # atomic: a failed write leaves no partial file
+        except OSError as e:
+            raise CliError(f"cannot write {path}: {e.strerror or e}") from None
         print(f"{path}  seed {gen.seed}")
     return 0

@@ -43,13 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     store = GalleryStore(settings.outputs_path())
     queue = JobQueue(
-        engine_factory=lambda: Engine(
-            settings.device or None,
-            settings.dtype or None,
-            settings.vae_tiling,
-            settings.cpu_offload,
-            library,
-        ),
+        engine_factory=lambda: Engine.from_settings(library),
         store=store,
     )
     thread, stop = queue.start_thread()

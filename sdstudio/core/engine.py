@@ -87,6 +87,16 @@ class Engine:
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, library: Any | None = None, device: str | None = None) -> Engine:
+        """An engine with the settings file's device preferences (`device` overrides); None: a new library."""
+        if library is None:
+            from sdstudio.core.models import ModelLibrary
+
+            library = ModelLibrary()
+        s = library.settings
+        return cls(device or s.device or None, s.dtype or None, s.vae_tiling, s.cpu_offload, library)
+
     # -- model -----------------------------------------------------------------------------------
     @property
     def device(self) -> str:

@@ -66,14 +66,7 @@ def run_app(argv: list[str] | None = None) -> int:
     def engine_factory() -> Any:  # called on the worker thread: torch and diffusers load there
         from sdstudio.core.engine import Engine
 
-        settings = getattr(library, "settings", None)
-        return Engine(
-            device=getattr(settings, "device", "") or None,
-            dtype=getattr(settings, "dtype", "") or None,
-            vae_tiling=bool(getattr(settings, "vae_tiling", False)),
-            cpu_offload=bool(getattr(settings, "cpu_offload", False)),
-            library=library,
-        )
+        return Engine.from_settings(library)
 
     window = MainWindow(JobQueue(engine_factory=engine_factory, store=store), store, library)
     if store is None:

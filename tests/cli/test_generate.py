@@ -158,3 +158,29 @@ def test_without_a_size_the_output_follows_the_init_picture(
     assert res.returncode == 0, res.stderr
     with Image.open(tmp_path / "b.png") as im:
         assert im.size == (128, 88)  # the other side follows the aspect
+
+
+def test_an_unwritable_output_is_one_line_and_leaves_no_partial_file(
+    tmp_path: Path, sdstudio_home: Path, demo_home: Path
+) -> None:
+    out = tmp_path / "out"
+    (out / "taken.png").mkdir(parents=True)  # the output name is a folder: the final rename fails
+    res = _run(
+        "generate",
+        "x",
+        "--steps",
+        "1",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "-o",
+        str(out / "taken.png"),
+        home=sdstudio_home,
+    )
+    assert res.returncode == 2
+    assert (
+        res.stderr.strip().splitlines()[-1].startswith("sdstudio: error: cannot write")
+        and "Traceback" not in res.stderr
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["taken.png"]  # no temporary file left behind

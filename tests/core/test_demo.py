@@ -47,6 +47,17 @@ def test_device_and_dtype_choice_is_automatic_and_overridable() -> None:
     assert pick_dtype("cpu", "bfloat16") is torch.bfloat16
 
 
+def test_engine_from_settings_takes_the_device_preferences() -> None:
+    from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.settings import Settings
+
+    library = ModelLibrary(Settings(device="cpu", dtype="bfloat16", vae_tiling=True))
+    engine = Engine.from_settings(library)
+    assert engine.device == "cpu" and engine.vae_tiling and engine.library is library
+    assert pick_dtype(engine.device, engine._dtype_pref) is torch.bfloat16
+    assert Engine.from_settings(ModelLibrary(Settings(device="cuda")), device="cpu").device == "cpu"
+
+
 def test_engine_uses_sdpa_attention(demo_home: Path, monkeypatch) -> None:
     monkeypatch.setenv("SDSTUDIO_HOME", str(demo_home))
     engine = Engine(device="cpu")
