@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QImage, QKeySequence, QShowEvent
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
 
 from sdstudio.core import demo, paths
@@ -182,6 +182,8 @@ class MainWindow(QMainWindow):
             "an AUTOMATIC1111 or ComfyUI install, or any folder of checkpoints, used in place"
         )
         models_action.triggered.connect(self._choose_model_root)
+        outputs_action = QAction("Open &outputs folder", self)
+        outputs_action.triggered.connect(self.open_outputs_folder)
         clear_action = QAction("C&lear canvas", self)
         clear_action.triggered.connect(lambda: self.canvas.set_image(None, "clear canvas"))
         quit_action = QAction("&Quit", self)
@@ -192,7 +194,7 @@ class MainWindow(QMainWindow):
         file_menu = bar.addMenu("&File")
         file_menu.addActions([open_action, clear_action])
         file_menu.addSeparator()
-        file_menu.addAction(models_action)
+        file_menu.addActions([models_action, outputs_action])
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         gen_menu = bar.addMenu("&Generate")
@@ -205,6 +207,10 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         for dock in (self.prompt_dock, self.gallery_dock, self.queue_dock):
             view_menu.addAction(dock.toggleViewAction())
+        help_menu = bar.addMenu("&Help")
+        self.help_action = help_menu.addAction("&Shortcuts and prompt syntax", self.show_help)
+        self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.addAction(self.help_action)
         result_actions = (self.prev_result_action, self.next_result_action)
         for action in (self.generate_action, self.cancel_action, self.use_result_action, *result_actions):
             self.addAction(action)
@@ -387,6 +393,24 @@ class MainWindow(QMainWindow):
             error=not found,
         )
         return found
+
+    def show_help(self) -> None:
+        from sdstudio.gui.help_dialog import HelpDialog
+
+        self.help_dialog = HelpDialog(self)
+        self.help_dialog.show()
+
+    def open_outputs_folder(self) -> bool:
+        """Show the folder the gallery saves into, in the system's file manager."""
+        root = getattr(self.store, "root", None)
+        if root is None:
+            self.status.show_message("The gallery store is unavailable.", error=True)
+            return False
+        Path(root).mkdir(parents=True, exist_ok=True)
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(root))):
+            self.status.show_message(f"Could not open {root} (no file manager?)", error=True)
+            return False
+        return True
 
     def _open_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -287,6 +287,24 @@ def test_a_pasted_picture_sets_the_size_to_its_aspect(qtbot: Any, window: Any) -
     assert window.current_request().width == 512
 
 
+def test_f1_shows_shortcuts_and_prompt_syntax(qtbot: Any, window: Any) -> None:
+    qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_F1)
+    dialog = window.help_dialog
+    assert dialog.isVisible()
+    text = dialog.text.toPlainText()
+    assert "Ctrl+Enter" in text and "Alt+Left" in text and "BREAK" in text and "(-bad hands" in text
+    dialog.close()
+
+
+def test_open_outputs_folder_opens_the_gallery_folder(window: Any, store: Any, monkeypatch: Any) -> None:
+    from PySide6.QtGui import QDesktopServices
+
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+    assert window.open_outputs_folder()  # the file manager itself is the system's
+    assert opened == [str(store.root)] and store.root.is_dir()
+
+
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
     from sdstudio.gui.main_window import MainWindow, settings_file
 

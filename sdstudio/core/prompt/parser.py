@@ -9,7 +9,7 @@ SYNTAX_HELP = """Prompt syntax (as in A1111):
 (word) x1.1, ((word)) x1.21, (word:1.3) any weight, [word] /1.1; \\( \\) \\[ \\] for literal brackets
 BREAK starts a new 75-token chunk; long prompts are split into chunks automatically
 [from:to:when] switches text at a step (when < 1: fraction of the steps), [add:when], [remove::when], [a|b] alternates
-<lora:name:weight> selects a LoRA
+<lora:name:weight> names a LoRA (recorded with the picture, not applied yet)
 (-bad hands -unnatural hands) moves those terms to the negative prompt"""
 
 BREAK: tuple[str, float] = ("BREAK", -1.0)
