@@ -293,14 +293,15 @@ class GalleryPanel(QWidget):
         top.addWidget(self.starred_filter)
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
-        row = QHBoxLayout()
-        for b in (
+        self.action_buttons = (
             self.star_button,
             self.open_button,
             self.send_button,
             self.reuse_button,
             self.delete_button,
-        ):
+        )  # act on the selected picture
+        row = QHBoxLayout()
+        for b in self.action_buttons:
             row.addWidget(b)
         lay.addLayout(row)
         self._search_timer = QTimer(self, singleShot=True, interval=200)
@@ -354,13 +355,7 @@ class GalleryPanel(QWidget):
 
     def _update_buttons(self) -> None:
         rec = self.selected()
-        for b in (
-            self.star_button,
-            self.open_button,
-            self.send_button,
-            self.reuse_button,
-            self.delete_button,
-        ):
+        for b in self.action_buttons:
             b.setEnabled(rec is not None)
         self.star_button.setChecked(bool(rec is not None and rec.starred))
 
