@@ -308,6 +308,21 @@ def test_files_added_or_deleted_outside_are_picked_up_by_rescan(store: GallerySt
     assert sorted(r.prompt for r in store.search()) == ["copied in", "kept"]
 
 
+def test_corrupt_and_foreign_files_in_the_folder_are_skipped(store: GalleryStore) -> None:
+    (kept,) = store.add(_result("kept", seed=1))
+    (store.root / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
+    (store.root / "empty.png").write_bytes(b"")
+    (store.root / "notes.txt").write_text("not a picture")
+    Image.new("RGB", (32, 32), (9, 9, 9)).save(store.root / "plain.png")  # a picture with no parameters
+    store.rescan()
+    by_name = {Path(r.path).name: r for r in store.search()}
+    assert set(by_name) == {Path(kept.path).name, "plain.png"}
+    assert store.request_of(by_name["plain.png"]) is None  # listed, but nothing to reuse
+    assert store.thumbnail(by_name["plain.png"].id).is_file()
+    (store.root / "plain.png").write_bytes(b"broken later")
+    assert store.request_of(by_name["plain.png"]) is None  # a file broken after indexing: no exception
+
+
 def test_writer_and_reader_threads_work_at_once(store: GalleryStore) -> None:
     errors: list[BaseException] = []
     done = threading.Event()
