@@ -18,14 +18,19 @@ def _mask(model: CanvasModel) -> np.ndarray:
     return np.frombuffer(bytes(ptr), np.uint8).reshape(m.height(), m.bytesPerLine())[:, : m.width()]
 
 
-@pytest.fixture
-def canvas(qtbot) -> tuple[CanvasModel, CanvasView]:
+def _shown_view(qtbot) -> tuple[CanvasModel, CanvasView]:
     model = CanvasModel()
     view = CanvasView(model)
     qtbot.addWidget(view)
     view.resize(500, 400)
     view.show()
     qtbot.waitExposed(view)
+    return model, view
+
+
+@pytest.fixture
+def canvas(qtbot) -> tuple[CanvasModel, CanvasView]:
+    model, view = _shown_view(qtbot)
     img = QImage(200, 160, QImage.Format.Format_RGB32)
     img.fill(QColor(30, 90, 150))
     model.set_image(img)
@@ -267,12 +272,7 @@ def test_fit_shows_the_whole_picture_and_100_percent_is_one_to_one(qtbot, canvas
 
 
 def test_empty_canvas_shows_a_hint_that_a_picture_replaces(qtbot) -> None:
-    model = CanvasModel()
-    view = CanvasView(model)
-    qtbot.addWidget(view)
-    view.resize(500, 400)
-    view.show()
-    qtbot.waitExposed(view)
+    model, view = _shown_view(qtbot)
 
     def light_pixels() -> int:
         grey = view.viewport().grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
