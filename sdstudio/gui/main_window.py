@@ -139,6 +139,8 @@ class MainWindow(QMainWindow):
         self.autosave = Autosaver(self.prompt, self.canvas, autosave_dir)
         if restore and self.autosave.restore():
             self.status.show_message("Restored the last session (prompt and canvas).")
+        self._native_side = self._model_native_side()  # after the restore: its size is the artist's
+        self.prompt.model.currentIndexChanged.connect(self._model_changed)
         self._update_mode()
         self.resize(1400, 900)
         self._restore_layout()
@@ -325,6 +327,23 @@ class MainWindow(QMainWindow):
         has_image = image is not None and not image.isNull()
         self._mode_timer.stop()
         self.prompt.set_mode(mode_for(has_image, has_image and self.canvas.has_mask()))
+
+    def _model_native_side(self) -> int | None:
+        ref = self.prompt.model.currentData() or ""
+        try:
+            entry = self.library.resolve(ref, known_only=True) if self.library is not None else None
+        except Exception:  # not in the library: nothing known about it
+            return None
+        return entry.family.native_size if entry is not None else None
+
+    def _model_changed(self) -> None:
+        """The family's own square (512 SD 1.x, 1024 SDXL, ...) replaces the last model's; other sizes stay."""
+        before, self._native_side = self._native_side, self._model_native_side()
+        side = self._native_side
+        current = self.prompt.width_.value(), self.prompt.height_.value()
+        if before and side and side != before and current == (before, before):
+            self.prompt.set_size(side, side)
+            self.status.show_message(f"Size {side}×{side}: what this model was trained at.")
 
     def _size_follows_picture(self, width: int, height: int) -> None:
         """A new picture sets W×H to its aspect (not a squashed square); the artist can still change it."""

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
+import struct
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+# header keys that tell the families apart
+UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
+SD1_TEXT = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
+SD2_TEXT = "cond_stage_model.model.token_embedding.weight"
+XL_G = "conditioner.embedders.1.model.token_embedding.weight"
+XL_L = "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight"
 
 _RESNET_UNET = {
     "norm1": "in_layers.0",
@@ -154,3 +165,16 @@ def as_single_file(folder: Path, out: Path, pipe_cls: Any) -> Path:
     save_ldm_checkpoint(pipe, out)
     shutil.copytree(folder, out.with_suffix(".config"), ignore=shutil.ignore_patterns("*.safetensors"))
     return out
+
+
+def write_header(path: Path, tensors: dict[str, list[int]], metadata: dict | None = None) -> Path:
+    """A safetensors file with the given shapes (zero-filled float16 data, valid offsets)."""
+    header: dict = {"__metadata__": metadata} if metadata else {}
+    offset = 0
+    for key, shape in tensors.items():
+        n = int(np.prod(shape)) * 2
+        header[key] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * offset)
+    return path

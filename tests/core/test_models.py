@@ -22,7 +22,8 @@ from sdstudio.core.models.hashing import HashCache
 from sdstudio.core.models.scan import file_entry, scan_root
 from sdstudio.core.request import Request
 from sdstudio.core.settings import Settings
-from tests.core.ldm_layout import as_single_file
+from tests.core.ldm_layout import SD1_TEXT, SD2_TEXT, UNET_IN, XL_G, XL_L, as_single_file
+from tests.core.ldm_layout import write_header as _write_header
 
 
 @pytest.fixture
@@ -32,26 +33,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-def _write_header(path: Path, tensors: dict[str, list[int]], metadata: dict | None = None) -> Path:
-    """A safetensors file with the given shapes (zero-filled float16 data, valid offsets)."""
-    header: dict = {"__metadata__": metadata} if metadata else {}
-    offset = 0
-    for key, shape in tensors.items():
-        n = int(np.prod(shape)) * 2
-        header[key] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + n]}
-        offset += n
-    raw = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * offset)
-    return path
-
-
-UNET_IN = "model.diffusion_model.input_blocks.0.0.weight"
-SD1_TEXT = "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight"
-SD2_TEXT = "cond_stage_model.model.token_embedding.weight"
-XL_G = "conditioner.embedders.1.model.token_embedding.weight"
-XL_L = "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight"
 
 
 @pytest.mark.parametrize(

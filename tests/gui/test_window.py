@@ -305,6 +305,35 @@ def test_open_outputs_folder_opens_the_gallery_folder(window: Any, store: Any, m
     assert opened == [str(store.root)] and store.root.is_dir()
 
 
+def test_choosing_an_sdxl_model_sets_its_native_size_unless_the_size_was_chosen(
+    qtbot: Any, window: Any, tmp_path: Path
+) -> None:
+    from tests.core.ldm_layout import UNET_IN, XL_G, XL_L, write_header
+
+    comfy = tmp_path / "ComfyUI" / "models" / "checkpoints"
+    comfy.mkdir(parents=True)
+    write_header(comfy / "xl-base.safetensors", {UNET_IN: [320, 4, 3, 3], XL_L: [8, 2], XL_G: [8, 2]})
+    assert window.add_model_root(tmp_path / "ComfyUI") == 1
+    combo = window.prompt.model
+
+    def choose(name: str) -> None:
+        combo.setFocus()
+        while combo.currentText() != name:
+            qtbot.keyClick(
+                combo, Qt.Key.Key_Down if combo.currentIndex() < combo.count() - 1 else Qt.Key.Key_Home
+            )
+
+    size = lambda: (window.prompt.width_.value(), window.prompt.height_.value())  # noqa: E731
+    assert size() == (512, 512)
+    choose("xl-base")
+    assert size() == (1024, 1024) and "trained at" in window.status.message.text()
+    choose("Demo (random weights)")
+    assert size() == (512, 512)
+    fill_panel(qtbot, window.prompt, width=640, height=448)
+    choose("xl-base")
+    assert size() == (640, 448)  # the artist's own size stays
+
+
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
     from sdstudio.gui.main_window import MainWindow, settings_file
 

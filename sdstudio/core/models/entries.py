@@ -31,6 +31,11 @@ class Family(str, Enum):
         }.get(self, "")
 
     @property
+    def native_size(self) -> int | None:
+        """The square side the family was trained at (None: not known)."""
+        return {"sd1": 512, "sd2": 512, "sd2-v": 768, "sdxl": 1024}.get(self.base)
+
+    @property
     def inpaint(self) -> bool:
         return self in (Family.sd1_inpaint, Family.sd2_inpaint, Family.sdxl_inpaint)
 
