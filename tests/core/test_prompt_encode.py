@@ -45,6 +45,17 @@ def test_weight_one_is_no_weight(pipe) -> None:
     assert torch.equal(_embeds(pipe, "a (cat:1.0) on a mat")[0], _embeds(pipe, "a cat on a mat")[0])
 
 
+def test_weights_stay_finite_when_the_mean_is_near_zero(pipe) -> None:
+    # the random-weight demo encoder gives this prompt a hidden-state mean near zero; A1111's mean restore
+    # would divide by it (inf/NaN pictures), so the weights then stand alone
+    plain = _embeds(pipe, "a fox, shiny style")[0][0]
+    weighted = _embeds(pipe, "a fox, (shiny style:1.4)")[0][0]
+    assert torch.isfinite(weighted).all()
+    w = torch.ones(77, 1)
+    w[4:6] = 1.4  # "shiny", "style"
+    assert torch.allclose(weighted, plain * w, atol=1e-6)
+
+
 def test_weighting_one_word_scales_its_positions_then_restores_the_mean(pipe) -> None:
     plain = _embeds(pipe, "a cat on a mat")[0][0]
     weighted = _embeds(pipe, "a (cat:1.5) on a mat")[0][0]

@@ -101,7 +101,9 @@ class _Encoder:
             zf = z.float()  # in float32 so half-precision means stay exact enough
             w = torch.tensor(weights, device=z.device, dtype=torch.float32).reshape(1, -1, 1)
             weighted = zf * w
-            z = weighted * (zf.mean() / weighted.mean())
+            ratio = zf.mean() / weighted.mean()
+            # a mean of ~0 (random-weight models) makes the ratio inf or absurd: then the weights stand alone
+            z = weighted * ratio if torch.isfinite(ratio) and 1e-3 < ratio.abs() < 1e3 else weighted
         return z.to(self.dtype), pooled
 
 
