@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sdstudio.core.errors import Cancelled, EngineError, OutOfMemory
@@ -171,16 +172,30 @@ class Engine:
         return loaded.derived[kind]
 
     # -- prompts ---------------------------------------------------------------------------------
+    def _embedding_files(self) -> dict[str, Path]:
+        """Textual-inversion embeddings of the library's roots, by name."""
+        from sdstudio.core.models import Kind
+
+        try:
+            entries = self.library.entries(Kind.embedding)
+        except Exception as e:  # a broken root must not stop generation
+            log.warning("embeddings unavailable: %s", e)
+            return {}
+        return {e.name: Path(e.location) for e in entries}
+
     def _prompt_kwargs(
         self, pipe: Any, request: Request
     ) -> tuple[dict[str, Any], Callable[[int, dict], None] | None]:
         """Pipeline kwargs for the prompts, and a per-step hook that may swap embeddings (prompt editing)."""
         from sdstudio.core.prompt import build_conditioning, effective_prompts, lora_tags
+        from sdstudio.core.prompt.embeddings import apply_embeddings
         from sdstudio.core.prompt.encode import swap_embeddings
 
         prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
         if loras := lora_tags(prompt):
             log.warning("LoRA tags are not applied yet: %s", ", ".join(f"{n}:{w:g}" for n, w in loras))
+        if files := self._embedding_files():  # names written in the prompts become their vectors
+            prompt, negative = apply_embeddings(pipe, [prompt, negative], files)
         cond = build_conditioning(pipe, prompt, negative, request.steps, request.clip_skip)
         if not cond.change_steps:
             return cond.kwargs_at(0), None

@@ -10,7 +10,8 @@ SYNTAX_HELP = """Prompt syntax (as in A1111):
 BREAK starts a new 75-token chunk; long prompts are split into chunks automatically
 [from:to:when] switches text at a step (when < 1: fraction of the steps), [add:when], [remove::when], [a|b] alternates
 <lora:name:weight> names a LoRA (recorded with the picture, not applied yet)
-(-bad hands -unnatural hands) moves those terms to the negative prompt"""
+(-bad hands -unnatural hands) moves those terms to the negative prompt
+an embedding's file name (EasyNegative, badhandv4) uses that textual-inversion embedding"""
 
 BREAK: tuple[str, float] = ("BREAK", -1.0)
 ROUND = 1.1
