@@ -9,6 +9,7 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -299,11 +300,48 @@ def create_app(
 
     @app.get("/sdapi/v1/prompt-styles", dependencies=guard)
     def prompt_styles() -> list[dict[str, Any]]:
-        return []
+        from sdstudio.core.prompt import all_styles
+
+        try:
+            styles = all_styles()
+        except ValueError:  # a broken styles file: the built-in presets still serve
+            from sdstudio.core.prompt import builtin_presets
+
+            styles = builtin_presets()
+        return [
+            {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
+            for s in styles.values()
+        ]
+
+    embedding_info: dict[tuple[str, float], dict[str, Any] | None] = {}  # by (path, mtime)
 
     @app.get("/sdapi/v1/embeddings", dependencies=guard)
     def embeddings() -> dict[str, Any]:
-        return {"loaded": {}, "skipped": {e.name: {} for e in _files("embedding")}}
+        """A1111's shape: usable embeddings under "loaded" (vectors, width), unreadable ones under "skipped"."""
+        from sdstudio.core.errors import ModelError
+        from sdstudio.core.prompt.embeddings import load_embedding
+
+        loaded, skipped = {}, {}
+        for e in _files("embedding"):
+            try:
+                key = (e.location, Path(e.location).stat().st_mtime)
+            except OSError:
+                continue
+            if key not in embedding_info:
+                try:
+                    emb = load_embedding(e.location)
+                    embedding_info[key] = {
+                        "step": None,
+                        "sd_checkpoint": None,
+                        "sd_checkpoint_name": None,
+                        "shape": int(emb.vectors[-1].shape[-1]),
+                        "vectors": emb.count,
+                    }
+                except ModelError:
+                    embedding_info[key] = None
+            info = embedding_info[key]
+            (loaded if info is not None else skipped)[e.name] = info or {}
+        return {"loaded": loaded, "skipped": skipped}
 
     @app.get("/sdapi/v1/cmd-flags", dependencies=guard)
     def cmd_flags() -> dict[str, Any]:

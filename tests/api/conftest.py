@@ -39,6 +39,7 @@ class Live:
     store: GalleryStore
     port: int
     auth: str | None
+    library: ModelLibrary
 
     @property
     def url(self) -> str:
@@ -53,7 +54,7 @@ def _live(tmp_path: Path, auth: str | None = None) -> Any:
     port = free_port()
     server = ApiServer(queue, library, port=port, auth=auth, limits=LIMITS)
     server.start()
-    return Live(server, queue, store, port, auth), (thread, stop)
+    return Live(server, queue, store, port, auth, library), (thread, stop)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import io
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -279,3 +280,21 @@ def test_basic_auth(live_auth: Live) -> None:
         assert c.get("/sdapi/v1/sd-models", auth=("artist", "s3cret")).status_code == 200
     api = webuiapi.WebUIApi(host="127.0.0.1", port=live_auth.port, username="artist", password="s3cret")
     assert api.txt2img(prompt="authorised", width=64, height=64, steps=1, seed=1).images
+
+
+def test_prompt_styles_and_embeddings_are_listed_as_a1111_lists_them(live: Live, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    webui = tmp_path / "stable-diffusion-webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    (webui / "embeddings").mkdir()
+    save_file({"emb_params": torch.zeros(3, 32)}, str(webui / "embeddings" / "soft-light.safetensors"))
+    (webui / "embeddings" / "broken.pt").write_bytes(b"not a pickle")
+    live.library.add_root(webui)
+    with httpx.Client(base_url=live.url) as c:
+        styles = {s["name"]: s for s in c.get("/sdapi/v1/prompt-styles").json()}
+        assert "bent fingers" in styles["hands"]["negative_prompt"]
+        emb = c.get("/sdapi/v1/embeddings").json()
+    assert emb["loaded"]["soft-light"]["vectors"] == 3 and emb["loaded"]["soft-light"]["shape"] == 32
+    assert list(emb["skipped"]) == ["broken"]
