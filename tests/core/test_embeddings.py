@@ -109,6 +109,9 @@ def test_an_embedding_for_another_family_is_one_clear_error(engine: Engine) -> N
     assert _run(engine, "a fox").shape == (H, W, 3)  # the engine goes on
 
 
+@pytest.mark.filterwarnings(
+    "ignore:Detected pickle protocol"
+)  # torch notes the foreign pickle, then refuses it
 def test_a_file_that_is_no_embedding_is_refused_without_unpickling(tmp_path: Path) -> None:
     import pickle
 
