@@ -173,15 +173,11 @@ class Engine:
 
     # -- prompts ---------------------------------------------------------------------------------
     def _embedding_files(self) -> dict[str, Path]:
-        """Textual-inversion embeddings of the library's roots, by name."""
-        from sdstudio.core.models import Kind
-
         try:
-            entries = self.library.entries(Kind.embedding)
+            return self.library.embedding_files()
         except Exception as e:  # a broken root must not stop generation
             log.warning("embeddings unavailable: %s", e)
             return {}
-        return {e.name: Path(e.location) for e in entries}
 
     def _prompt_kwargs(
         self, pipe: Any, request: Request

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWi
 
 from sdstudio.core import demo, paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
+from sdstudio.core.prompt.embeddings import EmbeddingCounts
 from sdstudio.core.request import Progress, RequestError, size_for_picture
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.autosave import Autosaver
@@ -52,6 +53,13 @@ def default_model(library: Any | None) -> str | None:
         return None
 
 
+def embedding_files(library: Any) -> dict[str, Path]:
+    try:
+        return library.embedding_files()
+    except Exception:  # a broken root: count without embeddings
+        return {}
+
+
 def settings_file() -> Path:
     return paths.config_dir() / "sdstudio.ini"
 
@@ -89,6 +97,9 @@ class MainWindow(QMainWindow):
         self.canvas_tools = CanvasToolBar(self.canvas, self.canvas_view, self)
         self.prompt = PromptPanel(model_choices(library))
         self.prompt.select_model(default_model(library))
+        if library is not None:  # the token counters count an embedding's vectors, as A1111's does
+            counts = EmbeddingCounts(lambda: embedding_files(library))
+            self.prompt.prompt.embeddings = self.prompt.negative.embeddings = counts
         self.gallery = GalleryPanel(store)
         self.queue_panel = QueuePanel()
         self.status = StatusBar()

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 
-def token_display(text: str) -> str:
-    """Token count per 75-token chunk, e.g. "81/150"."""
+def token_display(text: str, embeddings: Callable[[], dict[str, int]] | None = None) -> str:
+    """Token count per 75-token chunk, e.g. "81/150"; embeddings give vectors per textual-inversion name."""
     from sdstudio.core.prompt import count_tokens
 
     try:
-        return count_tokens(text).display
+        return count_tokens(text, embeddings=embeddings() if embeddings is not None else None).display
     except Exception:  # a counter failure must never break typing: a rough count instead
         n = len(re.findall(r"\w+|[^\w\s]", text))
         return f"{n}/{max(1, -(-n // 75)) * 75}"
@@ -32,12 +33,14 @@ class _CountSignals(QObject):
 class _CountTask(QRunnable):
     """Counts tokens on the thread pool (the tokenizer may be slow to load)."""
 
-    def __init__(self, serial: int, text: str, signals: _CountSignals):
+    def __init__(
+        self, serial: int, text: str, signals: _CountSignals, embeddings: Callable[[], dict[str, int]] | None
+    ):
         super().__init__()
-        self.serial, self.text, self.signals = serial, text, signals
+        self.serial, self.text, self.signals, self.embeddings = serial, text, signals, embeddings
 
     def run(self) -> None:
-        self.signals.done.emit(self.serial, token_display(self.text))
+        self.signals.done.emit(self.serial, token_display(self.text, self.embeddings))
 
 
 class PromptEdit(QWidget):
@@ -62,6 +65,9 @@ class PromptEdit(QWidget):
         lay.addLayout(head)
         lay.addWidget(self.edit)
         self._serial = 0
+        self.embeddings: Callable[[], dict[str, int]] | None = (
+            None  # vectors per embedding name (pool thread)
+        )
         self._signals = _CountSignals(self)
         self._signals.done.connect(self._on_count)
         self._timer = QTimer(self, singleShot=True, interval=120)
@@ -77,7 +83,9 @@ class PromptEdit(QWidget):
 
     def _recount(self) -> None:
         self._serial += 1
-        QThreadPool.globalInstance().start(_CountTask(self._serial, self.text(), self._signals))
+        QThreadPool.globalInstance().start(
+            _CountTask(self._serial, self.text(), self._signals, self.embeddings)
+        )
 
     def _on_count(self, serial: int, display: str) -> None:
         if serial == self._serial:  # drop answers overtaken by newer typing

@@ -190,6 +190,15 @@ def test_token_count_chunks() -> None:
     assert count_tokens("a (-bad hands) <lora:x:1>").total == 1
 
 
+def test_an_embedding_counts_as_its_vectors() -> None:
+    vectors = {"EasyNegative": 16, "bad-hands-5": 70}
+    assert count_tokens("a fox, easynegative", embeddings=vectors).display == "19/75"  # a, fox, comma + 16
+    assert count_tokens("(bad-hands-5:1.2), blurry", embeddings=vectors).per_chunk == (72,)
+    assert count_tokens("a fox, easynegative, bad-hands-5", embeddings=vectors).chunks == 2
+    plain = count_tokens("a fox, easynegatives").total
+    assert count_tokens("a fox, easynegatives", embeddings=vectors).total == plain  # whole names only
+
+
 def test_comma_backtrack() -> None:
     # 70 words, a comma, then 10 more: the chunk breaks after the comma, not at 75
     c = count_tokens("cat " * 70 + ", " + "dog " * 10)

@@ -358,6 +358,20 @@ def test_token_count_follows_typing(qtbot: Any, window: Any) -> None:
     qtbot.waitUntil(lambda: count.text().endswith("/150"))
 
 
+def test_token_count_counts_an_embeddings_vectors(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    webui = tmp_path / "stable-diffusion-webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    (webui / "embeddings").mkdir()
+    save_file({"emb_params": torch.zeros(70, 32)}, str(webui / "embeddings" / "bad-hands-5.safetensors"))
+    window.add_model_root(webui)
+    fill_panel(qtbot, window.prompt, negative_prompt="blurry, bad-hands-5")
+    count = window.prompt.negative.count
+    qtbot.waitUntil(lambda: count.text() == "72/75")  # blurry, comma and 70 vectors
+
+
 def test_a_failed_job_shows_a_readable_message_and_the_window_stays_usable(qtbot: Any, window: Any) -> None:
     window.prompt.set_request(
         Request(prompt="x", steps=2, width=64, height=64, model="/no/such/model.safetensors")

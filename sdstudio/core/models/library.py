@@ -59,6 +59,10 @@ class ModelLibrary:
             items = list(self._entries)
         return [e for e in items if kind is None or e.kind is kind]
 
+    def embedding_files(self) -> dict[str, Path]:
+        """Textual-inversion embeddings by name (the name written in a prompt), their files."""
+        return {e.name: Path(e.location) for e in self.entries(Kind.embedding)}
+
     def _with_cached_hash(self, entry: ModelEntry) -> ModelEntry:
         if entry.source is Source.file and not entry.sha256:
             try:

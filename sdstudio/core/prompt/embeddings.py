@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,18 @@ def _register(pipe: Any, emb: Embedding) -> list[str]:
     return tokens
 
 
+def _name_pattern(names: list[str]) -> re.Pattern[str]:
+    """Any of the names as a whole word (case-insensitive; longest first, so "bad-hands-5" wins over "bad")."""
+    ordered = sorted(set(names), key=len, reverse=True)
+    return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ordered)) + r")(?![\w-])", re.I)
+
+
 def names_in(texts: list[str], names: list[str]) -> list[str]:
     """The embedding names that appear as words in the texts (case-insensitive, longest names first)."""
     if not names:
         return []
     ordered = sorted(set(names), key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ordered)) + r")(?![\w-])", re.I)
+    pattern = _name_pattern(ordered)
     lower = {n.lower(): n for n in ordered}
     found = {lower[m.group(1).lower()] for t in texts for m in pattern.finditer(t)}
     return [n for n in ordered if n in found]
@@ -134,5 +141,39 @@ def apply_embeddings(pipe: Any, texts: list[str], files: dict[str, Path]) -> lis
     for name in used:
         tokens = known.get(name.lower()) or _register(pipe, load_embedding(files[name]))
         replace[name.lower()] = " ".join(tokens)
-    pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, used)) + r")(?![\w-])", re.I)
+    pattern = _name_pattern(used)
     return [pattern.sub(lambda m: replace[m.group(1).lower()], t) for t in texts]
+
+
+def expand_for_count(text: str, vectors: dict[str, int]) -> str:
+    """Text whose token count is the prompt's with embeddings: each name stands for as many tokens as vectors."""
+    if not vectors:
+        return text
+    lower = {n.lower(): n for n in vectors}
+    return _name_pattern(list(vectors)).sub(
+        lambda m: " ".join(["a"] * vectors[lower[m.group(1).lower()]]), text
+    )
+
+
+class EmbeddingCounts:
+    """Vectors per embedding name for the token counter, read once per file version (path, mtime)."""
+
+    def __init__(self, files: Callable[[], dict[str, Path]]):
+        self._files = files
+        self._seen: dict[tuple[str, float], int | None] = {}
+
+    def __call__(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for name, path in self._files().items():
+            try:
+                key = (str(path), Path(path).stat().st_mtime)
+            except OSError:
+                continue
+            if key not in self._seen:
+                try:
+                    self._seen[key] = load_embedding(path).count
+                except ModelError:
+                    self._seen[key] = None
+            if (n := self._seen[key]) is not None:
+                out[name] = n
+        return out

@@ -106,10 +106,16 @@ def _default_tokenizer() -> Any:
     return load_clip_tokenizer()
 
 
-def count_tokens(text: str, tokenizer: Any = None) -> TokenCount:
-    """Token counts per chunk for a prompt (its longest prompt-editing variant); cheap enough per keystroke."""
+def count_tokens(text: str, tokenizer: Any = None, embeddings: dict[str, int] | None = None) -> TokenCount:
+    """Token counts per chunk for a prompt (its longest prompt-editing variant); cheap enough per keystroke.
+
+    embeddings: vectors per textual-inversion name; a name in the text counts as that many tokens."""
     from sdstudio.core.prompt.parser import parse_attention, parse_prompt
 
+    if embeddings:
+        from sdstudio.core.prompt.embeddings import expand_for_count
+
+        text = expand_for_count(text, embeddings)
     tok = wrap(tokenizer if tokenizer is not None else _default_tokenizer())
     parsed = parse_prompt(text)
     texts = [t for _, t in parsed.schedule(100)] if parsed.has_editing else [parsed.text]
