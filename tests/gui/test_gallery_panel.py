@@ -47,7 +47,7 @@ def test_newest_first_with_thumbnails_made_off_the_gui_thread(qtbot: Any, filled
     assert panel.model.thumbnails_loaded() == 0  # nothing loads before a tile is shown
     panel.resize(600, 400)
     panel.show()
-    qtbot.waitUntil(lambda: panel.model.thumbnails_loaded() == 3)
+    qtbot.waitUntil(lambda: panel.model.thumbnails_loaded() == 3, timeout=30_000)
     assert threads and all(t is not threading.main_thread() for t in threads)
 
 
@@ -57,7 +57,7 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
     panel.resize(600, 400)
     panel.show()
     type_into(qtbot, panel.search, "red")
-    qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 2, timeout=30_000)
     assert {panel.model.record(r).prompt for r in range(2)} == {"red fox", "red panda"}
     assert not panel.send_button.isEnabled()
     _click_row(qtbot, panel, 1)
@@ -83,7 +83,7 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
     QApplication.processEvents()
     assert [panel.model.record(r).prompt for r in range(panel.model.rowCount())] == ["red panda"]
     type_into(qtbot, panel.search, "")
-    qtbot.waitUntil(lambda: panel.model.rowCount() == 2)
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 2, timeout=30_000)
 
 
 def test_star_with_the_button_or_s_and_filter_starred(qtbot: Any, filled: Any) -> None:
@@ -91,7 +91,7 @@ def test_star_with_the_button_or_s_and_filter_starred(qtbot: Any, filled: Any) -
     qtbot.addWidget(panel)
     panel.resize(600, 400)
     panel.show()
-    qtbot.waitUntil(lambda: panel.model.thumbnails_loaded() == 3)
+    qtbot.waitUntil(lambda: panel.model.thumbnails_loaded() == 3, timeout=30_000)
     plain = panel.model.data(panel.model.index(1), Qt.ItemDataRole.DecorationRole).pixmap(128, 128).toImage()
     _click_row(qtbot, panel, 1)  # blue whale
     assert not panel.star_button.isChecked()

@@ -44,7 +44,7 @@ def test_generate_four_steps_previews_and_one_gallery_item(qtbot: Any, window: A
     assert "Step 4/4" in window.status.step.text() or window.status.message.text().startswith("Job #1 done")
     records = done.args[0].records
     assert len(records) == 1
-    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1, timeout=30_000)
     stored = store.request_of(window.gallery.model.record(0))
     assert same_params(stored, window.prompt.request())
     assert stored.seed == 1234 and stored.steps == 4 and stored.negative_prompt == "blurry"
@@ -85,8 +85,8 @@ def test_generate_while_busy_queues_a_second_job_that_then_runs(qtbot: Any, wind
     assert window.queue_panel.list.item(0).text().startswith("[running")
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=TIMEOUT)
     assert [m.result.request.prompt for m in finished] == ["a red fox", "second"]
-    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2)
-    qtbot.waitUntil(lambda: window.queue_panel.job_ids() == [])
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2, timeout=30_000)
+    qtbot.waitUntil(lambda: window.queue_panel.job_ids() == [], timeout=30_000)
 
 
 def test_queued_job_can_be_removed(qtbot: Any, window: Any) -> None:
@@ -94,7 +94,7 @@ def test_queued_job_can_be_removed(qtbot: Any, window: Any) -> None:
     with qtbot.waitSignal(window.worker.started, timeout=TIMEOUT):
         qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
     qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.queue_panel.job_ids()) == 2)
+    qtbot.waitUntil(lambda: len(window.queue_panel.job_ids()) == 2, timeout=30_000)
     waiting = window.queue_panel.list.item(1)
     rect = window.queue_panel.list.visualItemRect(waiting)
     qtbot.mouseClick(window.queue_panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -103,7 +103,7 @@ def test_queued_job_can_be_removed(qtbot: Any, window: Any) -> None:
     assert removed.args[0].id == 2
     with qtbot.waitSignal(window.worker.cancelled, timeout=TIMEOUT):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window.queue_panel.job_ids() == [])
+    qtbot.waitUntil(lambda: window.queue_panel.job_ids() == [], timeout=30_000)
 
 
 def test_reuse_parameters_fills_every_field(qtbot: Any, window: Any, store: Any) -> None:
@@ -130,7 +130,7 @@ def test_reuse_parameters_fills_every_field(qtbot: Any, window: Any, store: Any)
         qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
     window.prompt.set_request(Request(clip_skip=3))  # a fresh panel, every field different
     assert window.prompt.request().prompt == ""
-    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1, timeout=30_000)
     view = window.gallery.view
     rect = view.visualRect(window.gallery.model.index(0))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -259,7 +259,7 @@ def test_an_a1111_model_folder_is_added_and_its_checkpoint_generates(
     fill_panel(qtbot, window.prompt, **small(steps=2))
     with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
         qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1, timeout=30_000)
     record = window.gallery.model.record(0)
     assert record.model == "tinyfox"
     assert store.request_of(record).model == str(ckpt.resolve())
@@ -353,9 +353,11 @@ def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Pat
 def test_token_count_follows_typing(qtbot: Any, window: Any) -> None:
     count = window.prompt.prompt.count
     fill_panel(qtbot, window.prompt, prompt="a small red fox")
-    qtbot.waitUntil(lambda: count.text().endswith("/75") and not count.text().startswith("0/"))
+    qtbot.waitUntil(
+        lambda: count.text().endswith("/75") and not count.text().startswith("0/"), timeout=TIMEOUT
+    )
     fill_panel(qtbot, window.prompt, prompt=" ".join(["forest"] * 80))
-    qtbot.waitUntil(lambda: count.text().endswith("/150"))
+    qtbot.waitUntil(lambda: count.text().endswith("/150"), timeout=TIMEOUT)
 
 
 def test_token_count_counts_an_embeddings_vectors(qtbot: Any, window: Any, tmp_path: Path) -> None:
@@ -369,7 +371,7 @@ def test_token_count_counts_an_embeddings_vectors(qtbot: Any, window: Any, tmp_p
     window.add_model_root(webui)
     fill_panel(qtbot, window.prompt, negative_prompt="blurry, bad-hands-5")
     count = window.prompt.negative.count
-    qtbot.waitUntil(lambda: count.text() == "72/75")  # blurry, comma and 70 vectors
+    qtbot.waitUntil(lambda: count.text() == "72/75", timeout=TIMEOUT)  # blurry, comma and 70 vectors
 
 
 def test_a_failed_job_shows_a_readable_message_and_the_window_stays_usable(qtbot: Any, window: Any) -> None:
@@ -434,7 +436,7 @@ def test_serve_api_from_the_window_shares_its_queue(qtbot: Any, engine: Any, sto
     client.join()
     assert replies[0].status_code == 200 and len(replies[0].json()["images"]) == 1
     assert finished[0].job.source == "api"
-    qtbot.waitUntil(lambda: win.gallery.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: win.gallery.model.rowCount() == 1, timeout=30_000)
     win.close()
     assert not win.api.action.isChecked()
 
@@ -456,10 +458,10 @@ def test_canvas_toolbar_drives_the_brush_and_mask(qtbot: Any, window: Any) -> No
     tools.sync()
     assert not window.canvas.brush.erase and not tools.eraser.isChecked()
     tools.invert.trigger()
-    qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: inpaint"))
+    qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: inpaint"), timeout=30_000)
     tools.undo.trigger()
     assert not window.canvas.has_mask()
-    qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: img2img"))
+    qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: img2img"), timeout=30_000)
     tools.opacity.setValue(20)
     assert abs(window.canvas_view.overlay_opacity - 0.2) < 1e-6
 

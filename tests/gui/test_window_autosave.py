@@ -43,7 +43,7 @@ def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store
     first.send_to_canvas(image)
     _paint_mask(qtbot, first)
     assert first.canvas.has_mask()
-    qtbot.waitUntil(lambda: first.prompt.mode_label.text().startswith("Mode: inpaint"))
+    qtbot.waitUntil(lambda: first.prompt.mode_label.text().startswith("Mode: inpaint"), timeout=30_000)
     mask = first.canvas.mask_image()
     assert mask.pixelColor(32, 32).value() == 255 and mask.pixelColor(32, 2).value() == 0
     fill_panel(qtbot, first.prompt, prompt="a cat in a hat", seed=42, steps=9, width=128, height=96)
