@@ -9,7 +9,6 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -313,34 +312,25 @@ def create_app(
             for s in styles.values()
         ]
 
-    embedding_info: dict[tuple[str, float], dict[str, Any] | None] = {}  # by (path, mtime)
+    from sdstudio.core.prompt.embeddings import EmbeddingCatalog
+
+    catalog = EmbeddingCatalog(library.embedding_files)
 
     @app.get("/sdapi/v1/embeddings", dependencies=guard)
     def embeddings() -> dict[str, Any]:
         """A1111's shape: usable embeddings under "loaded" (vectors, width), unreadable ones under "skipped"."""
-        from sdstudio.core.errors import ModelError
-        from sdstudio.core.prompt.embeddings import load_embedding
-
         loaded, skipped = {}, {}
-        for e in _files("embedding"):
-            try:
-                key = (e.location, Path(e.location).stat().st_mtime)
-            except OSError:
-                continue
-            if key not in embedding_info:
-                try:
-                    emb = load_embedding(e.location)
-                    embedding_info[key] = {
-                        "step": None,
-                        "sd_checkpoint": None,
-                        "sd_checkpoint_name": None,
-                        "shape": int(emb.vectors[-1].shape[-1]),
-                        "vectors": emb.count,
-                    }
-                except ModelError:
-                    embedding_info[key] = None
-            info = embedding_info[key]
-            (loaded if info is not None else skipped)[e.name] = info or {}
+        for name, shape in catalog.shapes().items():
+            if shape is None:
+                skipped[name] = {}
+            else:
+                loaded[name] = {
+                    "step": None,
+                    "sd_checkpoint": None,
+                    "sd_checkpoint_name": None,
+                    "shape": shape[1],
+                    "vectors": shape[0],
+                }
         return {"loaded": loaded, "skipped": skipped}
 
     @app.get("/sdapi/v1/cmd-flags", dependencies=guard)

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWi
 
 from sdstudio.core import demo, paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
-from sdstudio.core.prompt.embeddings import EmbeddingCounts
+from sdstudio.core.prompt.embeddings import EmbeddingCatalog
 from sdstudio.core.request import Progress, RequestError, size_for_picture
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.autosave import Autosaver
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.prompt = PromptPanel(model_choices(library))
         self.prompt.select_model(default_model(library))
         if library is not None:  # the token counters count an embedding's vectors, as A1111's does
-            counts = EmbeddingCounts(lambda: embedding_files(library))
+            counts = EmbeddingCatalog(lambda: embedding_files(library)).counts
             self.prompt.prompt.embeddings = self.prompt.negative.embeddings = counts
         self.gallery = GalleryPanel(store)
         self.queue_panel = QueuePanel()

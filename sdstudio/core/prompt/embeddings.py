@@ -155,15 +155,16 @@ def expand_for_count(text: str, vectors: dict[str, int]) -> str:
     )
 
 
-class EmbeddingCounts:
-    """Vectors per embedding name for the token counter, read once per file version (path, mtime)."""
+class EmbeddingCatalog:
+    """Vectors and width per embedding name, each file read once per version (path, mtime)."""
 
     def __init__(self, files: Callable[[], dict[str, Path]]):
         self._files = files
-        self._seen: dict[tuple[str, float], int | None] = {}
+        self._seen: dict[tuple[str, float], tuple[int, int] | None] = {}
 
-    def __call__(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def shapes(self) -> dict[str, tuple[int, int] | None]:
+        """(vectors, width) by name; None for a file that is no readable embedding."""
+        out: dict[str, tuple[int, int] | None] = {}
         for name, path in self._files().items():
             try:
                 key = (str(path), Path(path).stat().st_mtime)
@@ -171,9 +172,13 @@ class EmbeddingCounts:
                 continue
             if key not in self._seen:
                 try:
-                    self._seen[key] = load_embedding(path).count
+                    emb = load_embedding(path)
+                    self._seen[key] = (emb.count, int(emb.vectors[-1].shape[-1]))
                 except ModelError:
                     self._seen[key] = None
-            if (n := self._seen[key]) is not None:
-                out[name] = n
+            out[name] = self._seen[key]
         return out
+
+    def counts(self) -> dict[str, int]:
+        """Vectors per readable embedding: what the token counter needs."""
+        return {name: shape[0] for name, shape in self.shapes().items() if shape is not None}
