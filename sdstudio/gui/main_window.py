@@ -230,15 +230,11 @@ class MainWindow(QMainWindow):
         tools = self.addToolBar("Studio")
         tools.setObjectName("studioToolBar")
         tools.addActions([open_action, self.generate_action, self.cancel_action, self.use_result_action])
-        self._result_widgets = [
-            tools.addAction("◀"),
-            tools.addWidget(self.result_label),
-            tools.addAction("▶"),
-        ]
-        self._result_widgets[0].setToolTip("previous result (Alt+Left)")
-        self._result_widgets[0].triggered.connect(self.prev_result_action.trigger)
-        self._result_widgets[2].setToolTip("next result (Alt+Right)")
-        self._result_widgets[2].triggered.connect(self.next_result_action.trigger)
+        self.prev_result_action.setIconText("◀")
+        self.next_result_action.setIconText("▶")
+        tools.addAction(self.prev_result_action)
+        self._result_label_action = tools.addWidget(self.result_label)
+        tools.addAction(self.next_result_action)
         self._update_result_controls()
         self.addToolBar(self.canvas_tools)
 
@@ -385,10 +381,8 @@ class MainWindow(QMainWindow):
 
     def _update_result_controls(self) -> None:
         n = len(self.results())
-        for action in (self.prev_result_action, self.next_result_action):
-            action.setEnabled(n > 1)
-        for action in self._result_widgets:
-            action.setVisible(n > 1)
+        for action in (self.prev_result_action, self.next_result_action, self._result_label_action):
+            action.setVisible(n > 1)  # only a batch has pictures to flip through
         self.result_label.setText(f" {self.result_index + 1}/{n} " if n > 1 else "")
 
     def use_result_as_input(self) -> None:

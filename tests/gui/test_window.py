@@ -209,7 +209,7 @@ def test_a_batch_is_flipped_through_on_the_canvas_and_the_shown_one_is_used(qtbo
     from sdstudio.gui.images import qimage_to_input
 
     fill_panel(qtbot, window.prompt, **small(steps=2, batch_size=3))
-    assert not window.next_result_action.isEnabled()
+    assert not window.next_result_action.isVisible()
     with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
         qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     images = [np.asarray(g.image.convert("RGB")) for g in done.args[0].result.images]
@@ -219,6 +219,7 @@ def test_a_batch_is_flipped_through_on_the_canvas_and_the_shown_one_is_used(qtbo
         pixmap = window.canvas_view._preview_item.pixmap()
         return np.asarray(qimage_to_input(pixmap.toImage()).to_pil().convert("RGB"))
 
+    assert window.next_result_action.isVisible() and window.prev_result_action.isVisible()
     assert window.result_label.text().strip() == "1/3" and np.array_equal(shown(), images[0])
     qtbot.keyClick(window.canvas_view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
     qtbot.keyClick(window.canvas_view, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
