@@ -53,13 +53,6 @@ def default_model(library: Any | None) -> str | None:
         return None
 
 
-def embedding_files(library: Any) -> dict[str, Path]:
-    try:
-        return library.embedding_files()
-    except Exception:  # a broken root: count without embeddings
-        return {}
-
-
 def settings_file() -> Path:
     return paths.config_dir() / "sdstudio.ini"
 
@@ -98,7 +91,7 @@ class MainWindow(QMainWindow):
         self.prompt = PromptPanel(model_choices(library))
         self.prompt.select_model(default_model(library))
         if library is not None:  # the token counters count an embedding's vectors, as A1111's does
-            counts = EmbeddingCatalog(lambda: embedding_files(library)).counts
+            counts = EmbeddingCatalog(library.embedding_files).counts
             self.prompt.prompt.embeddings = self.prompt.negative.embeddings = counts
         self.gallery = GalleryPanel(store)
         self.queue_panel = QueuePanel()

@@ -122,11 +122,9 @@ def names_in(texts: list[str], names: list[str]) -> list[str]:
     """The embedding names that appear as words in the texts (case-insensitive, longest names first)."""
     if not names:
         return []
-    ordered = sorted(set(names), key=len, reverse=True)
-    pattern = _name_pattern(ordered)
-    lower = {n.lower(): n for n in ordered}
-    found = {lower[m.group(1).lower()] for t in texts for m in pattern.finditer(t)}
-    return [n for n in ordered if n in found]
+    lower = {n.lower(): n for n in names}
+    found = {lower[m.group(1).lower()] for t in texts for m in _name_pattern(names).finditer(t)}
+    return sorted(found, key=len, reverse=True)
 
 
 def apply_embeddings(pipe: Any, texts: list[str], files: dict[str, Path]) -> list[str]:
@@ -164,8 +162,12 @@ class EmbeddingCatalog:
 
     def shapes(self) -> dict[str, tuple[int, int] | None]:
         """(vectors, width) by name; None for a file that is no readable embedding."""
+        try:
+            files = self._files()
+        except Exception:  # a broken model root: no embeddings rather than no count or listing
+            return {}
         out: dict[str, tuple[int, int] | None] = {}
-        for name, path in self._files().items():
+        for name, path in files.items():
             try:
                 key = (str(path), Path(path).stat().st_mtime)
             except OSError:
