@@ -340,14 +340,14 @@ class MainWindow(QMainWindow):
         """The family's own square (512 SD 1.x, 1024 SDXL, ...) replaces the last model's; other sizes stay."""
         before, self._native_side = self._native_side, self._model_native_side()
         side = self._native_side
-        current = self.prompt.width_.value(), self.prompt.height_.value()
+        current = self.prompt.generation_size()
         if before and side and side != before and current == (before, before):
             self.prompt.set_size(side, side)
             self.status.show_message(f"Size {side}×{side}: what this model was trained at.")
 
     def _size_follows_picture(self, width: int, height: int) -> None:
         """A new picture sets W×H to its aspect (not a squashed square); the artist can still change it."""
-        current = self.prompt.width_.value(), self.prompt.height_.value()
+        current = self.prompt.generation_size()
         size = size_for_picture(width, height, long_side=max(1024, *current))
         if size != current:
             self.prompt.set_size(*size)

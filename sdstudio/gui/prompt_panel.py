@@ -416,6 +416,9 @@ class PromptPanel(QWidget):
         if size:
             self.set_size(*size)
 
+    def generation_size(self) -> tuple[int, int]:
+        return self.width_.value(), self.height_.value()
+
     def set_size(self, width: int, height: int) -> None:
         self.width_.setValue(width)
         self.height_.setValue(height)
