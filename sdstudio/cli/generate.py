@@ -94,13 +94,12 @@ def build_request(args: argparse.Namespace) -> Request:
     init = InputImage.from_file(args.init, "init") if args.init is not None else None
     mask = InputImage.from_file(args.mask, "mask") if args.mask is not None else None
     width, height = args.width, args.height
-    if init is not None and (width is None or height is None):  # the picture's aspect, not a squashed square
-        fit_w, fit_h = size_for_picture(init.width, init.height)
+    if init is not None:  # a missing side follows the picture's aspect, not a squashed square
         if width is None and height is None:
-            width, height = fit_w, fit_h
+            width, height = size_for_picture(init.width, init.height)
         elif width is None:
             width = max(64, round(height * init.width / init.height / 8) * 8)
-        else:
+        elif height is None:
             height = max(64, round(width * init.height / init.width / 8) * 8)
     width, height = width or 512, height or 512
     return Request(
