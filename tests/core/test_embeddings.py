@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,6 +53,27 @@ def engine(webui: Path) -> Engine:
     eng.close()
 
 
+def _plain(cls: Any, folder: Path) -> Any:
+    """A plain diffusers pipeline with the engine's Euler scheduler."""
+    pipe = cls.from_pretrained(str(folder))
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
+    return pipe
+
+
+def _reference(pipe: Any, prompt: str, seed: int) -> np.ndarray:
+    """What plain diffusers makes of the prompt with _run's settings."""
+    image = pipe(
+        prompt,
+        num_inference_steps=3,
+        guidance_scale=7.0,
+        width=W,
+        height=H,
+        generator=[torch.Generator("cpu").manual_seed(seed)],
+    ).images[0]
+    return np.asarray(image).astype(np.int16)
+
+
 def _run(engine: Engine, prompt: str, negative: str = "") -> np.ndarray:
     req = Request(
         prompt=prompt, negative_prompt=negative, steps=3, width=W, height=H, seed=5, sampler="Euler"
@@ -78,19 +100,9 @@ def test_an_embedding_in_the_prompt_matches_diffusers_textual_inversion(engine: 
     assert engine.run(Request(prompt="a fox, shiny-style", steps=1, width=W, height=H)).request.prompt == (
         "a fox, shiny-style"  # recorded as written
     )
-    pipe = diffusers.StableDiffusionPipeline.from_pretrained(str(demo.demo_path()), safety_checker=None)
-    pipe.set_progress_bar_config(disable=True)
-    pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
+    pipe = _plain(diffusers.StableDiffusionPipeline, demo.demo_path())
     pipe.load_textual_inversion(str(_file(engine, "shiny-style")), token="shiny-style")
-    ref = pipe(
-        "a fox, shiny-style",
-        num_inference_steps=3,
-        guidance_scale=7.0,
-        width=W,
-        height=H,
-        generator=[torch.Generator("cpu").manual_seed(5)],
-    ).images[0]
-    assert np.abs(ours - np.asarray(ref).astype(np.int16)).max() <= 1
+    assert np.abs(ours - _reference(pipe, "a fox, shiny-style", seed=5)).max() <= 1
     assert np.abs(ours - _run(engine, "a fox, shiny style")).max() > 8  # the vectors, not the words
 
 
@@ -148,9 +160,7 @@ def test_sdxl_embeddings_fill_both_text_encoders_as_diffusers_does(tmp_path: Pat
     ours = np.asarray(engine.run(req).images[0].image).astype(np.int16)
     plain = np.asarray(engine.run(req.replace(prompt="a lamp, xl glow")).images[0].image).astype(np.int16)
     engine.close()
-    pipe = diffusers.StableDiffusionXLPipeline.from_pretrained(str(folder))
-    pipe.set_progress_bar_config(disable=True)
-    pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
+    pipe = _plain(diffusers.StableDiffusionXLPipeline, folder)
     pipe.load_textual_inversion(
         clip_l, token="xl-glow", text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer
     )
@@ -158,13 +168,5 @@ def test_sdxl_embeddings_fill_both_text_encoders_as_diffusers_does(tmp_path: Pat
         clip_g, token="xl-glow", text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2
     )
     assert pipe.tokenizer.convert_tokens_to_ids("xl-glow") != pipe.tokenizer.unk_token_id
-    ref = pipe(
-        "a lamp, xl-glow",
-        num_inference_steps=3,
-        guidance_scale=7.0,
-        width=W,
-        height=H,
-        generator=[torch.Generator("cpu").manual_seed(2)],
-    ).images[0]
-    assert np.abs(ours - np.asarray(ref).astype(np.int16)).max() <= 1
+    assert np.abs(ours - _reference(pipe, "a lamp, xl-glow", seed=2)).max() <= 1
     assert np.abs(ours - plain).max() > 4
