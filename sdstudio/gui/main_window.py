@@ -7,50 +7,28 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QWidget
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QImage, QShowEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
-from sdstudio.core import demo, paths
+from sdstudio.core import paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
-from sdstudio.core.request import Progress, RequestError, size_for_picture
-from sdstudio.gui.api_toggle import ApiToggle
+from sdstudio.core.request import Progress, RequestError
+from sdstudio.core.studio import StudioModel
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
 from sdstudio.gui.canvas_toolbar import CanvasToolBar
 from sdstudio.gui.gallery_panel import GalleryPanel
 from sdstudio.gui.images import pil_to_qimage
-from sdstudio.gui.prompt_panel import PromptPanel, mode_for
+from sdstudio.gui.prompt_panel import PromptPanel
 from sdstudio.gui.queue_panel import QueuePanel
 from sdstudio.gui.status import StatusBar
+from sdstudio.gui.window_actions import build_actions, default_model, model_choices
 from sdstudio.gui.worker import Worker
 
 log = logging.getLogger(__name__)
 
 LAYOUT_VERSION = 1
-
-
-def model_choices(library: Any | None) -> list[tuple[str, str, str]]:
-    """(name, reference, note) for the model selector: the library's entries, else the demo model."""
-    choices: list[tuple[str, str, str]] = []
-    if library is not None:
-        try:
-            for e in library.entries():
-                ref = str(getattr(e, "location", "") or getattr(e, "name", ""))
-                choices.append(
-                    (str(getattr(e, "title", "") or e.name), ref, str(getattr(e, "note", "") or ""))
-                )
-        except Exception as e:  # a broken library must not stop the window
-            log.warning("model library unavailable: %s", e)
-    return choices or [(demo.DEMO_NAME, demo.DEMO_ID, demo.DEMO_NOTE)]
-
-
-def default_model(library: Any | None) -> str | None:
-    """The reference of the configured default model, when the library names one."""
-    try:
-        return str(library.resolve("").location) if library is not None else None
-    except Exception:  # a missing default shows as the first entry; the job reports it readably
-        return None
 
 
 def settings_file() -> Path:
@@ -77,18 +55,18 @@ class MainWindow(QMainWindow):
         self.queue, self.store, self.library = queue, store, library
         self.api_port = api_port
         self.settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)
-        self.last_result: JobFinished | None = None
-        self.result_index = 0  # which picture of the last result (a batch) the canvas shows
+        self.studio = StudioModel()  # parameters, canvas inputs, last result; the widgets are its views
         self._shown_once = False
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
         self._running: Job | None = None
+        self._result_was_shown = False
 
         # 1. widgets
         self.canvas = CanvasModel(self)
         self.canvas_view = CanvasView(self.canvas)
         self.setCentralWidget(self.canvas_view)
         self.canvas_tools = CanvasToolBar(self.canvas, self.canvas_view, self)
-        self.prompt = PromptPanel(model_choices(library))
+        self.prompt = PromptPanel(self.studio, model_choices(library))
         self.prompt.select_model(default_model(library))
         if library is not None:  # the token counters count an embedding's vectors, as A1111's does
             counts = EmbeddingCatalog(library.embedding_files).counts
@@ -111,7 +89,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.gallery_dock, self.queue_dock], [600, 160], Qt.Orientation.Vertical)
 
         # 2. actions and menus
-        self._actions()
+        build_actions(self)
+        self._update_result_controls()
 
         # 3. the worker thread (torch and diffusers load there)
         self.worker = Worker(queue, preload=preload, parent=self)
@@ -131,21 +110,20 @@ class MainWindow(QMainWindow):
         self.gallery.reuseRequested.connect(self.reuse_parameters)
         self.gallery.message.connect(self.status.show_message)
         self.canvas.error.connect(lambda text: self.status.show_message(text, error=True))
-        self._mode_timer = QTimer(
-            self, singleShot=True, interval=60
-        )  # strokes change the mask per mouse move
-        self._mode_timer.timeout.connect(self._update_mode)
-        self.canvas.imageChanged.connect(self._update_mode)
-        self.canvas.pictureReplaced.connect(self._size_follows_picture)
+        self.studio.message.connect(self.status.show_message)
+        self._mode_timer = QTimer(self, singleShot=True, interval=60)  # strokes change the mask per move
+        self._mode_timer.timeout.connect(self._canvas_to_studio)
+        self.canvas.imageChanged.connect(self._canvas_to_studio)
+        self.canvas.pictureReplaced.connect(self.studio.picture_replaced)
         self.canvas.maskChanged.connect(self._mode_timer.start)
 
         # 5. autosave and remembered layout
-        self.autosave = Autosaver(self.prompt, self.canvas, autosave_dir)
+        self.autosave = Autosaver(self.studio, self.canvas, autosave_dir)
         if restore and self.autosave.restore():
             self.status.show_message("Restored the last session (prompt and canvas).")
-        self._native_side = self._model_native_side()  # after the restore: its size is the artist's
-        self.prompt.model.currentIndexChanged.connect(self._model_changed)
-        self._update_mode()
+        self.studio.native_side = self._model_native_side()  # after the restore: its size is the artist's
+        self.studio.changed.connect(self._parameter_changed)
+        self._canvas_to_studio()
         self.resize(1400, 900)
         self._restore_layout()
         self.gallery.rescan_in_background()  # files added or deleted outside the app
@@ -158,78 +136,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
-
-    def _actions(self) -> None:
-        self.generate_action = QAction("&Generate", self)
-        self.generate_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
-        self.generate_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.generate_action.triggered.connect(self.generate)
-        self.cancel_action = QAction("&Cancel", self)
-        self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.cancel_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.cancel_action.triggered.connect(self.cancel)
-        self.use_result_action = QAction("&Use result as input", self)
-        self.use_result_action.setShortcut(QKeySequence("Ctrl+U"))
-        self.use_result_action.triggered.connect(self.use_result_as_input)
-        self.use_result_action.setEnabled(False)
-        self.prev_result_action = QAction("&Previous result", self)
-        self.prev_result_action.setShortcut(QKeySequence("Alt+Left"))
-        self.prev_result_action.triggered.connect(lambda: self.show_result(self.result_index - 1))
-        self.next_result_action = QAction("&Next result", self)
-        self.next_result_action.setShortcut(QKeySequence("Alt+Right"))
-        self.next_result_action.triggered.connect(lambda: self.show_result(self.result_index + 1))
-        self.result_label = QLabel()
-        self.result_label.setToolTip("the batch's pictures: Alt+Left and Alt+Right flip through them")
-        open_action = QAction("&Open image…", self)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        open_action.triggered.connect(self._open_image)
-        models_action = QAction("Add &model folder…", self)
-        models_action.setToolTip(
-            "an AUTOMATIC1111 or ComfyUI install, or any folder of checkpoints, used in place"
-        )
-        models_action.triggered.connect(self._choose_model_root)
-        outputs_action = QAction("Open &outputs folder", self)
-        outputs_action.triggered.connect(self.open_outputs_folder)
-        clear_action = QAction("C&lear canvas", self)
-        clear_action.triggered.connect(lambda: self.canvas.set_image(None, "clear canvas"))
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addActions([open_action, clear_action])
-        file_menu.addSeparator()
-        file_menu.addActions([models_action, outputs_action])
-        file_menu.addSeparator()
-        file_menu.addAction(quit_action)
-        gen_menu = bar.addMenu("&Generate")
-        gen_menu.addActions([self.generate_action, self.cancel_action, self.use_result_action])
-        gen_menu.addActions([self.prev_result_action, self.next_result_action])
-        tools_menu = bar.addMenu("&Tools")
-        self.api = ApiToggle(self.queue, self.library, port=self.api_port, parent=self)
-        self.api.message.connect(self.status.show_message)
-        tools_menu.addAction(self.api.action)
-        view_menu = bar.addMenu("&View")
-        for dock in (self.prompt_dock, self.gallery_dock, self.queue_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        help_menu = bar.addMenu("&Help")
-        self.help_action = help_menu.addAction("&Shortcuts and prompt syntax", self.show_help)
-        self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
-        self.addAction(self.help_action)
-        result_actions = (self.prev_result_action, self.next_result_action)
-        for action in (self.generate_action, self.cancel_action, self.use_result_action, *result_actions):
-            self.addAction(action)
-        tools = self.addToolBar("Studio")
-        tools.setObjectName("studioToolBar")
-        tools.addActions([open_action, self.generate_action, self.cancel_action, self.use_result_action])
-        self.prev_result_action.setIconText("◀")
-        self.next_result_action.setIconText("▶")
-        tools.addAction(self.prev_result_action)
-        self._result_label_action = tools.addWidget(self.result_label)
-        tools.addAction(self.next_result_action)
-        self._update_result_controls()
-        self.addToolBar(self.canvas_tools)
 
     # -- layout ----------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -277,6 +183,7 @@ class MainWindow(QMainWindow):
     def _on_started(self, job: Job) -> None:
         self._running = job
         self.progress_count = 0
+        self._result_was_shown = self.canvas_view.preview_visible  # what a cancel goes back to
         self.status.show_message(f"Job #{job.id}: loading the model…")
 
     def _on_progress(self, job: Job, progress: Progress, preview: QImage | None) -> None:
@@ -289,10 +196,10 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, message: JobFinished) -> None:
         self._running = None
-        self.last_result = message
         result = message.result
         self.status.clear_progress()
         if result.images:
+            self.studio.set_result(result)
             self.prompt.set_last_seed(result.images[-1].seed)
             self.use_result_action.setEnabled(True)
             self.show_result(0)
@@ -306,7 +213,7 @@ class MainWindow(QMainWindow):
     def _on_failed(self, job: Job, text: str) -> None:
         self._running = None
         self.status.clear_progress()
-        self.canvas_view.show_preview(None)
+        self._back_from_previews()
         self.status.show_message(f"Job #{job.id} failed: {text}", error=True)
         self.prompt.show_error(f"Job #{job.id} failed: {text}")
 
@@ -314,80 +221,76 @@ class MainWindow(QMainWindow):
         if self._running is not None and self._running.id == job.id:
             self._running = None
             self.status.clear_progress()
-            self.canvas_view.show_preview(None)
+            self._back_from_previews()
         self.status.show_message(f"Job #{job.id} cancelled.")
+
+    def _back_from_previews(self) -> None:
+        """A job that ends without a result leaves the canvas as it was: the last result, if shown, stays."""
+        if self._result_was_shown and self.studio.results():
+            self.show_result(self.studio.result_index)
+        else:
+            self.canvas_view.show_preview(None)
 
     def _on_queue_changed(self, jobs: tuple[Job, ...]) -> None:
         self.queue_panel.set_jobs(jobs, self._running)  # signals arrive in order: _running is current
         self.prompt.set_busy(bool(jobs))
 
-    # -- canvas ----------------------------------------------------------------------------------
-    def _update_mode(self) -> None:
+    # -- canvas and parameters -------------------------------------------------------------------
+    def _canvas_to_studio(self) -> None:
+        """The studio learns what the canvas holds (the mode follows)."""
+        self._mode_timer.stop()
         image = self.canvas.image()
         has_image = image is not None and not image.isNull()
-        self._mode_timer.stop()
-        self.prompt.set_mode(mode_for(has_image, has_image and self.canvas.has_mask()))
+        picture = (image.width(), image.height()) if has_image else None
+        self.studio.set_canvas(picture, has_image and self.canvas.has_mask())
 
     def _model_native_side(self) -> int | None:
-        ref = self.prompt.model.currentData() or ""
+        ref = self.studio.get("model")
         try:
             entry = self.library.resolve(ref, known_only=True) if self.library is not None else None
         except Exception:  # not in the library: nothing known about it
             return None
         return entry.family.native_size if entry is not None else None
 
-    def _model_changed(self) -> None:
-        """The family's own square (512 SD 1.x, 1024 SDXL, ...) replaces the last model's; other sizes stay."""
-        before, self._native_side = self._native_side, self._model_native_side()
-        side = self._native_side
-        current = self.prompt.generation_size()
-        if before and side and side != before and current == (before, before):
-            self.prompt.set_size(side, side)
-            self.status.show_message(f"Size {side}×{side}: what this model was trained at.")
-
-    def _size_follows_picture(self, width: int, height: int) -> None:
-        """A new picture sets W×H to its aspect (not a squashed square); the artist can still change it."""
-        current = self.prompt.generation_size()
-        size = size_for_picture(width, height, long_side=max(1024, *current))
-        if size != current:
-            self.prompt.set_size(*size)
-            self.status.show_message(f"Size {size[0]}×{size[1]} follows the picture ({width}×{height}).")
+    def _parameter_changed(self, name: str) -> None:
+        if name == "model":
+            self.studio.model_chosen(self._model_native_side())
 
     def send_to_canvas(self, image: QImage) -> None:
         self.canvas.set_image(image)
         self.status.show_message("Picture sent to the canvas (img2img; paint a mask to inpaint).")
 
     def results(self) -> list:
-        return list(self.last_result.result.images) if self.last_result is not None else []
+        return self.studio.results()
 
     def show_result(self, index: int) -> None:
         """Show picture `index` of the last result on the canvas (wrapping around a batch)."""
-        images = self.results()
-        if not images:
+        shown = self.studio.show_result(index)
+        if shown is None:
             return
-        self.result_index = index % len(images)
-        shown = images[self.result_index]
         self.canvas_view.show_preview(pil_to_qimage(shown.image))
         self._update_result_controls()
-        if len(images) > 1:
-            self.status.show_message(f"Result {self.result_index + 1}/{len(images)} (seed {shown.seed}).")
+        n = len(self.studio.results())
+        if n > 1:
+            self.status.show_message(f"Result {self.studio.result_index + 1}/{n} (seed {shown.seed}).")
 
     def _update_result_controls(self) -> None:
         n = len(self.results())
-        for action in (self.prev_result_action, self.next_result_action, self._result_label_action):
+        for action in (self.prev_result_action, self.next_result_action, self.result_label_action):
             action.setVisible(n > 1)  # only a batch has pictures to flip through
-        self.result_label.setText(f" {self.result_index + 1}/{n} " if n > 1 else "")
+        self.result_label.setText(f" {self.studio.result_index + 1}/{n} " if n > 1 else "")
 
     def use_result_as_input(self) -> None:
         images = self.results()
         if images:
-            self.send_to_canvas(pil_to_qimage(images[self.result_index].image))
+            self.send_to_canvas(pil_to_qimage(images[self.studio.result_index].image))
 
     def reuse_parameters(self, request) -> None:
-        self.prompt.set_request(request)
-        self.status.show_message(f"Parameters reused (seed {request.seed}).")
+        """Every parameter of an earlier job; a picture on the canvas keeps its size (the studio says so)."""
+        self.studio.reuse(request)
+        self.prompt.clear_error()
 
-    def _choose_model_root(self) -> None:
+    def choose_model_root(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a model folder (A1111, ComfyUI or checkpoints)")
         if folder:
             self.add_model_root(Path(folder))
@@ -429,7 +332,7 @@ class MainWindow(QMainWindow):
             return False
         return True
 
-    def _open_image(self) -> None:
+    def open_image_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
         )

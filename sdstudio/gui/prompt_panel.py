@@ -1,25 +1,21 @@
-"""The prompt panel: every generation parameter; builds the Request and can be filled from one."""
+"""The prompt panel: a view bound to the studio model's parameters; it scrolls, Generate stays in sight."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from typing import Any
 
-from PySide6.QtCore import QRegularExpression, Qt, Signal
-from PySide6.QtGui import QFont, QRegularExpressionValidator
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QMenu,
     QPushButton,
-    QSpinBox,
-    QToolButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -36,18 +32,11 @@ from sdstudio.core.request import (
     Request,
 )
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
+from sdstudio.core.studio import PARAMETERS, StudioModel
+from sdstudio.gui import bind
 from sdstudio.gui.prompt_edit import PromptEdit
+from sdstudio.gui.prompt_fields import SizePresets, StylesButton, dspin, seed_edit, spin
 
-SIZE_PRESETS: tuple[tuple[int, int], ...] = (
-    (512, 512),
-    (512, 768),
-    (768, 512),
-    (768, 768),
-    (1024, 1024),
-    (832, 1216),
-    (1216, 832),
-)
-CUSTOM = "Custom"
 MODE_TEXT = {
     Mode.txt2img: "Mode: txt2img (empty canvas)",
     Mode.img2img: "Mode: img2img (image on the canvas)",
@@ -55,30 +44,28 @@ MODE_TEXT = {
 }
 
 
-def mode_for(has_image: bool, has_mask: bool) -> Mode:
-    """The mode follows from the canvas: no image, image, image + mask."""
-    if not has_image:
-        return Mode.txt2img
-    return Mode.inpaint if has_mask else Mode.img2img
-
-
 class PromptPanel(QWidget):
-    """All parameters of a job. `request(...)` builds the Request; `set_request(...)` fills every field."""
+    """Every parameter of a job, each widget bound to one field of the studio model."""
 
     generateRequested = Signal()
     cancelRequested = Signal()
-    changed = Signal()
 
-    def __init__(self, models: Iterable[tuple[str, str, str]] | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        studio: StudioModel | None = None,
+        models: Iterable[tuple[str, str, str]] | None = None,
+        parent: QWidget | None = None,
+    ):
         """`models`: (display name, reference stored in the request, note) triples."""
         super().__init__(parent)
+        self.studio = studio if studio is not None else StudioModel()
         self.last_seed: int | None = None
-        self._styles: tuple[str, ...] = ()
         self._build(list(models or [(demo.DEMO_NAME, "", demo.DEMO_NOTE)]))
-        self._wire()
+        self._bind()
 
     # -- building ----------------------------------------------------------------------------------
     def _build(self, models: list[tuple[str, str, str]]) -> None:
+        # 1. the fields
         self.prompt = PromptEdit("Prompt", "what to draw")
         self.negative = PromptEdit("Negative prompt", "what to keep away")
         self.mode_label = QLabel(MODE_TEXT[Mode.txt2img])
@@ -86,59 +73,41 @@ class PromptPanel(QWidget):
         bold = QFont(self.mode_label.font())
         bold.setBold(True)
         self.mode_label.setFont(bold)
-
         self.model = QComboBox()
         self._fill_models(models)
-        self.model_note = QLabel()
-        self.model_note.setWordWrap(True)
-        self.model_note.setStyleSheet("color: palette(mid);")
+        self.model_note = _note("color: palette(mid);")
         self.sampler = QComboBox()
         for name in SAMPLERS:
             self.sampler.addItem(name, name)
-        self.sampler.setCurrentIndex(self.sampler.findData(DEFAULT_SAMPLER))
-        self.steps = _spin(1, MAX_STEPS, 20)
-        self.cfg = _dspin(0.0, 30.0, 7.0, 0.5, 2)
-        self.clip_skip = _spin(1, 12, 1)
-        self.styles = QToolButton()
-        self.styles.setObjectName("stylesButton")
-        self.styles.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.styles.setToolTip(
-            "negative presets and your styles (styles.csv), applied in order when the job runs"
-        )
-        self.styles_menu = QMenu(self.styles)
-        self.styles.setMenu(self.styles_menu)
-        self._fill_styles()
-
-        self.seed = QLineEdit("-1")
-        self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,10}"), self.seed))
-        self.seed.setPlaceholderText("-1 = random")
-        self.seed.setToolTip(f"-1 for a random seed, or 0 to {MAX_SEED}")
+        self.steps = spin(1, MAX_STEPS, 20)
+        self.cfg = dspin(0.0, 30.0, 7.0, 0.5, 2)
+        self.clip_skip = spin(1, 12, 1)
+        self.styles = StylesButton()
+        self.styles_menu = self.styles.menu_
+        self.seed = seed_edit()
         self.seed_random = QPushButton("Random")
         self.seed_random.setToolTip("use a new random seed each run (-1)")
         self.seed_reuse = QPushButton("Reuse last")
         self.seed_reuse.setToolTip("the seed of the last finished image")
         self.seed_reuse.setEnabled(False)
-
-        self.size_preset = QComboBox()
-        for w, h in SIZE_PRESETS:
-            self.size_preset.addItem(f"{w}×{h}", (w, h))
-        self.size_preset.addItem(CUSTOM, None)
-        self.width_ = _spin(8, 16384, 512, step=8)
-        self.height_ = _spin(8, 16384, 512, step=8)
-        self.batch_size = _spin(1, MAX_BATCH_SIZE, 1)
-        self.batch_count = _spin(1, MAX_BATCH_COUNT, 1)
-        self.strength = _dspin(0.0, 1.0, 0.75, 0.05, 2)
-        self.mask_blur = _spin(0, 64, 4)
+        self.size_preset = SizePresets()
+        self.width_ = spin(8, 16384, 512, step=8)
+        self.height_ = spin(8, 16384, 512, step=8)
+        self.size_note = _note("color: #b36b00;")
+        self.size_note.setObjectName("sizeNote")
+        self.batch_size = spin(1, MAX_BATCH_SIZE, 1)
+        self.batch_count = spin(1, MAX_BATCH_COUNT, 1)
+        self.strength = dspin(0.0, 1.0, 0.75, 0.05, 2)
+        self.mask_blur = spin(0, 64, 4)
         self.inpaint_area = QComboBox()
         self.inpaint_area.addItem("Whole picture", InpaintArea.whole.value)
         self.inpaint_area.addItem("Only masked", InpaintArea.only_masked.value)
-        self.inpaint_padding = _spin(0, 256, 32)
-
-        self.error = QLabel()
+        self.inpaint_padding = spin(0, 256, 32)
+        self.lora_note = _note("color: #b36b00;")
+        self.lora_note.setText("LoRA tags are recorded with the picture but not applied yet.")
+        self.lora_note.setObjectName("loraNote")
+        self.error = _note("color: #d33; font-weight: bold;")
         self.error.setObjectName("errorLabel")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #d33; font-weight: bold;")
-        self.error.hide()
         self.generate = QPushButton("Generate")
         self.generate.setToolTip("Ctrl+Enter; while busy, adds the job to the queue")
         self.generate.setDefault(True)
@@ -146,15 +115,12 @@ class PromptPanel(QWidget):
         self.cancel.setToolTip("Esc: stop the running job")
         self.cancel.setEnabled(False)
 
-        # layout
-        lay = QVBoxLayout(self)
+        # 2. the scrolled form (a laptop screen shows part of it), Generate and Cancel always in sight
+        fields = QWidget()
+        lay = QVBoxLayout(fields)
+        lay.setContentsMargins(0, 0, 4, 0)
         lay.addWidget(self.mode_label)
         lay.addWidget(self.prompt, 3)
-        self.lora_note = QLabel("LoRA tags are recorded with the picture but not applied yet.")
-        self.lora_note.setObjectName("loraNote")
-        self.lora_note.setWordWrap(True)
-        self.lora_note.setStyleSheet("color: #b36b00;")
-        self.lora_note.setVisible(False)
         lay.addWidget(self.lora_note)
         lay.addWidget(self.negative, 2)
         form = QFormLayout()
@@ -163,23 +129,13 @@ class PromptPanel(QWidget):
         form.addRow("Sampler", self.sampler)
         form.addRow("Steps", self.steps)
         form.addRow("CFG scale", self.cfg)
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(self.seed_random)
-        seed_row.addWidget(self.seed_reuse)
+        seed_row = _row(self.seed, self.seed_random, self.seed_reuse)
+        seed_row.setStretch(0, 1)
         form.addRow("Seed", seed_row)
         form.addRow("Size", self.size_preset)
-        wh = QHBoxLayout()
-        wh.addWidget(self.width_)
-        wh.addWidget(QLabel("×"))
-        wh.addWidget(self.height_)
-        form.addRow("W × H", wh)
-        batch = QHBoxLayout()
-        batch.addWidget(QLabel("size"))
-        batch.addWidget(self.batch_size)
-        batch.addWidget(QLabel("count"))
-        batch.addWidget(self.batch_count)
-        form.addRow("Batch", batch)
+        form.addRow("W × H", _row(self.width_, QLabel("×"), self.height_))
+        form.addRow("", self.size_note)
+        form.addRow("Batch", _row(QLabel("size"), self.batch_size, QLabel("count"), self.batch_count))
         form.addRow("Clip skip", self.clip_skip)
         form.addRow("Styles", self.styles)
         lay.addLayout(form)
@@ -190,139 +146,85 @@ class PromptPanel(QWidget):
         iform.addRow("Inpaint area", self.inpaint_area)
         iform.addRow("Padding", self.inpaint_padding)
         lay.addWidget(self.image_box)
-        lay.addWidget(self.error)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("promptScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(fields)
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll, 1)
+        outer.addWidget(self.error)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate, 2)
         buttons.addWidget(self.cancel, 1)
-        lay.addLayout(buttons)
-        self._update_model_note()
+        outer.addLayout(buttons)
 
-    def _wire(self) -> None:
+        # 3. each parameter's widget: every Request field the canvas does not decide has one
+        self.bindings: dict[str, bind.Binding] = {
+            "prompt": bind.Binding(
+                self.prompt.edit, self.prompt.text, self.prompt.set_text, self.prompt.edit.textChanged
+            ),
+            "negative_prompt": bind.Binding(
+                self.negative.edit, self.negative.text, self.negative.set_text, self.negative.edit.textChanged
+            ),
+            "model": bind.combo(self.model, lambda v: v or "", lambda v: v or "Default model"),
+            "sampler": bind.combo(self.sampler, lambda v: v or DEFAULT_SAMPLER),
+            "steps": bind.spin(self.steps),
+            "cfg_scale": bind.dspin(self.cfg),
+            "clip_skip": bind.spin(self.clip_skip),
+            "seed": bind.int_line(self.seed, -1),
+            "width": bind.spin(self.width_),
+            "height": bind.spin(self.height_),
+            "batch_size": bind.spin(self.batch_size),
+            "batch_count": bind.spin(self.batch_count),
+            "strength": bind.dspin(self.strength),
+            "mask_blur": bind.spin(self.mask_blur),
+            "inpaint_area": bind.combo(self.inpaint_area, InpaintArea),
+            "inpaint_padding": bind.spin(self.inpaint_padding),
+            "styles": bind.Binding(self.styles, self.styles.names, self.styles.set_names, self.styles.edited),
+        }
+        missing = set(PARAMETERS) ^ set(self.bindings)
+        if missing:
+            raise RuntimeError(f"prompt panel and Request disagree on: {', '.join(sorted(missing))}")
+
+    def _bind(self) -> None:
+        studio = self.studio
+        if not studio.get("model"):  # a fresh studio starts on the selector's first model
+            studio.set("model", self.model.currentData() or "")
+        for name, binding in self.bindings.items():
+            bind.bind(studio, name, binding)
+        studio.changed.connect(self._on_changed)
+        studio.canvas_changed.connect(self._on_canvas)
         self.generate.clicked.connect(self.generateRequested)
         self.cancel.clicked.connect(self.cancelRequested)
-        self.seed_random.clicked.connect(lambda: self.seed.setText("-1"))
+        self.seed_random.clicked.connect(lambda: studio.set("seed", -1))
         self.seed_reuse.clicked.connect(self._reuse_seed)
-        self.size_preset.activated.connect(self._apply_preset)
-        self.width_.valueChanged.connect(self._sync_preset)
-        self.height_.valueChanged.connect(self._sync_preset)
-        self.model.currentIndexChanged.connect(self._update_model_note)
-        for w in self._fields():
-            sig = getattr(w, "textChanged", None) or getattr(w, "currentIndexChanged", None)
-            if isinstance(w, (QSpinBox, QDoubleSpinBox)):
-                sig = w.valueChanged
-            sig.connect(self._on_edit)
-        self.prompt.edit.textChanged.connect(self._on_edit)
-        self.negative.edit.textChanged.connect(self._on_edit)
-
-    def _fields(self) -> list[QWidget]:
-        return [
-            self.model,
-            self.sampler,
-            self.steps,
-            self.cfg,
-            self.clip_skip,
-            self.seed,
-            self.width_,
-            self.height_,
-            self.batch_size,
-            self.batch_count,
-            self.strength,
-            self.mask_blur,
-            self.inpaint_area,
-            self.inpaint_padding,
-        ]
+        self.size_preset.currentIndexChanged.connect(self._apply_preset)
+        self.size_preset.show_size(*studio.size)
+        self._update_model_note()
+        self._on_canvas()
 
     # -- the request -----------------------------------------------------------------------------
     def seed_value(self) -> int:
-        """The typed seed; empty (or a lone "-") means random (-1)."""
-        text = self.seed.text().strip()
-        try:
-            return int(text)
-        except ValueError:
-            return -1
+        return self.studio.get("seed")
 
     def request(self, init_image: InputImage | None = None, mask: InputImage | None = None) -> Request:
         """The Request these fields describe; the mode follows from the given canvas images."""
-        mode = mode_for(init_image is not None, mask is not None)
-        return Request(
-            prompt=self.prompt.text(),
-            negative_prompt=self.negative.text(),
-            mode=mode,
-            steps=self.steps.value(),
-            cfg_scale=round(self.cfg.value(), 2),
-            width=self.width_.value(),
-            height=self.height_.value(),
-            seed=self.seed_value(),
-            batch_size=self.batch_size.value(),
-            batch_count=self.batch_count.value(),
-            sampler=self.sampler.currentData() or DEFAULT_SAMPLER,
-            strength=round(self.strength.value(), 2),
-            init_image=init_image if mode is not Mode.txt2img else None,
-            mask=mask if mode is Mode.inpaint else None,
-            mask_blur=self.mask_blur.value(),
-            inpaint_area=InpaintArea(self.inpaint_area.currentData()),
-            inpaint_padding=self.inpaint_padding.value(),
-            clip_skip=self.clip_skip.value(),
-            model=self.model.currentData() or "",
-            styles=self._styles,  # in the order they were picked
-        )
+        return self.studio.request(init_image, mask)
 
     def set_request(self, request: Request) -> None:
-        """Fill every field from a request ("Reuse parameters"); the seed is kept exactly."""
-        self.prompt.set_text(request.prompt)
-        self.negative.set_text(request.negative_prompt)
-        _select(self.model, request.model, request.model or "Default model")
-        _select(self.sampler, request.sampler, request.sampler)
-        self.steps.setValue(request.steps)
-        self.cfg.setValue(float(request.cfg_scale))
-        self.clip_skip.setValue(request.clip_skip)
-        self.seed.setText(str(request.seed))
-        self.width_.setValue(request.width)
-        self.height_.setValue(request.height)
-        self.batch_size.setValue(request.batch_size)
-        self.batch_count.setValue(request.batch_count)
-        self.strength.setValue(float(request.strength))
-        self.mask_blur.setValue(request.mask_blur)
-        self.inpaint_area.setCurrentIndex(self.inpaint_area.findData(InpaintArea(request.inpaint_area).value))
-        self.inpaint_padding.setValue(request.inpaint_padding)
-        self._set_styles(tuple(request.styles))
+        """Every field from a request, exactly (seed included)."""
+        self.studio.set_parameters(request)
         self.clear_error()
 
-    # -- styles ----------------------------------------------------------------------------------
-    def _fill_styles(self) -> None:
-        try:
-            from sdstudio.core.prompt.styles import all_styles
+    def generation_size(self) -> tuple[int, int]:
+        return self.studio.size
 
-            styles = all_styles()
-        except Exception as e:  # a broken styles.csv: the presets menu says so, the panel works
-            styles = {}
-            self.styles.setToolTip(f"styles unavailable: {e}")
-        for name, style in styles.items():
-            action = self.styles_menu.addAction(name)
-            action.setCheckable(True)
-            action.setToolTip(", ".join(p for p in (style.prompt, style.negative_prompt) if p))
-            action.toggled.connect(lambda on, n=name: self._toggle_style(n, on))
-        self._update_styles_text()
+    def set_size(self, width: int, height: int) -> None:
+        self.studio.update(width=width, height=height)
 
-    def _toggle_style(self, name: str, on: bool) -> None:
-        if on and name not in self._styles:
-            self._styles = (*self._styles, name)
-        elif not on and name in self._styles:
-            self._styles = tuple(n for n in self._styles if n != name)
-        self._update_styles_text()
-        self._on_edit()
-
-    def _set_styles(self, names: tuple[str, ...]) -> None:
-        self._styles = names
-        for action in self.styles_menu.actions():
-            action.blockSignals(True)
-            action.setChecked(action.text() in names)
-            action.blockSignals(False)
-        self._update_styles_text()
-
-    def _update_styles_text(self) -> None:
-        self.styles.setText(", ".join(self._styles) if self._styles else "None")
-
+    # -- models ----------------------------------------------------------------------------------
     def _fill_models(self, models: list[tuple[str, str, str]]) -> None:
         for name, ref, note in models:
             self.model.addItem(name, ref)
@@ -330,19 +232,28 @@ class PromptPanel(QWidget):
 
     def set_models(self, models: list[tuple[str, str, str]]) -> None:
         """New choices (name, reference, note); the selected model stays selected when still there."""
-        current = self.model.currentData()
+        current = self.studio.get("model")
         self.model.blockSignals(True)
         self.model.clear()
         self._fill_models(models)
-        self.model.blockSignals(False)
         self.model.setCurrentIndex(max(0, self.model.findData(current)))
+        self.model.blockSignals(False)
+        self.studio.set("model", self.model.currentData() or "")
         self._update_model_note()
 
     def select_model(self, ref: str | None) -> None:
-        i = self.model.findData(ref) if ref else -1
-        if i >= 0:
-            self.model.setCurrentIndex(i)
+        if ref and self.model.findData(ref) >= 0:
+            self.studio.set("model", ref)
 
+    def _update_model_note(self) -> None:
+        ref = self.model.currentData() or ""
+        note = self.model.currentData(Qt.ItemDataRole.ToolTipRole) or (
+            demo.DEMO_NOTE if demo.is_demo(ref) else ""
+        )
+        self.model_note.setText(note)
+        self.model_note.setVisible(bool(note))
+
+    # -- state shown -----------------------------------------------------------------------------
     def set_mode(self, mode: Mode) -> None:
         self.mode_label.setText(MODE_TEXT[mode])
         self.image_box.setEnabled(mode is not Mode.txt2img)
@@ -358,23 +269,8 @@ class PromptPanel(QWidget):
 
     # -- errors ----------------------------------------------------------------------------------
     def field_widget(self, name: str) -> QWidget | None:
-        return {
-            "prompt": self.prompt.edit,
-            "negative_prompt": self.negative.edit,
-            "steps": self.steps,
-            "cfg_scale": self.cfg,
-            "width": self.width_,
-            "height": self.height_,
-            "seed": self.seed,
-            "batch_size": self.batch_size,
-            "batch_count": self.batch_count,
-            "sampler": self.sampler,
-            "strength": self.strength,
-            "mask_blur": self.mask_blur,
-            "inpaint_padding": self.inpaint_padding,
-            "clip_skip": self.clip_skip,
-            "model": self.model,
-        }.get(name)
+        binding = self.bindings.get(name)
+        return binding.widget if binding is not None else None
 
     def show_error(self, message: str, field: str | None = None) -> None:
         """A readable one-line error under the fields; the named field is outlined. Inputs stay as typed."""
@@ -385,79 +281,63 @@ class PromptPanel(QWidget):
         if widget is not None:
             widget.setProperty("invalid", True)
             widget.setStyleSheet("border: 2px solid #d33;")
+            self.scroll.ensureWidgetVisible(widget)
             widget.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def clear_error(self) -> None:
         self.error.hide()
         self.error.clear()
-        for w in [self.prompt.edit, self.negative.edit, *self._fields()]:
-            if w.property("invalid"):
-                w.setProperty("invalid", False)
-                w.setStyleSheet("")
+        for binding in self.bindings.values():
+            if binding.widget.property("invalid"):
+                binding.widget.setProperty("invalid", False)
+                binding.widget.setStyleSheet("")
 
     # -- slots -----------------------------------------------------------------------------------
-    def _on_edit(self, *_: Any) -> None:
+    def _on_changed(self, name: str) -> None:
         if self.error.isVisible():
             self.clear_error()
-        from sdstudio.core.prompt import lora_tags
+        if name == "prompt":
+            from sdstudio.core.prompt import lora_tags
 
-        self.lora_note.setVisible(bool(lora_tags(self.prompt.edit.toPlainText())))
-        self.changed.emit()
+            self.lora_note.setVisible(bool(lora_tags(self.studio.get("prompt"))))
+        elif name in ("width", "height"):
+            self.size_preset.show_size(*self.studio.size)
+            self._update_size_note()
+        elif name == "model":
+            self._update_model_note()
+
+    def _on_canvas(self) -> None:
+        self.set_mode(self.studio.mode)
+        self._update_size_note()
+
+    def _update_size_note(self) -> None:
+        note = self.studio.size_note()
+        self.size_note.setText(note)
+        self.size_note.setVisible(bool(note))
 
     def _reuse_seed(self) -> None:
         if self.last_seed is not None:
-            self.seed.setText(str(self.last_seed))
+            self.studio.set("seed", self.last_seed)
 
     def randomize_seed_now(self) -> None:
-        self.seed.setText(str(secrets.randbelow(MAX_SEED + 1)))
+        self.studio.set("seed", secrets.randbelow(MAX_SEED + 1))
 
     def _apply_preset(self, index: int) -> None:
-        size = self.size_preset.itemData(index)
+        size = self.size_preset.size_at(index)
         if size:
             self.set_size(*size)
 
-    def generation_size(self) -> tuple[int, int]:
-        return self.width_.value(), self.height_.value()
 
-    def set_size(self, width: int, height: int) -> None:
-        self.width_.setValue(width)
-        self.height_.setValue(height)
-
-    def _sync_preset(self) -> None:
-        i = self.size_preset.findData((self.width_.value(), self.height_.value()))
-        self.size_preset.setCurrentIndex(i if i >= 0 else self.size_preset.count() - 1)
-
-    def _update_model_note(self) -> None:
-        ref = self.model.currentData() or ""
-        note = self.model.currentData(Qt.ItemDataRole.ToolTipRole) or (
-            demo.DEMO_NOTE if demo.is_demo(ref) else ""
-        )
-        self.model_note.setText(note)
-        self.model_note.setVisible(bool(note))
+def _note(style: str) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    label.setVisible(False)
+    return label
 
 
-def _spin(lo: int, hi: int, value: int, step: int = 1) -> QSpinBox:
-    s = QSpinBox()
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    s.setKeyboardTracking(True)
-    return s
-
-
-def _dspin(lo: float, hi: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
-    s = QDoubleSpinBox()
-    s.setDecimals(decimals)
-    s.setRange(lo, hi)
-    s.setSingleStep(step)
-    s.setValue(value)
-    return s
-
-
-def _select(combo: QComboBox, data: str, label: str) -> None:
-    """Select the item holding `data`, adding it when unknown so a reused request round-trips exactly."""
-    i = combo.findData(data)
-    if i < 0:
-        combo.addItem(label, data)
-        i = combo.count() - 1
-    combo.setCurrentIndex(i)
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for w in widgets:
+        row.addWidget(w)
+    return row

@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sdstudio import __version__
+from sdstudio.core import schema
 from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Request, Result
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS, find_sampler
+
+log = logging.getLogger(__name__)
 
 CHUNK = "sdstudio"
 AI_SOURCE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
@@ -132,14 +136,13 @@ def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
 
     info = PngInfo()
     info.add_text("parameters", infotext(gen, result))
-    payload = {
-        "version": 1,
-        "request": gen.request.to_dict(images="sha256"),
-        "model_name": result.model_name,
-        "model_hash": result.model_hash,
-        "parent": pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
-    }
-    info.add_text(CHUNK, json.dumps(payload, ensure_ascii=False))
+    payload = schema.dumps(
+        gen.request,
+        model_name=result.model_name,
+        model_hash=result.model_hash,
+        parent=pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
+    )
+    info.add_text(CHUNK, payload)
     info.add_itxt("XML:com.adobe.xmp", XMP.format(source=AI_SOURCE, version=__version__))
     buf = io.BytesIO()
     gen.image.save(buf, format="PNG", pnginfo=info)
@@ -177,15 +180,14 @@ def read_parameters(source: str | Path | bytes) -> ImageParameters:
         raise ValueError(f"{name}: not a readable image ({e})") from None
     if CHUNK in text:
         try:
-            data = json.loads(text[CHUNK])
-            request = Request.from_dict(data["request"])
+            request, extras = schema.loads(text[CHUNK])
             return ImageParameters(
                 text.get("parameters", ""),
                 request,
                 "sdstudio",
-                data.get("model_name", ""),
-                data.get("parent"),
+                str(extras.get("model_name", "")),
+                extras.get("parent"),
             )
-        except (ValueError, KeyError, TypeError):
-            pass  # fall back to the A1111 text
+        except schema.SchemaError as e:  # a newer or damaged chunk: the A1111 text still says a lot
+            log.warning("sdstudio chunk not read: %s", e)
     return from_other_tool(text)

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sdstudio.core import paths
+from sdstudio.core import paths, schema
 from sdstudio.core.gallery.index import Index, Record
-from sdstudio.core.gallery.metadata import ImageParameters, pixel_hash, png_bytes, read_parameters
+from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes, read_parameters
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
 
@@ -154,13 +154,11 @@ class GalleryStore:
             return None
         if data.request is None or data.tool != "sdstudio":
             return data.request
-        import json as _json
-
         from PIL import Image
 
         with Image.open(record.path) as img:
-            raw = _json.loads(img.text["sdstudio"])["request"]
-        return Request.from_dict(raw, resolve_image=self._resolve_input)
+            chunk = img.text[CHUNK]
+        return schema.loads(chunk, resolve_image=self._resolve_input)[0]
 
     def _resolve_input(self, sha: str) -> InputImage | None:
         path = self._input_path(sha)

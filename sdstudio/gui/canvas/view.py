@@ -81,6 +81,11 @@ class CanvasView(QGraphicsView):
         painter.restore()
 
     @property
+    def preview_visible(self) -> bool:
+        """A step preview or a result lies over the picture."""
+        return self._preview_item.isVisible()
+
+    @property
     def overlay_opacity(self) -> float:
         return self._mask_item.opacity()
 

@@ -1,0 +1,74 @@
+"""What an artist hits in the studio window (issue 12): real key and mouse events on the demo model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QApplication
+
+from sdstudio.gui.images import qimage_to_input
+from tests.gui.window_helpers import fill_panel, small
+
+pytest_plugins = ["tests.gui.window_fixtures"]
+
+TIMEOUT = 60_000
+
+
+def _paste(qtbot: Any, window: Any, w: int, h: int) -> None:
+    picture = QImage(w, h, QImage.Format.Format_RGB32)
+    picture.fill(QColor("olive"))
+    QApplication.clipboard().setImage(picture)
+    window.canvas_view.setFocus()
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+
+
+def _shown(window: Any) -> np.ndarray:
+    pixmap = window.canvas_view._preview_item.pixmap()
+    return np.asarray(qimage_to_input(pixmap.toImage()).to_pil().convert("RGB"))
+
+
+def test_reuse_parameters_keeps_the_size_of_the_picture_on_the_canvas(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=2))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    _paste(qtbot, window, 384, 256)
+    p = window.prompt
+    assert (p.width_.value(), p.height_.value()) == (384, 256)
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1, timeout=30_000)
+    view = window.gallery.view
+    rect = view.visualRect(window.gallery.model.index(0))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    type_prompt = "something else"
+    fill_panel(qtbot, p, prompt=type_prompt, seed=5)
+    qtbot.mouseClick(window.gallery.reuse_button, Qt.MouseButton.LeftButton)
+    assert (p.prompt.text(), p.seed.text()) == ("a red fox", "1234")  # the job's parameters ...
+    assert (p.width_.value(), p.height_.value()) == (384, 256)  # ... at the picture's size, not 64×64
+    assert "stays 384×256" in window.status.message.text() and "64×64" in window.status.message.text()
+    assert window.current_request().width == 384 and not p.size_note.isVisible()
+    fill_panel(qtbot, p, width=256)  # the artist's choice wins, and the panel says what it does
+    assert window.current_request().width == 256 and p.size_note.isVisible()
+
+
+def test_cancel_keeps_the_last_result_on_the_canvas(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=2))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    result = np.asarray(done.args[0].result.images[0].image.convert("RGB"))
+    assert np.array_equal(_shown(window), result)
+    fill_panel(qtbot, window.prompt, steps=60, seed=99)
+    steps: list[int] = []
+    window.worker.progress.connect(lambda job, p, preview: steps.append(p.step))
+    qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=TIMEOUT)
+    assert not np.array_equal(_shown(window), result)  # a step preview of the new job
+    with qtbot.waitSignal(window.worker.cancelled, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.canvas_view.preview_visible and not window.canvas_view.hint_visible
+    assert np.array_equal(_shown(window), result)  # the last good result, not the empty placeholder
+    assert window.use_result_action.isEnabled()
+    qtbot.keyClick(window.canvas_view, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+    picture = np.asarray(qimage_to_input(window.canvas.image()).to_pil().convert("RGB"))
+    assert np.array_equal(picture, result)
