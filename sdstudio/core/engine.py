@@ -36,6 +36,8 @@ class _Loaded:
     derived: dict[str, Any]
     scheduler_config: dict[str, Any]
     schedulers: dict[str, Any] = field(default_factory=dict)
+    family: Any = None  # the entry's Family
+    loras: Any = None  # the LoraSession patching this model
 
     def scheduler(self, sampler: str) -> Any:
         """The scheduler for an A1111 sampler name, built once per model (set_timesteps resets its state)."""
@@ -140,9 +142,12 @@ class Engine:
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
         space = "sdxl" if "XL" in type(pipe).__name__ else "sd1"
+        from sdstudio.core.lora import LoraSession
+
         self._loaded = _Loaded(
             entry.location, entry.name, entry.short_hash, pipe, space, {}, dict(pipe.scheduler.config)
         )
+        self._loaded.family, self._loaded.loras = entry.family, LoraSession(self.library.loras)
         return self._loaded
 
     def close(self) -> None:
@@ -179,17 +184,22 @@ class Engine:
             log.warning("embeddings unavailable: %s", e)
             return {}
 
+    def _embeddings_used(self, texts: list[str]) -> tuple[tuple[str, str], ...]:
+        """(name, sha256) of each embedding the texts name, for A1111's `TI hashes`."""
+        from sdstudio.core.prompt.embeddings import names_in
+
+        files = self._embedding_files()
+        return tuple((n, self.library.hashes.sha256(files[n])) for n in names_in(texts, list(files)))
+
     def _prompt_kwargs(
         self, pipe: Any, request: Request
     ) -> tuple[dict[str, Any], Callable[[int, dict], None] | None]:
         """Pipeline kwargs for the prompts, and a per-step hook that may swap embeddings (prompt editing)."""
-        from sdstudio.core.prompt import build_conditioning, effective_prompts, lora_tags
+        from sdstudio.core.prompt import build_conditioning, effective_prompts
         from sdstudio.core.prompt.embeddings import apply_embeddings
         from sdstudio.core.prompt.encode import swap_embeddings
 
         prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
-        if loras := lora_tags(prompt):
-            log.warning("LoRA tags are not applied yet: %s", ", ".join(f"{n}:{w:g}" for n, w in loras))
         if files := self._embedding_files():  # names written in the prompts become their vectors
             prompt, negative = apply_embeddings(pipe, [prompt, negative], files)
         cond = build_conditioning(pipe, prompt, negative, request.steps, request.clip_skip)
@@ -241,11 +251,14 @@ class Engine:
     ) -> Result:
         import torch
 
+        from sdstudio.core.lora import resolve_tags
         from sdstudio.core.prompt import effective_prompts
 
         started = time.perf_counter()
-        # 2. effective prompts (styles applied, inline negatives moved): what runs and gets recorded
+        # 2. effective prompts (styles applied, inline negatives moved): what runs and gets recorded;
+        #    the LoRAs they name are found before the model loads
         prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
+        wanted = resolve_tags(self.library.loras, prompt, request.steps)
         loaded = self._load(request.model)
         seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
         resolved = request.replace(seed=seed, prompt=prompt, negative_prompt=negative, styles=())
@@ -255,8 +268,9 @@ class Engine:
         pipe = self._pipeline_for(loaded, kind)
         pipe.scheduler = loaded.scheduler(request.sampler)
 
-        # 3. inputs for the mode
+        # 3. inputs for the mode; LoRAs patched in (or out) before the text is encoded
         inputs, compose, preview_box = self._mode_inputs(request, pipe)
+        loras = loaded.loras.prepare(pipe, wanted, loaded.family)
         prompt_kwargs, prompt_hook = self._prompt_kwargs(pipe, resolved)
 
         # 4. sampling, one pipeline call per batch
@@ -285,7 +299,9 @@ class Engine:
                 image = compose(image)
                 single = resolved.replace(seed=seeds[i], batch_size=1, batch_count=1)
                 outputs.append(GeneratedImage(image, seeds[i], single, len(outputs)))
-        return Result(resolved, tuple(outputs), loaded.name, loaded.hash, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        embeddings = self._embeddings_used([prompt, negative])
+        return Result(resolved, tuple(outputs), loaded.name, loaded.hash, elapsed, loras, embeddings)
 
     def _mode_inputs(
         self, request: Request, pipe: Any

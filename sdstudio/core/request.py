@@ -311,3 +311,7 @@ class Result:
     model_name: str = ""
     model_hash: str = ""
     elapsed: float = 0.0
+    loras: tuple[Any, ...] = ()  # sdstudio.core.lora.AppliedLora per LoRA the job applied
+    embeddings: tuple[tuple[str, str], ...] = ()  # (name, sha256) per textual-inversion embedding used
+    vae_name: str = ""  # the chosen VAE's file name ("" = the model's own)
+    vae_hash: str = ""  # its sha256

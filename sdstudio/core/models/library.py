@@ -7,13 +7,17 @@ import logging
 import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdstudio.core import demo
 from sdstudio.core.errors import ModelError
 from sdstudio.core.models.entries import Family, Kind, ModelEntry, Source
 from sdstudio.core.models.hashing import HashCache
-from sdstudio.core.models.scan import file_entry, scan_root
+from sdstudio.core.models.scan import LAYOUTS, file_entry, layout_of, scan_root
 from sdstudio.core.settings import Settings
+
+if TYPE_CHECKING:
+    from sdstudio.core.lora.catalog import LoraCatalog
 
 log = logging.getLogger(__name__)
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -42,11 +46,36 @@ class ModelLibrary:
         self.settings = settings if settings is not None else Settings.load()
         self.hashes = hashes or HashCache()
         self._entries: list[ModelEntry] | None = None
+        self._loras: LoraCatalog | None = None
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
         with self._lock:
             self._entries = None
+        if self._loras is not None:
+            self._loras.refresh()
+
+    @property
+    def loras(self) -> LoraCatalog:
+        """The LoRA / LyCORIS files of every root and of sdstudio's own LoRA folder."""
+        if self._loras is None:
+            from sdstudio.core.lora.catalog import LoraCatalog, lora_roots, own_folder
+
+            def roots() -> list[tuple[Path, Path]]:
+                return lora_roots(self.kind_folders(Kind.lora) + [own_folder()])
+
+            self._loras = LoraCatalog(roots)
+        return self._loras
+
+    def kind_folders(self, kind: Kind) -> list[Path]:
+        """The folders of the configured A1111 / ComfyUI roots that hold models of `kind`."""
+        out = []
+        for root in self.settings.model_roots:
+            root_path = Path(root).expanduser()
+            for sub, k in LAYOUTS.get(layout_of(root_path), []):
+                if k is kind and (root_path / sub).is_dir():
+                    out.append((root_path / sub).resolve())
+        return out
 
     def entries(self, kind: Kind | None = Kind.checkpoint) -> list[ModelEntry]:
         """Entries of one kind (None: all); demo models first. Hashes filled where already known."""

@@ -9,7 +9,7 @@ SYNTAX_HELP = """Prompt syntax (as in A1111):
 (word) x1.1, ((word)) x1.21, (word:1.3) any weight, [word] /1.1; \\( \\) \\[ \\] for literal brackets
 BREAK starts a new 75-token chunk; long prompts are split into chunks automatically
 [from:to:when] switches text at a step (when < 1: fraction of the steps), [add:when], [remove::when], [a|b] alternates
-<lora:name:weight> names a LoRA (recorded with the picture, not applied yet)
+<lora:name:weight> applies a LoRA or LyCORIS (<lora:name:te:unet> sets text encoder and UNet apart; <lyco:...> too)
 (-bad hands -unnatural hands) moves those terms to the negative prompt
 an embedding's file name (EasyNegative, badhandv4) uses that textual-inversion embedding"""
 
@@ -29,7 +29,7 @@ _RE_ATTENTION = re.compile(
     re.X,
 )
 _RE_BREAK = re.compile(r"\s*\bBREAK\b\s*", re.S)
-_RE_LORA = re.compile(r"<lora:([^:<>]+)(?::([^:<>]*))?(?::[^<>]*)?>", re.I)
+_RE_LORA = re.compile(r"<(?:lora|lyco):([^:<>]+)(?::([^:<>]*))?(?::[^<>]*)?>", re.I)
 _RE_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)\s*")
 # a round group whose content starts with "-": "(-bad hands -unnatural hands)", optional ":weight"
 _RE_INLINE_NEG = re.compile(r"(?<!\\)\(\s*(-[^()\\]*?)(?::\s*([+-]?[.\d]+)\s*)?\)")
@@ -269,7 +269,7 @@ def _num(s: str | None, default: float = 1.0) -> float:
 
 
 def lora_tags(prompt: str) -> list[tuple[str, float]]:
-    """`<lora:name:weight>` tags in order, weight 1.0 when left out."""
+    """`<lora:name:weight>` (and `<lyco:...>`) tags in order, weight 1.0 when left out."""
     return [(m.group(1).strip(), _num(m.group(2))) for m in _RE_LORA.finditer(prompt)]
 
 
