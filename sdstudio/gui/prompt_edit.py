@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+log = logging.getLogger(__name__)
+
+
+ROUGH = "~"  # the count shown while the tokenizer (or the embeddings library) is not ready
+RETRY_MS = 400  # a rough count is replaced by the real one as soon as it can be made
+MAX_RETRIES = 300  # two minutes; a tokenizer that never loads leaves the rough count
+
 
 def token_display(text: str, embeddings: Callable[[], dict[str, int]] | None = None) -> str:
-    """Token count per 75-token chunk, e.g. "81/150"; embeddings give vectors per textual-inversion name."""
+    """Token count per 75-token chunk, e.g. "81/150"; embeddings give vectors per textual-inversion name.
+
+    A rough count ("~20/75") when the tokenizer or the embeddings are not ready yet: typing never breaks."""
     from sdstudio.core.prompt import count_tokens
 
     try:
         return count_tokens(text, embeddings=embeddings() if embeddings is not None else None).display
-    except Exception:  # a counter failure must never break typing: a rough count instead
+    except Exception as e:
+        log.debug("rough token count (%s)", e)
         n = len(re.findall(r"\w+|[^\w\s]", text))
-        return f"{n}/{max(1, -(-n // 75)) * 75}"
+        return f"{ROUGH}{n}/{max(1, -(-n // 75)) * 75}"
 
 
 def syntax_help() -> str:
@@ -73,6 +84,9 @@ class PromptEdit(QWidget):
         self._timer = QTimer(self, singleShot=True, interval=120)
         self._timer.timeout.connect(self._recount)
         self.edit.textChanged.connect(self._timer.start)
+        self._retry = QTimer(self, singleShot=True, interval=RETRY_MS)
+        self._retry.timeout.connect(self._recount)
+        self._retries = 0
 
     def text(self) -> str:
         return self.edit.toPlainText()
@@ -88,5 +102,15 @@ class PromptEdit(QWidget):
         )
 
     def _on_count(self, serial: int, display: str) -> None:
-        if serial == self._serial:  # drop answers overtaken by newer typing
-            self.count.setText(display)
+        if serial != self._serial:  # drop answers overtaken by newer typing
+            return
+        self.count.setText(display)
+        rough = display.startswith(ROUGH)
+        self.count.setToolTip(
+            "a rough count: the tokenizer is still loading"
+            if rough
+            else "tokens / capacity of the 75-token chunks used"
+        )
+        self._retries = self._retries + 1 if rough else 0
+        if rough and self._retries <= MAX_RETRIES:  # not ready yet (a restart restores the text while
+            self._retry.start()  # torch loads): count again soon, unasked
