@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QFont, QIcon, QImage, QKeySequence, QPainter, 
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -285,7 +286,6 @@ class GalleryPanel(QWidget):
         self.star_button = QPushButton("★")
         self.star_button.setCheckable(True)
         self.star_button.setToolTip("star or unstar the picture (S)")
-        self.star_button.setMaximumWidth(36)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -300,9 +300,11 @@ class GalleryPanel(QWidget):
             self.reuse_button,
             self.delete_button,
         )  # act on the selected picture
-        row = QHBoxLayout()
-        for b in self.action_buttons:
-            row.addWidget(b)
+        row = QGridLayout()  # two rows: the dock fits beside the canvas on a laptop screen
+        for i, b in enumerate((self.star_button, self.open_button, self.delete_button)):
+            row.addWidget(b, 0, i)
+        row.addWidget(self.send_button, 1, 0, 1, 2)
+        row.addWidget(self.reuse_button, 1, 2)
         lay.addLayout(row)
         self._search_timer = QTimer(self, singleShot=True, interval=200)
         self._search_timer.timeout.connect(lambda: self.model.reload(self.search.text().strip()))

@@ -29,6 +29,7 @@ from sdstudio.gui.worker import Worker
 log = logging.getLogger(__name__)
 
 LAYOUT_VERSION = 1
+FIRST_SIZE = (1400, 900)  # first start on a screen that has room; a smaller screen opens maximised
 
 
 def settings_file() -> Path:
@@ -124,7 +125,6 @@ class MainWindow(QMainWindow):
         self.studio.native_side = self._model_native_side()  # after the restore: its size is the artist's
         self.studio.changed.connect(self._parameter_changed)
         self._canvas_to_studio()
-        self.resize(1400, 900)
         self._restore_layout()
         self.gallery.rescan_in_background()  # files added or deleted outside the app
         QTimer.singleShot(0, self.worker.start)  # once the event loop runs: the window paints first
@@ -141,8 +141,12 @@ class MainWindow(QMainWindow):
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
         state = self.settings.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(*FIRST_SIZE)
+        screen = self.screen().availableGeometry()
+        if self.width() > screen.width() or self.height() > screen.height():  # a laptop screen
+            self.resize(screen.size())
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
 

@@ -72,3 +72,31 @@ def test_cancel_keeps_the_last_result_on_the_canvas(qtbot: Any, window: Any) -> 
     qtbot.keyClick(window.canvas_view, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
     picture = np.asarray(qimage_to_input(window.canvas.image()).to_pil().convert("RGB"))
     assert np.array_equal(picture, result)
+
+
+def test_the_window_fits_a_laptop_screen_and_the_prompt_panel_scrolls(qtbot: Any, window: Any) -> None:
+    from sdstudio.gui.main_window import FIRST_SIZE
+
+    screen = window.screen().availableGeometry()
+    small_screen = screen.width() < FIRST_SIZE[0] or screen.height() < FIRST_SIZE[1]
+    assert window.isMaximized() == small_screen  # the first start fits the screen it opens on
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720
+    window.showNormal()
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: window.size().height() == 720)
+    p = window.prompt
+    for button in (p.generate, p.cancel):  # always in sight, whole
+        assert button.visibleRegion().boundingRect().size() == button.size()
+    assert p.scroll.verticalScrollBar().maximum() > 0  # the fields scroll ...
+    window.canvas.set_image(QImage(64, 64, QImage.Format.Format_RGB32))  # img2img: the box is enabled
+    assert p.image_box.isEnabled()
+    p.prompt.edit.setFocus()
+    for _ in range(40):  # ... and Tab reaches the last one, scrolled into view
+        if p.inpaint_padding.hasFocus():
+            break
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert p.inpaint_padding.hasFocus()
+    qtbot.waitUntil(
+        lambda: p.inpaint_padding.visibleRegion().boundingRect().size() == p.inpaint_padding.size()
+    )
