@@ -24,12 +24,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sdstudio.cli import generate, gui, info, models, serve
+    from sdstudio.cli import animate, generate, gui, info, models, serve
 
     parser = _Parser(prog="sdstudio", description="A desktop studio for Stable Diffusion.")
     parser.add_argument("--version", action="version", version=f"sdstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (gui, generate, models, info, serve):
+    for module in (gui, generate, animate, models, info, serve):
         module.register(sub)
     return parser
 

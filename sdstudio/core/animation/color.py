@@ -70,8 +70,9 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    lab_l = lab[..., 0] * 100 / 255.0
-    a, b = lab[..., 1] - 128.0, lab[..., 2] - 128.0
+    x = lab.astype(np.float64)
+    lab_l = x[..., 0] * 100 / 255.0
+    a, b = x[..., 1] - 128.0, x[..., 2] - 128.0
     fy = (lab_l + 16) / 116
     f = np.stack([fy + a / 500, fy, fy - b / 200], -1)
     xyz = np.where(f > 0.206893, f**3, (f - 16 / 116) / 7.787) * _WHITE

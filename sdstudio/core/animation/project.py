@@ -90,6 +90,7 @@ class Project:
         if done or (self.root.exists() and any(self.root.iterdir())):
             what = f"already has {done} frame(s)" if done else "is not empty"
             raise ProjectError(f"{self.root} {what}; use --resume to continue, or choose another output")
+        settings = settings.resolved()
         self.frames_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(self.settings_path, settings.to_json().encode("utf-8"))
         return settings

@@ -72,6 +72,7 @@ def frame_prompts(
         current = keys.get(i, current)
         pos, neg = split_negative(_expand_backticks(current, i, max_frames))
         pos = " ".join(p for p in (positive.strip(), pos) if p)
-        neg = ", ".join(n for n in (neg, negative.replace("--neg", "").strip()) if n)
+        extra = negative.replace("--neg", "").strip()
+        neg = ", ".join(n for n in (neg, "" if extra and extra in neg else extra) if n)
         out.append((pos, neg))
     return out

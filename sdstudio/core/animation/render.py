@@ -6,7 +6,6 @@ between are the last two diffused pictures warped along and cross-faded, as Defo
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from sdstudio.core.animation.project import Project
 from sdstudio.core.animation.settings import AnimationSettings
 from sdstudio.core.animation.warp import warp
 from sdstudio.core.errors import Cancelled
-from sdstudio.core.request import MAX_SEED, InputImage, Mode, Progress, Request
+from sdstudio.core.request import InputImage, Mode, Progress, Request
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,6 @@ class AnimationResult:
     settings: AnimationSettings
 
 
-def resolve_seed(settings: AnimationSettings) -> AnimationSettings:
-    return settings if settings.seed >= 0 else settings.replace(seed=secrets.randbelow(MAX_SEED + 1))
-
-
 class Animator:
     """Renders one animation into its project folder on `engine` (anything with Engine.run's signature)."""
 
@@ -73,7 +68,7 @@ class Animator:
         """Render every frame not yet on disk. Raises Cancelled (frames kept), ProjectError, engine errors."""
         # 1. the folder, the seed and every frame's parameters, checked before any diffusion
         init = self._init_image()
-        settings = self.project.prepare(resolve_seed(self.settings), resume)
+        settings = self.project.prepare(self.settings, resume)
         plan = make_plan(settings, settings.seed)
         n = settings.max_frames
         done = self.project.finished() if resume else 0

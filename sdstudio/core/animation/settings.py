@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,10 @@ class AnimationSettings:
 
     def replace(self, **changes: Any) -> AnimationSettings:
         return dataclasses.replace(self, **changes)
+
+    def resolved(self) -> AnimationSettings:
+        """These settings with a random seed (-1) drawn, so a resumed run gets the same seeds."""
+        return self if self.seed >= 0 else self.replace(seed=secrets.randbelow(MAX_SEED + 1))
 
     @classmethod
     def schedule_fields(cls) -> list[str]:

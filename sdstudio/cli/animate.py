@@ -1,0 +1,120 @@
+"""`sdstudio animate SETTINGS -o OUT.mp4`: a Deforum-style animation from a settings file, headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from sdstudio.cli import CliError
+
+if TYPE_CHECKING:
+    from sdstudio.core.animation.render import AnimationProgress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "animate",
+        help="render a Deforum-style animation from a settings file to MP4, GIF or WebP",
+        description="Render a Deforum 2D animation. SETTINGS is a Deforum settings .txt (JSON) or one saved "
+        "by sdstudio. Frames, settings and a thumbnail go to the project folder OUT-animation/.",
+    )
+    p.add_argument("settings", type=Path, metavar="SETTINGS")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mp4", help=".mp4, .gif or .webp")
+    p.add_argument(
+        "--model", default=None, metavar="ID_OR_PATH", help="model name, hash, folder, file or hub id"
+    )
+    p.add_argument(
+        "--frames", type=int, default=None, metavar="N", help="render N frames (the settings' max_frames)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue from the last finished frame (same seeds)")
+    p.add_argument(
+        "--project", type=Path, default=None, metavar="DIR", help="project folder (default OUT-animation)"
+    )
+    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    p.set_defaults(func=run)
+
+
+def project_dir(output: Path) -> Path:
+    return output.parent / f"{output.stem}-animation"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class FrameBar:
+    """One terminal line: frames done, the diffusion's step, time per frame and the ETA."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 30):
+        self.stream, self.width = stream, width
+
+    def __call__(self, p: AnimationProgress) -> None:
+        filled = int(self.width * p.fraction)
+        step = f" step {p.step.step}/{p.step.total}" if p.step is not None else ""
+        eta = f" ETA {_duration(p.eta)}" if p.done else ""
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] frame {p.done}/{p.total}{step}{eta}   "
+        )
+        if p.done == p.total and p.step is None:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from sdstudio.core.animation.encode import EncodeError, check_output, encode
+    from sdstudio.core.animation.project import ProjectError
+    from sdstudio.core.animation.settings import SettingsError, read_settings
+    from sdstudio.core.errors import Cancelled, EngineError, RequestError
+
+    # 1. everything checked before the model loads: output type, settings, schedules, overrides
+    try:
+        check_output(args.output)
+        loaded = read_settings(args.settings)
+        settings = loaded.settings
+        if args.frames is not None:
+            settings = settings.replace(max_frames=args.frames)
+        if args.model is not None:
+            settings = settings.replace(model=args.model)
+        settings.validate()
+    except (EncodeError, ValueError) as e:  # SettingsError, ScheduleError
+        raise CliError(str(e)) from None
+    for note in loaded.notes:
+        print(f"sdstudio: note: {note}", file=sys.stderr)
+
+    # 2. render into the project folder (frames kept on cancel or failure)
+    from sdstudio.core.animation.render import Animator
+    from sdstudio.core.engine import Engine
+
+    project = args.project or project_dir(args.output)
+    engine = Engine.from_settings(device=args.device)
+    animator = Animator(engine, settings, project)
+    try:
+        result = animator.render(on_progress=FrameBar(), resume=args.resume)
+    except (ProjectError, SettingsError, RequestError) as e:
+        raise CliError(str(e)) from None
+    except EngineError as e:
+        raise CliError(f"{e}; the finished frames are kept in {project} (--resume continues)") from None
+    except (Cancelled, KeyboardInterrupt):
+        done = animator.project.finished()
+        print(
+            f"\nsdstudio: interrupted after {done} frame(s); run again with --resume to continue",
+            file=sys.stderr,
+        )
+        return 130
+
+    # 3. the video; a failed encode keeps the frames, and --resume encodes again
+    try:
+        out = encode(result.project.frame_paths(), args.output, result.settings.fps)
+    except EncodeError as e:
+        raise CliError(
+            f"{e}; the frames are kept in {project}; run again with --resume to encode again"
+        ) from None
+    print(
+        f"{out}  {result.frames} frames at {result.settings.fps:g} fps, seed {result.seed}, project {project}"
+    )
+    return 0
