@@ -24,12 +24,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sdstudio.cli import animate, generate, gui, info, models, serve
+    from sdstudio.cli import animate, generate, gui, info, lineage, models, serve
 
     parser = _Parser(prog="sdstudio", description="A desktop studio for Stable Diffusion.")
     parser.add_argument("--version", action="version", version=f"sdstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (gui, generate, animate, models, info, serve):
+    for module in (gui, generate, animate, models, info, lineage, serve):
         module.register(sub)
     return parser
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # which flags were given (replay overrides)
     if args.command is None:
         from sdstudio.cli import gui
 

@@ -14,6 +14,7 @@ from sdstudio.core.request import (
     Progress,
     Request,
     RequestError,
+    Result,
     size_for_picture,
 )
 from sdstudio.core.samplers import DEFAULT_SAMPLER
@@ -21,7 +22,7 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate images headless and write PNG files")
-    p.add_argument("prompt", metavar="PROMPT")
+    p.add_argument("prompt", metavar="PROMPT", nargs="?", help="the prompt (optional with --from)")
     p.add_argument("--negative", default="", metavar="TEXT", help="negative prompt")
     p.add_argument(
         "--model", default="", metavar="ID_OR_PATH", help="model name, hash, folder, file or hub id"
@@ -79,6 +80,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="apply a style or negative preset such as 'hands' (repeatable)",
     )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    p.add_argument(
+        "--from",
+        dest="from_picture",
+        type=Path,
+        metavar="PICTURE.png",
+        help="take every parameter from a picture (sdstudio, A1111, ComfyUI, ...); flags given override one each",
+    )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="with --from: compare the result with the picture's pixels (exit 1 when they differ)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.png")
     p.set_defaults(func=run)
 
@@ -149,12 +162,26 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdstudio.core.errors import EngineError
+    if args.from_picture is not None:
+        from sdstudio.cli.replay import generate_from
 
+        return generate_from(args)
+    if args.verify:
+        raise CliError("--verify needs --from PICTURE.png (the picture to compare with)")
+    if args.prompt is None:
+        raise CliError("PROMPT is required (or take every parameter from a picture with --from)")
     try:
         request = build_request(args)
     except RequestError as e:
         raise CliError(str(e)) from None
+    execute(request, args)
+    return 0
+
+
+def execute(request: Request, args: argparse.Namespace) -> Result:
+    """Run the request, write OUT.png (OUT-1.png, ...) and keep its inputs for replay; one line per picture."""
+    from sdstudio.core.errors import EngineError
+
     paths = output_paths(args.output, request.images_total)
     try:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
 
     from sdstudio.core.engine import Engine
+    from sdstudio.core.gallery.store import keep_inputs
     from sdstudio.core.metadata_io import write_png
 
     engine = Engine.from_settings(device=args.device)
@@ -169,10 +197,11 @@ def run(args: argparse.Namespace) -> int:
         result = engine.run(request, on_step=ProgressBar())
     except (EngineError, RequestError) as e:
         raise CliError(str(e)) from None
+    keep_inputs(engine.library.settings.outputs_path(), request)
     for gen, path in zip(result.images, paths, strict=True):
         try:
             write_png(path, gen, result)  # atomic: a failed write leaves no partial file
         except OSError as e:
             raise CliError(f"cannot write {path}: {e.strerror or e}") from None
         print(f"{path}  seed {gen.seed}")
-    return 0
+    return result

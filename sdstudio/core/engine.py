@@ -299,9 +299,14 @@ class Engine:
                 image = compose(image)
                 single = resolved.replace(seed=seeds[i], batch_size=1, batch_count=1)
                 outputs.append(GeneratedImage(image, seeds[i], single, len(outputs)))
+        from sdstudio.core.replay import environment
+
+        env = environment(self.device, str(pick_dtype(self.device, self._dtype_pref)))
         elapsed = time.perf_counter() - started
         embeddings = self._embeddings_used([prompt, negative])
-        return Result(resolved, tuple(outputs), loaded.name, loaded.hash, elapsed, loras, embeddings)
+        return Result(
+            resolved, tuple(outputs), loaded.name, loaded.hash, elapsed, loras, embeddings, environment=env
+        )
 
     def _mode_inputs(
         self, request: Request, pipe: Any

@@ -315,3 +315,4 @@ class Result:
     embeddings: tuple[tuple[str, str], ...] = ()  # (name, sha256) per textual-inversion embedding used
     vae_name: str = ""  # the chosen VAE's file name ("" = the model's own)
     vae_hash: str = ""  # its sha256
+    environment: dict[str, str] = field(default_factory=dict, compare=False)  # device, dtype, versions

@@ -141,6 +141,7 @@ def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
         model_name=result.model_name,
         model_hash=result.model_hash,
         parent=pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
+        environment=dict(result.environment),  # replay --verify names what differs on another machine
     )
     info.add_text(CHUNK, payload)
     info.add_itxt("XML:com.adobe.xmp", XMP.format(source=AI_SOURCE, version=__version__))

@@ -67,13 +67,10 @@ class GalleryStore:
         return folder / f"{n:05d}-{seed}.png"
 
     def _input_path(self, sha: str) -> Path:
-        return self.root / HIDDEN / "inputs" / sha[:2] / f"{sha}.png"
+        return input_path(self.root, sha)
 
     def _save_input(self, image: InputImage) -> None:
-        path = self._input_path(image.sha256)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, image.png)
+        _save_input(self.root, image)
 
     def _index_file(self, path: Path, known: ImageParameters | None = None, image: Any = None) -> Record:
         """Index one file; `known`/`image` spare re-reading what the caller just wrote."""
@@ -164,6 +161,15 @@ class GalleryStore:
         path = self._input_path(sha)
         return InputImage(path.read_bytes(), *_size(path)) if path.exists() else None
 
+    def input_image(self, sha256: str) -> InputImage | None:
+        """A stored input picture (init image or mask) by the sha256 of its PNG bytes."""
+        return self._resolve_input(sha256) if sha256.isalnum() else None
+
+    def picture_with_pixels(self, pixels: str) -> Path | None:
+        """The oldest indexed picture with these pixels (a parent in a lineage), if its file still exists."""
+        record = self.index.by_pixels(pixels)
+        return Path(record.path) if record is not None and Path(record.path).is_file() else None
+
     def lineage(self, record_id: int) -> list[Record]:
         """This record, its parent, ... back to the first picture (usually a txt2img)."""
         chain: list[Record] = []
@@ -240,6 +246,28 @@ class GalleryStore:
 
     def close(self) -> None:
         self.index.close()
+
+
+def input_path(root: Path, sha: str) -> Path:
+    """Where an input picture is kept by content hash under an outputs folder."""
+    return Path(root) / HIDDEN / "inputs" / sha[:2] / f"{sha}.png"
+
+
+def _save_input(root: Path, image: InputImage) -> None:
+    path = input_path(root, image.sha256)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, image.png)
+
+
+def keep_inputs(root: Path, request: Request) -> None:
+    """Keep a request's input pictures in the outputs folder's input store (also for the CLI's own files)."""
+    for image in (request.init_image, request.mask):
+        if image is not None:
+            try:
+                _save_input(Path(root).expanduser(), image)
+            except OSError as e:  # the picture itself still gets written; only replay loses its input
+                log.warning("could not keep the input picture for replay: %s", e)
 
 
 def _size(path: Path) -> tuple[int, int]:
