@@ -24,6 +24,10 @@ class Settings:
     vae_tiling: bool = False
     cpu_offload: bool = False
     api_on_start: bool = False
+    library_dir: str = ""  # "" = the data folder's library/ (where installed models go, A1111 layout)
+    civitai_api_key: str = ""  # sent to Civitai only, never logged
+    api_install: bool = False  # POST /sdstudio/v1/models/install (needs API auth as well)
+    models_prompt_done: bool = False  # the first-start "get a real model" prompt was answered
 
     @staticmethod
     def default_path() -> Path:
@@ -52,6 +56,10 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def library_path(self) -> Path:
+        """The folder installed models go to (A1111 layout: models/Stable-diffusion, models/Lora, ...)."""
+        return Path(self.library_dir).expanduser() if self.library_dir else paths.data_dir() / "library"
 
     def outputs_path(self) -> Path:
         return Path(self.outputs_dir).expanduser() if self.outputs_dir else paths.default_outputs_dir()

@@ -72,15 +72,41 @@ def classify(header: dict[str, Any]) -> tuple[Kind, Family]:
         if SD1_TEXT in header or any(k.startswith("cond_stage_model.transformer.") for k in keys):
             return Kind.checkpoint, Family.sd1_inpaint if inpaint else Family.sd1
         return Kind.checkpoint, Family.unknown
+    return kind_of_keys(keys) or Kind.checkpoint, Family.unknown
+
+
+CONTROLNET_PREFIXES = (
+    "control_model.",
+    "controlnet_cond_embedding.",
+    "controlnet_down_blocks.",
+    "input_hint_block.",
+)
+UPSCALER_PREFIXES = ("conv_first.", "RRDB_trunk.", "params_ema.", "model.1.sub.", "layers.0.residual_group.")
+
+
+def kind_of_keys(keys: list[str]) -> Kind | None:
+    """The kind of a non-checkpoint model from its key names alone (None: not recognised)."""
+    if any(k.startswith(CONTROLNET_PREFIXES) for k in keys):
+        return Kind.controlnet
+    if any(k.startswith("image_proj.") for k in keys) and any(k.startswith("ip_adapter.") for k in keys):
+        return Kind.ip_adapter
     if any("lora_" in k or ".lora." in k or k.startswith("lora_") for k in keys) or any(
         k.endswith(".alpha") for k in keys
     ):
-        return Kind.lora, Family.unknown
+        return Kind.lora
+    if any(k.startswith(("encoder.layers.", "decoder.layers.")) for k in keys):
+        return Kind.taesd
     if any(k.startswith(("encoder.down", "decoder.up", "first_stage_model.encoder")) for k in keys):
-        return Kind.vae, Family.unknown
+        return Kind.vae
     if any(k in ("emb_params", "clip_l", "clip_g", "string_to_param.*") for k in keys) and len(keys) <= 4:
-        return Kind.embedding, Family.unknown
-    return Kind.checkpoint, Family.unknown
+        return Kind.embedding
+    if any(k.startswith(UPSCALER_PREFIXES) for k in keys) or {"conv_up1.weight", "upconv1.weight"} & set(
+        keys
+    ):
+        return Kind.upscaler
+    if any(k.startswith("vision_model.embeddings.") for k in keys):
+        return Kind.clip_vision
+    return None
 
 
 def _is_v_prediction(header: dict[str, Any], meta: dict[str, Any]) -> bool:
@@ -99,3 +125,44 @@ def detect_file(path: Path) -> tuple[Kind, Family]:
     if path.suffix.lower() == ".safetensors":
         return classify(read_header(path))
     return Kind.checkpoint, Family.unknown
+
+
+def pickle_keys(path: Path) -> list[str]:
+    """The state-dict key names of a zip-format torch pickle, read from its opcodes (nothing is unpickled)."""
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next((n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            if name is None:
+                return []
+            ops = pickletools.genops(z.read(name))
+            names = [
+                str(arg) for op, arg, _ in ops if op.name in ("BINUNICODE", "SHORT_BINUNICODE", "UNICODE")
+            ]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return []
+    # a wrapping "state_dict" / "params_ema" key is itself a name: keep everything, prefixes match either way
+    return names
+
+
+def detect_kind(path: Path, suffix: str = "") -> tuple[Kind | None, Family]:
+    """What a downloaded file is, from its header (safetensors) or its pickle's key names; None: not recognised.
+
+    suffix: the file's real suffix where its name has none (hub cache blobs, partial downloads).
+    """
+    if (suffix or path.suffix).lower() == ".safetensors":
+        header = read_header(path)
+        keys = [k for k in header if k != "__metadata__"]
+        if _shape(header, UNET_IN) is not None:
+            return classify(header)
+        return kind_of_keys(keys), Family.unknown
+    keys = pickle_keys(path)
+    if any(k.startswith("model.diffusion_model.") for k in keys):
+        return Kind.checkpoint, Family.unknown
+    if "params_ema" in keys or "params" in keys:
+        return Kind.upscaler, Family.unknown
+    if "string_to_param" in keys:
+        return Kind.embedding, Family.unknown
+    return kind_of_keys(keys), Family.unknown

@@ -45,6 +45,11 @@ class Kind(str, Enum):
     lora = "lora"
     vae = "vae"
     embedding = "embedding"
+    controlnet = "controlnet"
+    ip_adapter = "ip-adapter"
+    clip_vision = "clip-vision"  # IP-Adapter image encoders
+    upscaler = "upscaler"
+    taesd = "taesd"  # tiny preview decoders (TAESD)
 
 
 class Source(str, Enum):

@@ -53,6 +53,17 @@ class HashCache:
             self._save()
         return value
 
+    def record(self, file: Path, sha256: str) -> None:
+        """Remember a hash computed elsewhere (a download hashes as it streams), keyed like sha256()."""
+        st = Path(file).stat()
+        with self._lock:
+            self._load()[str(Path(file).resolve())] = {
+                "size": st.st_size,
+                "mtime": st.st_mtime_ns,
+                "sha256": sha256,
+            }
+            self._save()
+
     def _save(self) -> None:
         from sdstudio.core.metadata_io import atomic_write
 

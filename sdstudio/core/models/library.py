@@ -82,11 +82,20 @@ class ModelLibrary:
         with self._lock:
             if self._entries is None:
                 found = demo_entries()
-                for root in self.settings.model_roots:
-                    found.extend(scan_root(Path(root)))
+                for root in self.roots():
+                    found.extend(scan_root(root))
                 self._entries = [self._with_cached_hash(e) for e in found]
             items = list(self._entries)
         return [e for e in items if kind is None or e.kind is kind]
+
+    def roots(self) -> list[Path]:
+        """The installed-models folder (when it exists) and then the configured roots, each once."""
+        library = self.settings.library_path()
+        roots = [library] if library.is_dir() else []
+        for root in self.settings.model_roots:
+            if Path(root) not in roots:
+                roots.append(Path(root))
+        return roots
 
     def embedding_files(self) -> dict[str, Path]:
         """Textual-inversion embeddings by name (the name written in a prompt), their files."""

@@ -21,12 +21,22 @@ LAYOUTS: dict[str, list[tuple[str, Kind]]] = {
         ("models/LyCORIS", Kind.lora),
         ("models/VAE", Kind.vae),
         ("embeddings", Kind.embedding),
+        ("models/ControlNet", Kind.controlnet),
+        ("models/ipadapter", Kind.ip_adapter),
+        ("models/clip_vision", Kind.clip_vision),
+        ("models/ESRGAN", Kind.upscaler),
+        ("models/VAE-approx", Kind.taesd),
     ],
     "ComfyUI": [
         ("models/checkpoints", Kind.checkpoint),
         ("models/loras", Kind.lora),
         ("models/vae", Kind.vae),
         ("models/embeddings", Kind.embedding),
+        ("models/controlnet", Kind.controlnet),
+        ("models/ipadapter", Kind.ip_adapter),
+        ("models/clip_vision", Kind.clip_vision),
+        ("models/upscale_models", Kind.upscaler),
+        ("models/vae_approx", Kind.taesd),
     ],
 }
 
@@ -80,6 +90,8 @@ def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") 
         note = ""
         if kind is Kind.checkpoint and found_kind is not Kind.checkpoint:
             note = f"looks like a {found_kind.value}, not a checkpoint"
+        elif kind is Kind.controlnet and found_kind is Kind.ip_adapter:  # A1111 keeps both in ControlNet
+            kind, family = Kind.ip_adapter, Family.unknown
         elif kind is not Kind.checkpoint:
             family = Family.unknown
     except ModelError as e:
