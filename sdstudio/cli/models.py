@@ -1,11 +1,12 @@
-"""`sdstudio models`: list the model library; `--add-root DIR` adds an A1111/ComfyUI install or a folder."""
+"""`sdstudio models`: list the model library; `--add-root DIR` adds an A1111/ComfyUI install or a folder;
+`--install SOURCE`, `--starter` and `--remove NAME` get and remove models (sdstudio/cli/models_install.py)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from sdstudio.cli import CliError
+from sdstudio.cli import CliError, models_install
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--all", action="store_true", help="also list LoRAs, VAEs and embeddings")
     p.add_argument("--hash", action="store_true", help="compute missing hashes (reads each file once)")
+    models_install.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from sdstudio.core.errors import ModelError
     from sdstudio.core.models import Kind, ModelLibrary
 
+    if models_install.wanted(args):
+        return models_install.run(args)
     library = ModelLibrary()
     if args.add_root is not None:
         try:

@@ -6,13 +6,13 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sdstudio.core.install import civitai, hub
+from sdstudio.core.install import civitai, hub, starters
 from sdstudio.core.install.plan import InstallError, InstallPlan, RemoteFile
 from sdstudio.core.models.entries import Kind
 from sdstudio.core.settings import Settings
 
 EXPECTED = (
-    "expected a hub id (owner/name), a hub file (owner/name/file.safetensors), a huggingface.co, civitai.com or "
+    "expected a starter model (sdstudio models --starter), a hub id (owner/name), a hub file (owner/name/file.safetensors), a huggingface.co, civitai.com or "
     "https:// address, a Civitai AIR (urn:air:...:civitai:MODEL@VERSION), or a local file or folder"
 )
 
@@ -60,11 +60,14 @@ def resolve(
     path = Path(text).expanduser()
     if not urlsplit(text).scheme.startswith("http") and path.exists():
         return InstallPlan(text, name or path.name, kind=kind, local=path.resolve())
-    # 2. Civitai (model or version pages, download links, AIR ids)
+    # 2. a starter model by its id ("sd-turbo") or name
+    if (starter := starters.find(text)) is not None:
+        return _with_user_hash(starters.plan(starter), sha)
+    # 3. Civitai (model or version pages, download links, AIR ids)
     if (ids := civitai.parse(text)) is not None:
         plan = civitai.plan(ids[0], ids[1], text, civitai.api_key(settings.civitai_api_key), kind, name)
         return _with_user_hash(plan, sha)
-    # 3. the hub: a repo (a diffusers folder, into the cache) or one of its files
+    # 4. the hub: a repo (a diffusers folder, into the cache) or one of its files
     if (ref := hub.parse(text)) is not None:
         repo, file, revision = ref
         if not file:
@@ -73,7 +76,7 @@ def resolve(
             name += Path(file).suffix
         remote = hub.file_plan(repo, file, revision, kind, name)
         return _with_user_hash(InstallPlan(text, f"{repo}: {file}", (remote,), kind), sha)
-    # 4. any other web address
+    # 5. any other web address
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
         filename = name or Path(unquote(parts.path)).name

@@ -75,6 +75,7 @@ class Site:
     drop_once: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before the first GET drops
     delay: float = 0.0  # seconds per 64 KiB sent (to pause mid-file)
     hub: bool = False  # answer HEAD like the hub (commit, linked etag/size)
+    wrong_hash: set[str] = field(default_factory=set)  # paths whose published sha256 is not their content's
     seen: list[Seen] = field(default_factory=list)
 
 
@@ -124,7 +125,7 @@ def serve(site: Site) -> ThreadingHTTPServer:
             self._file(path, data)
 
         def _file(self, path: str, data: bytes) -> None:
-            sha = hashlib.sha256(data).hexdigest()
+            sha = hashlib.sha256(b"other" if path in site.wrong_hash else data).hexdigest()
             headers = {
                 "ETag": f'"{sha}"',
                 "Accept-Ranges": "bytes",
