@@ -68,10 +68,10 @@ class ModelLibrary:
         return self._loras
 
     def kind_folders(self, kind: Kind) -> list[Path]:
-        """The folders of the configured A1111 / ComfyUI roots that hold models of `kind`."""
+        """The folders of the installed-models folder and the A1111 / ComfyUI roots that hold models of `kind`."""
         out = []
-        for root in self.settings.model_roots:
-            root_path = Path(root).expanduser()
+        for root_path in self.roots():
+            root_path = root_path.expanduser()
             for sub, k in LAYOUTS.get(layout_of(root_path), []):
                 if k is kind and (root_path / sub).is_dir():
                     out.append((root_path / sub).resolve())

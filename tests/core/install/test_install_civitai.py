@@ -110,7 +110,12 @@ def test_civitai_installs_the_lora_with_its_sidecars(
     assert card["sd version"] == "SD1" and card["description"] == "Fixes hands & fingers."
     with Image.open(model.with_name("handfix_v20.preview.png")) as im:
         assert im.format == "PNG" and im.size == (8, 8)
-    assert [e.name for e in ModelLibrary(settings).entries(Kind.lora)] == ["handfix_v20"]
+    library = ModelLibrary(settings)
+    assert [e.name for e in library.entries(Kind.lora)] == ["handfix_v20"]
+    # 3. the LoRA picker reads the sidecars: trigger words, family, preview
+    info = library.loras.find("handfix_v20")
+    assert info.trigger_words == ("goodhands", "detailed fingers") and info.family.value == "SD 1.x"
+    assert info.preview == model.with_name("handfix_v20.preview.png")
 
 
 def test_civitai_wrong_published_hash_is_refused(civ) -> None:

@@ -65,7 +65,9 @@ def test_kind_from_the_header_puts_a_lora_in_the_lora_folder(site) -> None:
     done, settings = _install(url(server, "/get"), name="detail-tweaker")
     assert done.kind is Kind.lora
     assert done.paths[0] == settings.library_path() / "models" / "Lora" / "detail-tweaker.safetensors"
-    assert [e.name for e in ModelLibrary(settings).entries(Kind.lora)] == ["detail-tweaker"]
+    library = ModelLibrary(settings)
+    assert [e.name for e in library.entries(Kind.lora)] == ["detail-tweaker"]
+    assert library.loras.find("detail-tweaker").path == done.paths[0]  # <lora:detail-tweaker:0.8> resolves
     assert "no published hash" in " ".join(done.notes)
 
 
