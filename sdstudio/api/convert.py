@@ -55,6 +55,39 @@ def decode_bytes(data: str, what: str, limits: Limits) -> bytes:
     return raw
 
 
+# A1111 body fields that are Request fields of the same name and meaning
+SAME_FIELDS = (
+    "subseed",
+    "subseed_strength",
+    "seed_resize_from_w",
+    "seed_resize_from_h",
+    "enable_hr",
+    "hr_scale",
+    "hr_resize_x",
+    "hr_resize_y",
+    "hr_second_pass_steps",
+)
+# (field, default where the body gives None)
+DEFAULTED_FIELDS = (("hr_upscaler", "Latent"),)
+
+
+def _same_fields(body: Txt2ImgBody) -> dict[str, Any]:
+    fields = {name: getattr(body, name) for name in SAME_FIELDS}
+    fields |= {name: getattr(body, name) or default for name, default in DEFAULTED_FIELDS}
+    if body.enable_hr and not isinstance(body, Img2ImgBody) and body.denoising_strength is not None:
+        fields["strength"] = body.denoising_strength  # the hires pass's denoising
+    return fields
+
+
+def output_size(req: Request) -> tuple[int, int]:
+    """The size of the pictures a request makes (hires fix: the second pass's)."""
+    if req.enable_hr:
+        from sdstudio.core.hires import hires_plan
+
+        return hires_plan(req.width, req.height, req.hr_scale, req.hr_resize_x, req.hr_resize_y).size
+    return req.width, req.height
+
+
 def _sampler(body: Txt2ImgBody) -> str:
     name = body.sampler_name or body.sampler_index or DEFAULT_SAMPLER
     found = find_sampler(name, body.scheduler)
@@ -92,10 +125,18 @@ def to_request(body: Txt2ImgBody, model: str, limits: Limits) -> Request:
         clip_skip=int(clip_skip),
         model=str(overrides.get("sd_model_checkpoint") or model or ""),
         styles=tuple(body.styles or ()),
+        **_same_fields(body),
     )
     if isinstance(body, Img2ImgBody):
         req = _img2img(body, req, limits)
-    return req.validate()
+    req = req.validate()
+    width, height = output_size(req)
+    if width * height > limits.max_output_pixels:
+        raise RequestError(
+            "hr_scale",
+            f"the hires size {width}x{height} is over this server's limit of {limits.max_output_pixels:,} pixels",
+        )
+    return req
 
 
 def _img2img(body: Img2ImgBody, req: Request, limits: Limits) -> Request:
@@ -137,7 +178,7 @@ def png_b64(data: bytes) -> str:
 
 def images_response(body: Txt2ImgBody, result: Result | None, request: Request) -> dict[str, Any]:
     """A1111's {"images", "parameters", "info"} with the info JSON string other clients parse."""
-    from sdstudio.core.gallery.metadata import infotext, png_bytes
+    from sdstudio.core.gallery.metadata import hires_params, infotext, png_bytes
 
     gens = result.images if result else ()
     images = [png_b64(png_bytes(g, result)) for g in gens] if body.send_images and result else []
@@ -150,9 +191,9 @@ def images_response(body: Txt2ImgBody, result: Result | None, request: Request) 
         "all_negative_prompts": [g.request.negative_prompt for g in gens],
         "seed": r.seed,
         "all_seeds": [g.seed for g in gens],
-        "subseed": -1,
-        "all_subseeds": [-1 for _ in gens],
-        "subseed_strength": 0,
+        "subseed": r.subseed,
+        "all_subseeds": [g.request.subseed for g in gens],
+        "subseed_strength": r.subseed_strength,
         "width": r.width,
         "height": r.height,
         "sampler_name": sampler.base,
@@ -166,10 +207,10 @@ def images_response(body: Txt2ImgBody, result: Result | None, request: Request) 
         "sd_model_hash": result.model_hash if result else "",
         "sd_vae_name": None,
         "sd_vae_hash": None,
-        "seed_resize_from_w": -1,
-        "seed_resize_from_h": -1,
-        "denoising_strength": r.strength if r.mode is not Mode.txt2img else None,
-        "extra_generation_params": {},
+        "seed_resize_from_w": r.seed_resize_from_w if r.seed_resize_from_w > 0 else -1,
+        "seed_resize_from_h": r.seed_resize_from_h if r.seed_resize_from_h > 0 else -1,
+        "denoising_strength": r.strength if r.mode is not Mode.txt2img or r.enable_hr else None,
+        "extra_generation_params": {k: v for k, v in hires_params(r).items() if v is not None},
         "index_of_first_image": 0,
         "infotexts": [infotext(g, result) for g in gens] if result else [],
         "styles": list(r.styles),

@@ -27,6 +27,18 @@ class Txt2ImgBody(_Body):
     height: int = 512
     denoising_strength: float | None = None
     clip_skip: int | None = None
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    seed_resize_from_w: int = -1
+    seed_resize_from_h: int = -1
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: int = 0
+    script_name: str | None = None
+    script_args: list[Any] = Field(default_factory=list)
     override_settings: dict[str, Any] | None = None
     send_images: bool = True
     save_images: bool = True

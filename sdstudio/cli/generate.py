@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sdstudio.cli import CliError
+from sdstudio.cli import CliError, iterate
 from sdstudio.core.request import (
     InpaintArea,
     InputImage,
@@ -79,6 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="apply a style or negative preset such as 'hands' (repeatable)",
     )
+    iterate.add_arguments(p)
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument(
         "--from",
@@ -135,6 +136,7 @@ def build_request(args: argparse.Namespace) -> Request:
         clip_skip=args.clip_skip,
         model=args.model,
         styles=tuple(args.style),
+        **iterate.request_changes(args),
     ).validate()
 
 

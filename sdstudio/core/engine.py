@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from sdstudio.core.errors import Cancelled, EngineError, OutOfMemory
+from sdstudio.core.hires import check_upscaler, first_pass_output, hires_steps, second_pass_image
 from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
 from sdstudio.core.preview import latents_to_preview
 from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Progress, Request, RequestError, Result
 from sdstudio.core.samplers import SAMPLERS
+from sdstudio.core.variation import LATENT_FACTOR, NoiseSeeds, batch_noise, batch_seeds
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +225,7 @@ class Engine:
     ) -> Result:
         """Run one job. Raises RequestError, ModelError, OutOfMemory, EngineError or Cancelled."""
         request.validate()  # 1. every input checked before heavy work
+        check_upscaler(request, self.library)
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         with self._lock:
@@ -261,7 +264,12 @@ class Engine:
         wanted = resolve_tags(self.library.loras, prompt, request.steps)
         loaded = self._load(request.model)
         seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
-        resolved = request.replace(seed=seed, prompt=prompt, negative_prompt=negative, styles=())
+        subseed = request.subseed
+        if subseed < 0 and request.subseed_strength:
+            subseed = secrets.randbelow(2**32)
+        resolved = request.replace(
+            seed=seed, subseed=subseed, prompt=prompt, negative_prompt=negative, styles=()
+        )
         kind = request.mode.value
         if _is_inpaint_unet(loaded.pipe) and kind != "inpaint":
             kind = "inpaint"  # 9-channel models run everything through the inpaint pipeline
@@ -278,26 +286,34 @@ class Engine:
         for b in range(request.batch_count):
             if cancel is not None and cancel.is_set():  # cancelled while the model loaded, or between batches
                 raise Cancelled()
-            seeds = [(seed + b * request.batch_size + i) % 2**32 for i in range(request.batch_size)]
+            seeds, subseeds = batch_seeds(
+                seed, subseed, request.subseed_strength, b * request.batch_size, request.batch_size
+            )
             generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
             callback = self._callback(
                 loaded, b, request.batch_count, on_step, cancel, prompt_hook, preview_box
             )
+            noise = self._noise(pipe, request, seeds, subseeds)
             with torch.inference_mode():
                 out = pipe(
                     **prompt_kwargs,
                     **inputs,
+                    **noise,
                     num_inference_steps=request.steps,
                     guidance_scale=request.cfg_scale,
                     num_images_per_prompt=request.batch_size,
                     generator=generators,
                     callback_on_step_end=callback,
                     callback_on_step_end_tensor_inputs=_tensor_inputs(pipe, prompt_hook is not None),
-                    output_type="pil",
+                    output_type=first_pass_output(request) if request.enable_hr else "pil",
                 )
-            for i, image in enumerate(out.images):
+            images = out.images
+            if request.enable_hr:
+                images = self._hires_pass(loaded, images, resolved, seeds, b, on_step, cancel)
+            for i, image in enumerate(images):
                 image = compose(image)
-                single = resolved.replace(seed=seeds[i], batch_size=1, batch_count=1)
+                own = {"subseed": subseeds[i]} if request.subseed_strength else {}
+                single = resolved.replace(seed=seeds[i], batch_size=1, batch_count=1, **own)
                 outputs.append(GeneratedImage(image, seeds[i], single, len(outputs)))
         from sdstudio.core.replay import environment
 
@@ -307,6 +323,70 @@ class Engine:
         return Result(
             resolved, tuple(outputs), loaded.name, loaded.hash, elapsed, loras, embeddings, environment=env
         )
+
+    def _noise(self, pipe: Any, request: Request, seeds: list[int], subseeds: list[int]) -> dict[str, Any]:
+        """`latents=` with A1111's variation noise where it differs from each seed's own (txt2img)."""
+        variation = NoiseSeeds(
+            tuple(seeds),
+            tuple(subseeds),
+            float(request.subseed_strength),
+            (request.seed_resize_from_w, request.seed_resize_from_h),
+        )
+        if variation.plain:
+            return {}
+        if request.mode is not Mode.txt2img or _is_inpaint_unet(pipe):
+            raise RequestError(
+                "subseed_strength", "variation seeds and seed resize work in txt2img with ordinary models"
+            )
+        channels = pipe.vae.config.latent_channels
+        shape = (channels, request.height // LATENT_FACTOR, request.width // LATENT_FACTOR)
+        return {"latents": batch_noise(shape, variation).to(dtype=pipe.unet.dtype)}
+
+    def _hires_pass(
+        self,
+        loaded: _Loaded,
+        first: Any,
+        request: Request,
+        seeds: list[int],
+        batch_index: int,
+        on_step: Callable[[Progress], None] | None,
+        cancel: threading.Event | None,
+    ) -> list[Any]:
+        """A1111's hires fix second pass: the upscaled first pass through img2img at the hires steps."""
+        import torch
+
+        steps = hires_steps(request)
+        inpaint_unet = _is_inpaint_unet(loaded.pipe)
+        if inpaint_unet and first_pass_output(request) == "latent":
+            raise RequestError(
+                "hr_upscaler", "inpainting models need a picture upscaler (e.g. Lanczos), not a latent mode"
+            )
+        image = second_pass_image(first, request, self.library, self.device, cancel)
+        pipe = self._pipeline_for(loaded, "inpaint" if inpaint_unet else "img2img")
+        pipe.scheduler = loaded.scheduler(request.sampler)
+        inputs: dict[str, Any] = {"image": image, "strength": request.strength}
+        if inpaint_unet:
+            from PIL import Image
+
+            size = image[0].size
+            inputs |= {"mask_image": Image.new("L", size, 255), "width": size[0], "height": size[1]}
+        prompt_kwargs, prompt_hook = self._prompt_kwargs(pipe, request.replace(steps=steps))
+        callback = self._callback(
+            loaded, batch_index, request.batch_count, on_step, cancel, prompt_hook, phase="hires"
+        )
+        with torch.inference_mode():
+            out = pipe(
+                **prompt_kwargs,
+                **inputs,
+                num_inference_steps=steps,
+                guidance_scale=request.cfg_scale,
+                num_images_per_prompt=request.batch_size,
+                generator=[torch.Generator("cpu").manual_seed(s) for s in seeds],
+                callback_on_step_end=callback,
+                callback_on_step_end_tensor_inputs=_tensor_inputs(pipe, prompt_hook is not None),
+                output_type="pil",
+            )
+        return list(out.images)
 
     def _mode_inputs(
         self, request: Request, pipe: Any
@@ -386,6 +466,7 @@ class Engine:
         cancel: threading.Event | None,
         prompt_hook: Callable[[int, dict], None] | None,
         preview_box: tuple[int, int, int, int] | None = None,
+        phase: str = "sampling",
     ) -> Callable[..., dict]:
         """Step callback: progress with a preview, prompt-editing swaps, and cancel by raising."""
         t0 = time.perf_counter()
@@ -407,6 +488,7 @@ class Engine:
                         preview,
                         batch_index,
                         batch_count,
+                        phase=phase,
                         preview_box=preview_box,
                     )
                 )

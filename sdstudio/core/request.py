@@ -148,6 +148,18 @@ class Request:
     clip_skip: int = 1
     model: str = ""
     styles: tuple[str, ...] = ()
+    # variation seeds (A1111): the noise blends towards the subseed's; resize draws it at another size
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    seed_resize_from_w: int = 0
+    seed_resize_from_h: int = 0
+    # hires fix (txt2img): first pass at width x height, upscale, second pass at `strength`
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_upscaler: str = "Latent"
+    hr_second_pass_steps: int = 0
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -222,6 +234,11 @@ class Request:
                 )
         elif self.mask is not None:
             raise RequestError("mask", f"{self.mode.value} takes no mask; use inpaint")
+        from sdstudio.core.hires import validate_hires
+        from sdstudio.core.variation import validate_variation
+
+        validate_variation(self)
+        validate_hires(self)
         return self
 
     # -- serialisation ---------------------------------------------------------------------------
@@ -266,8 +283,10 @@ class Request:
                     value = None
             elif key == "styles":
                 value = tuple(value)
-            elif key == "cfg_scale" or key == "strength":
+            elif key in ("cfg_scale", "strength", "subseed_strength", "hr_scale"):
                 value = float(value)
+            elif key == "enable_hr":
+                value = bool(value)
             kwargs[key] = value
         return cls(**kwargs)
 
@@ -283,7 +302,7 @@ class Progress:
     preview: Any = field(default=None, compare=False)  # small PIL image from the latents, or None
     batch_index: int = 0
     batch_count: int = 1
-    phase: str = "sampling"  # or "download" (step/total are then files of a hub model)
+    phase: str = "sampling"  # "hires" (second pass), or "download" (step/total: files of a hub model)
     preview_box: tuple[int, int, int, int] | None = (
         None  # where the preview lies in the picture (only masked)
     )

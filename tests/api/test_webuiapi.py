@@ -298,3 +298,31 @@ def test_prompt_styles_and_embeddings_are_listed_as_a1111_lists_them(live: Live,
         emb = c.get("/sdapi/v1/embeddings").json()
     assert emb["loaded"]["soft-light"]["vectors"] == 3 and emb["loaded"]["soft-light"]["shape"] == 32
     assert list(emb["skipped"]) == ["broken"]
+
+
+def test_hires_fix_and_variations_through_webuiapi(live: Live) -> None:
+    api = _client(live)
+    res = api.txt2img(
+        prompt="a tower",
+        seed=5,
+        width=64,
+        height=64,
+        steps=2,
+        enable_hr=True,
+        hr_scale=2,
+        denoising_strength=0.5,
+        subseed=11,
+        subseed_strength=0.3,
+        batch_size=2,
+    )
+    assert [im.size for im in res.images] == [(128, 128), (128, 128)]  # the doubled size
+    assert res.info["all_seeds"] == [5, 5] and res.info["all_subseeds"] == [11, 12]
+    assert res.info["subseed_strength"] == 0.3 and res.info["denoising_strength"] == 0.5
+    assert res.info["extra_generation_params"] == {"Hires upscale": "2", "Hires upscaler": "Latent"}
+    params = res.images[1].info["parameters"]
+    assert "Variation seed: 12, Variation seed strength: 0.3" in params and "Hires upscale: 2" in params
+    too_big = httpx.post(
+        f"{live.url}/sdapi/v1/txt2img",
+        json={"prompt": "x", "width": 128, "height": 128, "steps": 2, "enable_hr": True},
+    )
+    assert too_big.status_code == 422 and "hires size 256x256" in too_big.text

@@ -55,7 +55,8 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
         "Size": f"{r.width}x{r.height}",
         "Model hash": result.model_hash or None,
         "Model": result.model_name or None,
-        "Denoising strength": _num(r.strength) if r.mode is not Mode.txt2img else None,
+        **variation_params(r),
+        "Denoising strength": _num(r.strength) if r.mode is not Mode.txt2img or r.enable_hr else None,
         "Clip skip": r.clip_skip if r.clip_skip > 1 else None,
         "Mask blur": r.mask_blur if r.mode is Mode.inpaint else None,
         "Inpaint area": "Only masked"
@@ -64,11 +65,42 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
         "Masked area padding": r.inpaint_padding
         if r.mode is Mode.inpaint and r.inpaint_area is InpaintArea.only_masked
         else None,
+        **hires_params(r),
         "Version": f"sdstudio {__version__}",
     }
     line = ", ".join(f"{k}: {quote(v)}" for k, v in params.items() if v is not None)
     negative = f"\nNegative prompt: {r.negative_prompt}" if r.negative_prompt else ""
     return f"{r.prompt}{negative}\n{line}"
+
+
+def variation_params(r: Request) -> dict[str, Any]:
+    """A1111's `Variation seed`, `Variation seed strength` and `Seed resize from` entries."""
+    resized = r.seed_resize_from_w > 0 and r.seed_resize_from_h > 0
+    return {
+        "Variation seed": r.subseed if r.subseed_strength else None,
+        "Variation seed strength": _num(r.subseed_strength) if r.subseed_strength else None,
+        "Seed resize from": f"{r.seed_resize_from_w}x{r.seed_resize_from_h}" if resized else None,
+    }
+
+
+def hires_params(r: Request) -> dict[str, Any]:
+    """A1111's `Hires upscale` (or `Hires resize`), `Hires steps` and `Hires upscaler` entries."""
+    if not r.enable_hr:
+        return {}
+    resize = r.hr_resize_x > 0 or r.hr_resize_y > 0
+    return {
+        "Hires upscale": None if resize else _num(r.hr_scale),
+        "Hires resize": f"{r.hr_resize_x}x{r.hr_resize_y}" if resize else None,
+        "Hires steps": r.hr_second_pass_steps or None,
+        "Hires upscaler": r.hr_upscaler,
+    }
+
+
+def _pair(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    return 0, 0
 
 
 def parse_infotext(text: str) -> dict[str, Any]:
@@ -107,12 +139,11 @@ def request_from_params(p: dict[str, Any]) -> Request:
         except (KeyError, ValueError, TypeError):
             return default
 
-    size = str(p.get("Size", "512x512")).lower().split("x")
-    width, height = (
-        (int(size[0]), int(size[1]))
-        if len(size) == 2 and all(s.strip().isdigit() for s in size)
-        else (512, 512)
-    )
+    width, height = _pair(str(p.get("Size", "")))
+    width, height = (width, height) if width and height else (512, 512)
+    resize_w, resize_h = _pair(str(p.get("Seed resize from", "")))
+    hr_x, hr_y = _pair(str(p.get("Hires resize", "")))
+    hires = any(k in p for k in ("Hires upscale", "Hires resize", "Hires upscaler", "Hires steps"))
     sampler = find_sampler(str(p.get("Sampler", "")), str(p.get("Schedule type", "")) or None)
     strength = num("Denoising strength", float, None)
     return Request(
@@ -127,6 +158,16 @@ def request_from_params(p: dict[str, Any]) -> Request:
         strength=strength if strength is not None else 0.75,
         clip_skip=num("Clip skip", int, 1),
         model=str(p.get("Model", "")),
+        subseed=num("Variation seed", int, -1),
+        subseed_strength=num("Variation seed strength", float, 0.0),
+        seed_resize_from_w=resize_w,
+        seed_resize_from_h=resize_h,
+        enable_hr=hires,
+        hr_scale=num("Hires upscale", float, 2.0),
+        hr_resize_x=hr_x,
+        hr_resize_y=hr_y,
+        hr_upscaler=str(p.get("Hires upscaler", "Latent")),
+        hr_second_pass_steps=num("Hires steps", int, 0),
     )
 
 

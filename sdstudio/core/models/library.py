@@ -101,6 +101,10 @@ class ModelLibrary:
         """Textual-inversion embeddings by name (the name written in a prompt), their files."""
         return {e.name: Path(e.location) for e in self.entries(Kind.embedding)}
 
+    def upscaler_files(self) -> list[Path]:
+        """Upscaler model files (ESRGAN, Real-ESRGAN, SwinIR, DAT, ...) from the roots' upscaler folders."""
+        return [Path(e.location) for e in self.entries(Kind.upscaler)]
+
     def _with_cached_hash(self, entry: ModelEntry) -> ModelEntry:
         if entry.source is Source.file and not entry.sha256:
             try:

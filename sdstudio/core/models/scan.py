@@ -25,6 +25,11 @@ LAYOUTS: dict[str, list[tuple[str, Kind]]] = {
         ("models/ipadapter", Kind.ip_adapter),
         ("models/clip_vision", Kind.clip_vision),
         ("models/ESRGAN", Kind.upscaler),
+        ("models/RealESRGAN", Kind.upscaler),
+        ("models/SwinIR", Kind.upscaler),
+        ("models/DAT", Kind.upscaler),
+        ("models/HAT", Kind.upscaler),
+        ("models/ScuNET", Kind.upscaler),
         ("models/VAE-approx", Kind.taesd),
     ],
     "ComfyUI": [

@@ -1,0 +1,66 @@
+"""`generate` options for iterating: variation seeds and hires fix (A1111's names), as Request changes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sdstudio.core.request import RequestError
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512x768")
+    return int(parts[0]), int(parts[1])
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("variations (A1111's variation seed)")
+    g.add_argument("--subseed", type=int, default=-1, metavar="N", help="variation seed (-1: random)")
+    g.add_argument(
+        "--subseed-strength",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="how far the noise moves towards the variation seed's, 0-1 (default 0: off)",
+    )
+    g.add_argument(
+        "--seed-resize-from",
+        type=_size,
+        default=(0, 0),
+        metavar="WxH",
+        help="draw the seed's noise as for this size (keeps a composition when the size changes)",
+    )
+    h = p.add_argument_group("hires fix (txt2img)")
+    h.add_argument("--hires", action="store_true", help="second pass at a larger size (A1111's hires fix)")
+    h.add_argument("--hr-scale", type=float, default=2.0, metavar="F", help="upscale factor (default 2)")
+    h.add_argument("--hr-resize", type=_size, default=(0, 0), metavar="WxH", help="or an exact final size")
+    h.add_argument(
+        "--hr-upscaler",
+        default="Latent",
+        metavar="NAME",
+        help="Latent (and its modes), Lanczos, Nearest or an upscaler model's name (default Latent)",
+    )
+    h.add_argument("--hr-steps", type=int, default=0, metavar="N", help="second pass steps (0: as --steps)")
+
+
+def request_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The Request fields these options set; --hr-* without --hires is refused rather than ignored."""
+    hires_given = (
+        args.hr_scale != 2.0 or args.hr_resize != (0, 0) or args.hr_steps or args.hr_upscaler != "Latent"
+    )
+    if hires_given and not args.hires:
+        raise RequestError("hires", "--hr-scale, --hr-resize, --hr-upscaler and --hr-steps need --hires")
+    return {
+        "subseed": args.subseed,
+        "subseed_strength": args.subseed_strength,
+        "seed_resize_from_w": args.seed_resize_from[0],
+        "seed_resize_from_h": args.seed_resize_from[1],
+        "enable_hr": args.hires,
+        "hr_scale": args.hr_scale,
+        "hr_resize_x": args.hr_resize[0],
+        "hr_resize_y": args.hr_resize[1],
+        "hr_upscaler": args.hr_upscaler,
+        "hr_second_pass_steps": args.hr_steps,
+    }

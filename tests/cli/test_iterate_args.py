@@ -1,0 +1,61 @@
+"""`generate` options for variations and hires fix become the Request's fields (parsed in-process)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from sdstudio.cli import generate
+from sdstudio.core.request import RequestError
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    generate.register(parser.add_subparsers())
+    return parser.parse_args(["generate", "p", "-o", "x.png", *argv])
+
+
+def test_variation_and_hires_options_fill_the_request() -> None:
+    req = generate.build_request(
+        _args(
+            "--subseed",
+            "7",
+            "--subseed-strength",
+            "0.3",
+            "--seed-resize-from",
+            "512x768",
+            "--hires",
+            "--hr-scale",
+            "1.5",
+            "--hr-upscaler",
+            "Lanczos",
+            "--hr-steps",
+            "12",
+            "--strength",
+            "0.4",
+        )
+    )
+    assert (req.subseed, req.subseed_strength, req.seed_resize_from_w, req.seed_resize_from_h) == (
+        7,
+        0.3,
+        512,
+        768,
+    )
+    assert (req.enable_hr, req.hr_scale, req.hr_upscaler, req.hr_second_pass_steps, req.strength) == (
+        True,
+        1.5,
+        "Lanczos",
+        12,
+        0.4,
+    )
+
+
+def test_hires_options_without_hires_are_refused() -> None:
+    with pytest.raises(RequestError, match="need --hires"):
+        generate.build_request(_args("--hr-scale", "3"))
+
+
+def test_bad_strength_is_named() -> None:
+    with pytest.raises(RequestError, match="subseed_strength"):
+        generate.build_request(_args("--subseed-strength", "2"))
