@@ -17,6 +17,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 
 from sdstudio import __version__
 from sdstudio.api import convert
+from sdstudio.api.deforum import deforum_router
 from sdstudio.api.schemas import (
     ImagesResponse,
     Img2ImgBody,
@@ -98,6 +99,10 @@ def create_app(
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
     app.state.sd = state
     guard = [Depends(_auth_dependency(auth))]
+    app.include_router(
+        deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits),
+        dependencies=guard,
+    )
 
     @app.exception_handler(RequestError)
     async def _bad_request(request: Request, exc: RequestError) -> JSONResponse:

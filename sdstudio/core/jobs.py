@@ -16,12 +16,18 @@ from sdstudio.core.request import Progress, Request, Result
 log = logging.getLogger(__name__)
 
 
+# A job's work other than one generation (an animation): called on the worker with the engine, the step
+# callback and the cancel event; returns the Result to report (its pictures, if any, go to the store).
+Task = Callable[[Any, Callable[[Progress], None], threading.Event], Result]
+
+
 @dataclass(eq=False)
 class Job:
     id: int
-    request: Request
+    request: Request  # for a task: the request that describes it (its first frame)
     source: str = "gui"
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    task: Task | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,11 @@ class JobQueue:
         self.last_progress: Progress | None = None
 
     # -- submitting ------------------------------------------------------------------------------
-    def submit(self, request: Request, source: str = "gui") -> Job:
+    def submit(self, request: Request, source: str = "gui", task: Task | None = None) -> Job:
         """Validate and enqueue; RequestError goes to the caller and nothing is queued."""
         request.validate()
         with self._cond:
-            job = Job(next(self._ids), request, source)
+            job = Job(next(self._ids), request, source, task=task)
             self._pending.append(job)
             self._cond.notify_all()
         self._emit(JobQueued(job))
@@ -198,8 +204,12 @@ class JobQueue:
             engine = self.engine
             if hasattr(engine, "on_download"):  # hub downloads report through the same messages
                 engine.on_download = lambda p: self._progress(job, p)
-            result = engine.run(job.request, on_step=lambda p: self._progress(job, p), cancel=job.cancel)
-            records = tuple(self.store.add(result)) if self.store is not None else ()
+            on_step = lambda p: self._progress(job, p)  # noqa: E731
+            if job.task is not None:
+                result = job.task(engine, on_step, job.cancel)
+            else:
+                result = engine.run(job.request, on_step=on_step, cancel=job.cancel)
+            records = tuple(self.store.add(result)) if self.store is not None and result.images else ()
             final = JobFinished(job, result, records)
         except Cancelled:
             final = JobCancelled(job)

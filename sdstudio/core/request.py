@@ -302,7 +302,7 @@ class Progress:
     preview: Any = field(default=None, compare=False)  # small PIL image from the latents, or None
     batch_index: int = 0
     batch_count: int = 1
-    phase: str = "sampling"  # "hires" (second pass), or "download" (step/total: files of a hub model)
+    phase: str = "sampling"  # "hires" (second pass), "download" (step/total: files of a hub model), "frames"
     preview_box: tuple[int, int, int, int] | None = (
         None  # where the preview lies in the picture (only masked)
     )

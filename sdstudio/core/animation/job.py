@@ -1,0 +1,67 @@
+"""An animation as a job of the one queue: it renders and encodes on the worker, reporting frames as
+Progress (phase "frames"), so the window's status bar and /sdapi/v1/progress show it like any job."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sdstudio.core.animation.encode import encode
+from sdstudio.core.animation.render import AnimationProgress, AnimationResult, Animator
+from sdstudio.core.animation.settings import AnimationSettings
+from sdstudio.core.request import Mode, Progress, Request, Result
+
+
+def describe(settings: AnimationSettings) -> Request:
+    """The request that stands for the animation in the queue: its first frame."""
+    from sdstudio.core.animation.prompts import frame_prompts
+
+    positive, negative = frame_prompts(
+        dict(settings.prompts), 1, settings.positive_prompts, settings.negative_prompts
+    )[0]
+    return Request(
+        prompt=positive,
+        negative_prompt=negative,
+        mode=Mode.txt2img,
+        steps=settings.steps,
+        width=settings.W,
+        height=settings.H,
+        seed=settings.seed,
+        sampler=settings.sampler,
+        model=settings.model,
+    )
+
+
+def as_progress(p: AnimationProgress) -> Progress:
+    preview = p.frame if p.frame is not None else (p.step.preview if p.step is not None else None)
+    return Progress(p.done, p.total, p.elapsed, p.eta, preview, phase="frames")
+
+
+def animation_task(
+    settings: AnimationSettings,
+    project: Path,
+    output: Path | None,
+    resume: bool = False,
+    on_animation: Callable[[AnimationProgress], None] | None = None,
+    on_done: Callable[[AnimationResult, Path | None], None] | None = None,
+) -> Callable[[Any, Callable[[Progress], None], threading.Event], Result]:
+    """A queue task rendering `settings` into `project`, then encoding `output` (None: frames only)."""
+
+    def task(engine: Any, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
+        def progress(p: AnimationProgress) -> None:
+            on_step(as_progress(p))
+            if on_animation is not None:
+                on_animation(p)
+
+        result = Animator(engine, settings, project).render(progress, cancel, resume)
+        video = (
+            encode(result.project.frame_paths(), output, result.settings.fps) if output is not None else None
+        )
+        if on_done is not None:
+            on_done(result, video)
+        request = describe(result.settings)
+        return Result(request, (), engine.model_name, engine.model_hash, result.elapsed)
+
+    return task
