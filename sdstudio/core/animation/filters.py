@@ -25,7 +25,8 @@ def _gaussian_kernel(size: int, sigma: float) -> np.ndarray:
 def _blur(image: np.ndarray, size: int, sigma: float) -> np.ndarray:
     k = _gaussian_kernel(size, sigma)
     r = len(k) // 2
-    x = np.pad(image.astype(np.float64), ((r, r), (r, r), (0, 0)), mode="reflect")
+    k = k.astype(np.float32)
+    x = np.pad(image.astype(np.float32), ((r, r), (r, r), (0, 0)), mode="reflect")
     x = sum(k[i] * x[i : i + image.shape[0]] for i in range(len(k)))
     return sum(k[i] * x[:, i : i + image.shape[1]] for i in range(len(k)))
 
@@ -35,7 +36,9 @@ def unsharp_mask(image: np.ndarray, kernel: int, sigma: float, amount: float, th
     if amount == 0:
         return image
     blurred = _blur(image, kernel, sigma)
-    sharp = np.clip(np.rint((amount + 1) * image - amount * blurred), 0, 255).astype(np.uint8)
+    sharp = np.clip(np.rint((amount + 1) * image.astype(np.float32) - amount * blurred), 0, 255).astype(
+        np.uint8
+    )
     if threshold > 0:
         low = np.abs(image - blurred) < threshold
         sharp = np.where(low, image, sharp)
@@ -45,11 +48,11 @@ def unsharp_mask(image: np.ndarray, kernel: int, sigma: float, amount: float, th
 def _perlin(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     h, w = shape
     ry, rx = max(1, res[0]), max(1, res[1])
-    y = np.arange(h) * ry / h
-    x = np.arange(w) * rx / w
+    y = (np.arange(h) * ry / h).astype(np.float32)
+    x = (np.arange(w) * rx / w).astype(np.float32)
     iy, ix = np.floor(y).astype(int), np.floor(x).astype(int)
     fy, fx = (y - iy)[:, None], (x - ix)[None, :]
-    angles = 2 * math.pi * rng.random((ry + 1, rx + 1))
+    angles = 2 * math.pi * rng.random((ry + 1, rx + 1), dtype=np.float32)
     gy, gx = np.sin(angles), np.cos(angles)
 
     def corner(dy: int, dx: int) -> np.ndarray:
@@ -68,13 +71,31 @@ def _perlin(shape: tuple[int, int], res: tuple[int, int], rng: np.random.Generat
 def perlin_octaves(
     shape: tuple[int, int], res: tuple[int, int], octaves: int, persistence: float, rng: np.random.Generator
 ) -> np.ndarray:
-    noise = np.zeros(shape)
+    noise = np.zeros(shape, np.float32)
     amplitude, frequency = 1.0, 1
     for _ in range(max(1, int(octaves))):
         noise += amplitude * _perlin(shape, (res[0] * frequency, res[1] * frequency), rng)
         frequency *= 2
         amplitude *= persistence
     return noise
+
+
+PERLIN_SIDE = 256  # the Perlin field is computed at most this large, then resized smoothly
+
+
+def _field_shape(h: int, w: int) -> tuple[int, int]:
+    scale = min(1.0, PERLIN_SIDE / max(h, w))
+    return max(8, round(h * scale)), max(8, round(w * scale))
+
+
+def _resize(field: np.ndarray, w: int, h: int) -> np.ndarray:
+    from PIL import Image
+
+    if field.shape == (h, w):
+        return field
+    return np.asarray(
+        Image.fromarray(field.astype(np.float32), "F").resize((w, h), Image.Resampling.BILINEAR)
+    )
 
 
 def add_noise(
@@ -89,13 +110,14 @@ def add_noise(
         return image
     rng = np.random.default_rng(seed)
     h, w, c = image.shape
-    noise = rng.standard_normal((h, w, c))
+    noise = rng.standard_normal((h, w, c), dtype=np.float32)
     if noise_type == "perlin":
         pw, ph, octaves, persistence = perlin
-        field = perlin_octaves((h, w), (int(ph), int(pw)), int(octaves), float(persistence), rng)
+        field = perlin_octaves(_field_shape(h, w), (int(ph), int(pw)), int(octaves), float(persistence), rng)
+        field = _resize(field, w, h)
         noise = noise * ((field + 1.0) / 2.0)[..., None]
     elif noise_type != "uniform":
         raise ValueError(f"noise_type: {noise_type!r} is not supported; use uniform or perlin")
     noise_img = np.floor(np.clip(noise * 0.5 + 0.5, 0, 1) * 255)
-    out = image.astype(np.float64) * (1 - amount) + noise_img * amount
+    out = image.astype(np.float32) * (1 - amount) + noise_img * amount
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

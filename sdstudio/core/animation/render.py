@@ -5,10 +5,12 @@ between are the last two diffused pictures warped along and cross-faded, as Defo
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,28 @@ class Animator:
         sample = self.project.read_frame(0) if start > 0 and settings.color_coherence != "None" else None
         started = time.perf_counter()
         segments = [d for d in plan.diffused if d >= start]
+        with ThreadPoolExecutor(1, thread_name_prefix="sdstudio-frames") as self._writer:
+            self._writes: list[Future[Path]] = []
+            try:
+                self._loop(plan, segments, prev, sample, init, started, on_progress, cancel)
+            finally:
+                for f in self._writes:  # every frame handed to the writer is on disk before we return
+                    f.result()
+        self.project.write_thumbnail(self.project.read_frame(0))
+        return AnimationResult(self.project, n, settings.seed, time.perf_counter() - started, settings)
+
+    def _loop(
+        self,
+        plan: FramePlan,
+        segments: list[int],
+        prev: np.ndarray | None,
+        sample: np.ndarray | None,
+        init: np.ndarray | None,
+        started: float,
+        on_progress: Callable[[AnimationProgress], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        settings, n = plan.settings, plan.settings.max_frames
         for k, d in enumerate(segments):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
@@ -103,8 +127,6 @@ class Animator:
                 sample = image
             # 4. the frames of this segment: the last two diffused pictures warped along, cross-faded
             prev = self._segment(plan, d, prev, image, lambda j, im: report(None, j + 1, im))
-        self.project.write_thumbnail(self.project.read_frame(0))
-        return AnimationResult(self.project, n, settings.seed, time.perf_counter() - started, settings)
 
     # -- steps -----------------------------------------------------------------------------------
     def _init_image(self) -> np.ndarray | None:
@@ -177,7 +199,9 @@ class Animator:
             denoise = 1.0 - min(1.0, max(0.0, keep))
             if int(steps * denoise) < 1:
                 return source  # nothing to denoise: the picture stays as it is (A1111 runs no step either)
-            image = InputImage.from_pil(Image.fromarray(source))
+            buf = io.BytesIO()  # the init picture as a quickly compressed PNG (the engine decodes it again)
+            Image.fromarray(source).save(buf, format="PNG", compress_level=1)
+            image = InputImage(buf.getvalue(), s.W, s.H)
             request = request.replace(mode=Mode.img2img, init_image=image, strength=denoise)
         result = self.engine.run(request, on_step=on_step, cancel=cancel)
         return np.asarray(result.images[0].image.convert("RGB")).copy()
@@ -216,7 +240,8 @@ class Animator:
                 "prompt": positive,
                 "negative": negative,
             }
-            self.project.write_frame(j, out, {"sdstudio-animation-frame": json.dumps(meta)})
+            text = {"sdstudio-animation-frame": json.dumps(meta)}
+            self._writes.append(self._writer.submit(self.project.write_frame, j, out, text))
             on_frame(j, Image.fromarray(out))
         return out
 

@@ -93,29 +93,32 @@ def motion_matrix(width: int, height: int, motion: Motion2D) -> np.ndarray:
 
 
 def warp_array(image: np.ndarray, matrix: np.ndarray, border: str = "replicate") -> np.ndarray:
-    """Resample an H×W×C uint8 array through the forward `matrix`, bilinear, border replicate or wrap."""
+    """Resample an H×W×C uint8 array through the forward `matrix`, bilinear, border replicate or wrap.
+
+    Pillow's perspective transform does the sampling; the picture is first padded (edge or wrap) by as much
+    as the motion reaches outside it, so the border behaves as OpenCV's BORDER_REPLICATE / BORDER_WRAP.
+    """
+    from PIL import Image
+
     if border not in ("replicate", "wrap"):
         raise ValueError(f"border: {border!r} is not supported; use replicate or wrap")
     h, w = image.shape[:2]
     inv = np.linalg.inv(matrix)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    den = inv[2, 0] * xs + inv[2, 1] * ys + inv[2, 2]
-    den = np.where(np.abs(den) < 1e-12, 1e-12, den)
-    sx = (inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]) / den
-    sy = (inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]) / den
-    x0, y0 = np.floor(sx), np.floor(sy)
-    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    x0, y0 = x0.astype(np.int64), y0.astype(np.int64)
-
-    def index(v: np.ndarray, n: int) -> np.ndarray:
-        return np.mod(v, n) if border == "wrap" else np.clip(v, 0, n - 1)
-
-    xa, xb, ya, yb = index(x0, w), index(x0 + 1, w), index(y0, h), index(y0 + 1, h)
-    src = image.astype(np.float32)
-    top = src[ya, xa] * (1 - fx) + src[ya, xb] * fx
-    bottom = src[yb, xa] * (1 - fx) + src[yb, xb] * fx
-    out = top * (1 - fy) + bottom * fy
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    # 1. where the output's corners come from: the padding needed around the source
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], dtype=np.float64)
+    src = corners @ inv.T
+    src = src[:, :2] / src[:, 2:3]
+    reach = max(0.0, -src.min(), (src[:, 0] - (w - 1)).max(), (src[:, 1] - (h - 1)).max())
+    pad = int(min(math.ceil(reach) + 2, 4 * max(w, h)))
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge" if border == "replicate" else "wrap")
+    # 2. Pillow samples at pixel centres (+0.5) in the padded picture: shift the inverse map to match
+    shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+    to_src = np.array([[1, 0, pad + 0.5], [0, 1, pad + 0.5], [0, 0, 1]]) @ inv @ np.linalg.inv(shift)
+    to_src = to_src / to_src[2, 2]
+    out = Image.fromarray(padded).transform(
+        (w, h), Image.Transform.PERSPECTIVE, tuple(to_src.ravel()[:8]), Image.Resampling.BILINEAR
+    )
+    return np.asarray(out).copy()
 
 
 def warp(image: np.ndarray, motion: Motion2D, border: str = "replicate") -> np.ndarray:
