@@ -51,6 +51,13 @@ class CanvasToolBar(QToolBar):
         # 3. view and history
         self.fit = self.addAction("Fit", view.fit)
         self.actual = self.addAction("100%", view.actual_size)
+        self.zoom_label = QLabel()
+        self.zoom_label.setObjectName("zoomLabel")
+        self.zoom_label.setToolTip("zoom: the wheel zooms around the cursor; Fit follows the window's size")
+        self.zoom_label.setMinimumWidth(48)
+        self.addWidget(self.zoom_label)
+        view.zoomChanged.connect(self.show_zoom)
+        self.show_zoom(view.zoom)
         self.undo = model.undo_stack.createUndoAction(self, "Undo")
         self.undo.setShortcut(QKeySequence.StandardKey.Undo)
         self.redo = model.undo_stack.createRedoAction(self, "Redo")
@@ -68,6 +75,9 @@ class CanvasToolBar(QToolBar):
         self._sync.timeout.connect(self.sync)
         self._sync.start()
         self.sync()
+
+    def show_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f" {zoom * 100:.0f}% ")
 
     def _set_size(self, value: int) -> None:
         self.model.brush.size = float(value)

@@ -184,9 +184,11 @@ class PromptPanel(QWidget):
             "inpaint_padding": bind.spin(self.inpaint_padding),
             "styles": bind.Binding(self.styles, self.styles.names, self.styles.set_names, self.styles.edited),
         }
-        missing = set(PARAMETERS) ^ set(self.bindings)
-        if missing:
-            raise RuntimeError(f"prompt panel and Request disagree on: {', '.join(sorted(missing))}")
+        unknown = set(self.bindings) - set(PARAMETERS)
+        if unknown:
+            raise RuntimeError(f"not Request fields: {', '.join(sorted(unknown))}")
+        # a Request field with no widget yet is still kept by the model (Reuse and autosave round-trip it)
+        self.unshown = tuple(n for n in PARAMETERS if n not in self.bindings)
 
     def _bind(self) -> None:
         studio = self.studio

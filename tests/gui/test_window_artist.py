@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -100,3 +100,32 @@ def test_the_window_fits_a_laptop_screen_and_the_prompt_panel_scrolls(qtbot: Any
     qtbot.waitUntil(
         lambda: p.inpaint_padding.visibleRegion().boundingRect().size() == p.inpaint_padding.size()
     )
+
+
+def test_the_canvas_stays_fitted_when_the_window_changes_size_and_shows_the_zoom(
+    qtbot: Any, window: Any
+) -> None:
+    view = window.canvas_view
+
+    def fit_zoom() -> float:
+        return min(view.viewport().width() / 1200, view.viewport().height() / 800)
+
+    _paste(qtbot, window, 1200, 800)
+    window.showNormal()
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: window.size().height() == 720)
+    assert abs(view.zoom - fit_zoom()) < 0.02 * fit_zoom()
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(QRectF(0, 0, 1200, 800))  # not cut off at either side
+    assert window.canvas_tools.zoom_label.text().strip() == f"{view.zoom * 100:.0f}%"
+    window.resize(1366, 768)
+    qtbot.waitUntil(lambda: window.size().height() == 768)
+    assert abs(view.zoom - fit_zoom()) < 0.02 * fit_zoom()
+    view.setFocus()
+    qtbot.mouseClick(
+        window.canvas_tools.widgetForAction(window.canvas_tools.actual), Qt.MouseButton.LeftButton
+    )
+    assert window.canvas_tools.zoom_label.text().strip() == "100%"
+    window.resize(1280, 720)  # the artist's own zoom stays
+    qtbot.waitUntil(lambda: window.size().height() == 720)
+    assert view.zoom == 1.0

@@ -62,3 +62,6 @@ def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store
     assert (second.prompt.width_.value(), second.prompt.height_.value()) == (128, 96)  # not the picture's
     assert second.prompt.mode_label.text().startswith("Mode: inpaint")
     assert "Restored" in second.status.message.text()
+    view = second.canvas_view  # fitted to the view as shown, not to the size it had while being built
+    fit = min(view.viewport().width() - 4, view.viewport().height() - 4) / 64  # fitInView keeps 2 px
+    assert abs(view.zoom - fit) < 0.02 * fit

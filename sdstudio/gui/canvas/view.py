@@ -62,6 +62,7 @@ class CanvasView(QGraphicsView):
         self._painting = False
         self._panning: QPointF | None = None
         self._space = False
+        self._fitting = True  # the picture follows the view's size until the artist zooms
         model.imageChanged.connect(self._image_changed)
         model.maskChanged.connect(self._mask_changed)
 
@@ -141,13 +142,25 @@ class CanvasView(QGraphicsView):
         self.viewport().update()
 
     def fit(self) -> None:
+        """The whole picture in view; it stays fitted when the view is resized, until the artist zooms."""
+        self._fitting = True
         if self.model.image() is not None:
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
             self.zoomChanged.emit(self.zoom)
 
+    @property
+    def fitting(self) -> bool:
+        return self._fitting
+
     def actual_size(self) -> None:
+        self._fitting = False
         self.resetTransform()
         self.zoomChanged.emit(1.0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        if self._fitting:  # a restored window settles its size after the picture came back
+            self.fit()
 
     @property
     def zoom(self) -> float:
@@ -155,6 +168,7 @@ class CanvasView(QGraphicsView):
 
     def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
         """Zoom keeping the scene point under `anchor` (viewport coordinates) in place."""
+        self._fitting = False
         anchor = anchor if anchor is not None else QPointF(self.viewport().rect().center())
         before = self.mapToScene(anchor.toPoint())
         self.scale(factor, factor)
