@@ -30,6 +30,16 @@ def parameters_of(request: Request) -> Request:
     return request.replace(mode=Mode.txt2img, init_image=None, mask=None)
 
 
+def with_inputs(parameters: Request, init_image: InputImage | None, mask: InputImage | None) -> Request:
+    """The job of these parameters on these canvas inputs; the mode follows from the inputs."""
+    mode = mode_for(init_image is not None, init_image is not None and mask is not None)
+    return parameters.replace(
+        mode=mode,
+        init_image=init_image if mode is not Mode.txt2img else None,
+        mask=mask if mode is Mode.inpaint else None,
+    )
+
+
 class Event:
     """A Qt-free signal: callbacks called in connection order with the emitted arguments."""
 
@@ -105,12 +115,7 @@ class StudioModel:
 
     def request(self, init_image: InputImage | None = None, mask: InputImage | None = None) -> Request:
         """The job these parameters and canvas inputs describe; the mode follows from the inputs."""
-        mode = mode_for(init_image is not None, init_image is not None and mask is not None)
-        return self._params.replace(
-            mode=mode,
-            init_image=init_image if mode is not Mode.txt2img else None,
-            mask=mask if mode is Mode.inpaint else None,
-        )
+        return with_inputs(self._params, init_image, mask)
 
     # -- canvas ----------------------------------------------------------------------------------
     def set_canvas(self, picture: tuple[int, int] | None, has_mask: bool) -> None:

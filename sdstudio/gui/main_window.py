@@ -13,10 +13,11 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 from sdstudio.core import paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
-from sdstudio.core.request import Progress, RequestError
-from sdstudio.core.studio import StudioModel
+from sdstudio.core.request import InputImage, Progress, Request, RequestError
+from sdstudio.core.studio import StudioModel, with_inputs
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
+from sdstudio.gui.canvas.encoder import CanvasEncoder
 from sdstudio.gui.canvas_toolbar import CanvasToolBar
 from sdstudio.gui.gallery_panel import GalleryPanel
 from sdstudio.gui.images import pil_to_qimage
@@ -116,10 +117,11 @@ class MainWindow(QMainWindow):
         self._mode_timer.timeout.connect(self._canvas_to_studio)
         self.canvas.imageChanged.connect(self._canvas_to_studio)
         self.canvas.pictureReplaced.connect(self.studio.picture_replaced)
-        self.canvas.maskChanged.connect(self._mode_timer.start)
+        self.canvas.maskChanged.connect(lambda _rect: self._mode_timer.start())
 
         # 5. autosave and remembered layout
-        self.autosave = Autosaver(self.studio, self.canvas, autosave_dir)
+        self.encoder = CanvasEncoder(self.canvas, self)  # PNGs made off the GUI thread, once per change
+        self.autosave = Autosaver(self.studio, self.canvas, self.encoder, autosave_dir)
         if restore and self.autosave.restore():
             self.status.show_message("Restored the last session (prompt and canvas).")
         self.studio.native_side = self._model_native_side()  # after the restore: its size is the artist's
@@ -156,24 +158,44 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     # -- generation ------------------------------------------------------------------------------
-    def current_request(self):
-        """The panel's request with the canvas image and mask (the mode follows from them)."""
-        init, mask = self.canvas.to_inputs()
-        return self.prompt.request(init, mask)
+    def current_request(self) -> Request:
+        """The panel's request with the canvas image and mask (waits for their encoding)."""
+        return self.studio.request(*self.encoder.wait())
 
     def generate(self) -> Job | None:
-        """Submit the panel's request; while a job runs this queues it. Invalid input shows its message."""
+        """Submit the studio's request; while a job runs this queues it. Invalid input shows its message.
+
+        Returns at once: when the canvas is still being encoded (a stroke just ended), the parameters are
+        checked now and the job is submitted as soon as the picture and mask are ready."""
         self.prompt.clear_error()
+        parameters = self.studio.parameters
+        inputs = self.encoder.inputs()
+        if inputs is not None:
+            return self._submit(with_inputs(parameters, *inputs))
+        picture = self.canvas.image()
+        stand_in = InputImage(b"", picture.width(), picture.height()) if picture is not None else None
+        try:  # the fields' errors show now, not after the encoding
+            with_inputs(parameters, stand_in, stand_in if self.canvas.has_mask() else None).validate()
+        except RequestError as e:
+            self._show_request_error(e)
+            return None
+        self.status.show_message("Preparing the picture…")
+        self.encoder.when_ready(lambda init, mask: self._submit(with_inputs(parameters, init, mask)))
+        return None
+
+    def _submit(self, request: Request) -> Job | None:
         try:
-            request = self.current_request()
             job = self.queue.submit(request, source="gui")
         except RequestError as e:
-            self.prompt.show_error(_readable(e), e.field)
-            self.status.show_message(_readable(e), error=True)
+            self._show_request_error(e)
             return None
         busy = self._running is not None or len(self.queue.jobs()) > 1
         self.status.show_message(f"Job #{job.id} queued." if busy else f"Job #{job.id} started.")
         return job
+
+    def _show_request_error(self, e: RequestError) -> None:
+        self.prompt.show_error(_readable(e), e.field)
+        self.status.show_message(_readable(e), error=True)
 
     def cancel(self) -> None:
         if self.queue.cancel():

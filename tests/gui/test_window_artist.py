@@ -129,3 +129,24 @@ def test_the_canvas_stays_fitted_when_the_window_changes_size_and_shows_the_zoom
     window.resize(1280, 720)  # the artist's own zoom stays
     qtbot.waitUntil(lambda: window.size().height() == 720)
     assert view.zoom == 1.0
+
+
+def test_generate_right_after_a_stroke_sends_that_stroke(qtbot: Any, window: Any) -> None:
+    from PySide6.QtCore import QPoint
+
+    fill_panel(qtbot, window.prompt, **small(steps=2))
+    picture = QImage(64, 64, QImage.Format.Format_RGB32)
+    picture.fill(QColor("teal"))
+    window.send_to_canvas(picture)
+    window.canvas.brush.size = 16
+    view, vp = window.canvas_view, window.canvas_view.viewport()
+    a, b = view.mapFromScene(16, 32), view.mapFromScene(48, 32)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+    for i in range(1, 9):
+        qtbot.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 8, a.y()))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:  # the mask is still being encoded
+        qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    ran = done.args[0].result.request
+    assert ran.mode.value == "inpaint"
+    assert ran.mask == qimage_to_input(window.canvas.mask_image(), mask=True)  # the stroke just painted

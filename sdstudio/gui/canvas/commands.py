@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from sdstudio.gui.canvas.model import CanvasModel
 
 
-def _paste(target: QImage, patch: QImage, at: QPoint) -> None:
+def paste(target: QImage, patch: QImage, at: QPoint) -> None:
     p = QPainter(target)
     p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
     p.drawImage(at, patch)
@@ -32,12 +32,12 @@ class MaskPatchCommand(QUndoCommand):
         if self._skip_first_redo:  # already painted while the user drew
             self._skip_first_redo = False
             return
-        _paste(self.model._mask, self.after, self.rect.topLeft())
-        self.model.maskChanged.emit()
+        paste(self.model._mask, self.after, self.rect.topLeft())
+        self.model.mask_changed(self.rect)
 
     def undo(self) -> None:
-        _paste(self.model._mask, self.before, self.rect.topLeft())
-        self.model.maskChanged.emit()
+        paste(self.model._mask, self.before, self.rect.topLeft())
+        self.model.mask_changed(self.rect)
 
 
 class SetImageCommand(QUndoCommand):

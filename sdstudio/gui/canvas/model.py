@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QImageReader, QUndoStack
 
 from sdstudio.core.request import InputImage
 from sdstudio.gui.canvas.brush import Brush
-from sdstudio.gui.canvas.commands import MaskPatchCommand, SetImageCommand
+from sdstudio.gui.canvas.commands import MaskPatchCommand, SetImageCommand, paste
 from sdstudio.gui.images import qimage_to_input
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff)"
@@ -20,7 +20,7 @@ RESTORE = "restore"  # set_image text of an autosave restore (not the user's new
 
 class CanvasModel(QObject):
     imageChanged = Signal()
-    maskChanged = Signal()
+    maskChanged = Signal(QRect)  # the changed rectangle of the mask (all of it for a new picture)
     error = Signal(str)  # a readable message (a corrupt file, say); the canvas is left as it was
     pictureReplaced = Signal(int, int)  # the user put a new picture on the canvas (width, height)
 
@@ -31,7 +31,9 @@ class CanvasModel(QObject):
         self.undo_stack = QUndoStack(self)
         self.brush = Brush()
         self._stroke_before: QImage | None = None
+        self._shadow: QImage | None = None  # the mask as it was before the stroke in progress (undo)
         self._stroke_rect = QRect()
+        self._mask_empty: bool | None = True  # None: unknown until looked at (after an erase, an undo)
 
     # -- picture ---------------------------------------------------------------------------------
     def image(self) -> QImage | None:
@@ -51,12 +53,15 @@ class CanvasModel(QObject):
 
     def _set(self, image: QImage | None, mask: QImage | None) -> None:
         self._image = image
-        if image is not None and (mask is None or mask.size() != image.size()):
+        fresh = image is not None and (mask is None or mask.size() != image.size())
+        if fresh:
             mask = QImage(image.size(), QImage.Format.Format_Grayscale8)
             mask.fill(0)
         self._mask = mask if image is not None else None
+        self._shadow = self._mask.copy() if self._mask is not None else None
+        self._mask_empty = True if fresh else None  # a fresh mask is known to be empty without looking
         self.imageChanged.emit()
-        self.maskChanged.emit()
+        self.maskChanged.emit(self._mask.rect() if self._mask is not None else QRect())
 
     def load_image(self, path: str | Path) -> bool:
         """Open a picture file; a bad file emits `error` and changes nothing."""
@@ -90,13 +95,26 @@ class CanvasModel(QObject):
         if mask.size() != self._image.size():
             mask = mask.scaled(self._image.size())
         self._mask = mask
-        self.maskChanged.emit()
+        self.mask_changed(mask.rect())
+
+    def mask_changed(self, rect: QRect, painted: bool = False) -> None:
+        """Announce a change of `rect`; `painted` (a brush stroke) means the mask is not empty."""
+        if painted:
+            self._mask_empty = False
+        elif not rect.isEmpty():
+            self._mask_empty = None
+        if self._stroke_before is None and self._mask is not None and self._shadow is not None:
+            paste(self._shadow, self._mask.copy(rect), rect.topLeft())  # outside a stroke: keep in step
+        self.maskChanged.emit(rect)
 
     def has_mask(self) -> bool:
+        """Whether any mask pixel is set (remembered; looked at again only after an erase or an undo)."""
         if self._mask is None:
             return False
-        bits = self._mask.constBits()
-        return any(bytes(bits))
+        if self._mask_empty is None:
+            data = self._mask.constBits()
+            self._mask_empty = bytes(data) == bytes(len(data))  # two C-level passes, no Python loop
+        return not self._mask_empty
 
     def _whole(self, text: str, op) -> None:
         if self._mask is None:
@@ -104,7 +122,7 @@ class CanvasModel(QObject):
         before = self._mask.copy()
         op(self._mask)
         self.undo_stack.push(MaskPatchCommand(self, self._mask.rect(), before, self._mask.copy(), text))
-        self.maskChanged.emit()
+        self.mask_changed(self._mask.rect())
 
     def clear_mask(self) -> None:
         self._whole("clear mask", lambda m: m.fill(0))
@@ -114,27 +132,30 @@ class CanvasModel(QObject):
 
     # -- strokes ---------------------------------------------------------------------------------
     def begin_stroke(self) -> None:
-        if self._mask is not None:
-            self._stroke_before = self._mask.copy()
+        """The mask before the stroke is the shadow copy kept in step with it: nothing is copied here."""
+        if self._mask is not None and self._shadow is not None:
+            self._stroke_before = self._shadow
             self._stroke_rect = QRect()
 
     def stroke_to(self, start: QPointF, end: QPointF) -> None:
         if self._mask is None or self._stroke_before is None:
             return
-        self._stroke_rect = self._stroke_rect.united(self.brush.stroke(self._mask, start, end))
-        self.maskChanged.emit()
+        touched = self.brush.stroke(self._mask, start, end)
+        self._stroke_rect = self._stroke_rect.united(touched)
+        self.mask_changed(touched, painted=not self.brush.erase and not touched.isEmpty())
 
     def end_stroke(self) -> None:
         """One stroke, one undo step (only the touched rectangle is kept)."""
         if self._stroke_before is None or self._mask is None:
             return
         rect = self._stroke_rect
+        self._stroke_before = None
         if not rect.isEmpty():
-            before, after = self._stroke_before.copy(rect), self._mask.copy(rect)
+            before, after = self._shadow.copy(rect), self._mask.copy(rect)
+            paste(self._shadow, after, rect.topLeft())
             self.undo_stack.push(
                 MaskPatchCommand(self, rect, before, after, "erase" if self.brush.erase else "paint")
             )
-        self._stroke_before = None
 
     # -- persistence and export ------------------------------------------------------------------
     def save_state(self, folder: Path) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QPixmap, QTransform
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QApplication,
-    QGraphicsEllipseItem,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
@@ -16,8 +15,8 @@ from PySide6.QtWidgets import (
 )
 
 from sdstudio.gui.canvas.model import CanvasModel
+from sdstudio.gui.canvas.overlay import BrushCursor, MaskOverlay
 
-MASK_COLOR = QColor(230, 40, 60)
 ZOOM_STEP = 1.25
 EMPTY_HINT = (
     "Generate draws a new picture here (txt2img).\n\n"
@@ -45,11 +44,9 @@ class CanvasView(QGraphicsView):
         )  # pan with Space+drag or the middle button
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._image_item = QGraphicsPixmapItem()
-        self._mask_item = QGraphicsPixmapItem()
+        self._mask_item = MaskOverlay()
         self._preview_item = QGraphicsPixmapItem()
-        self._cursor = QGraphicsEllipseItem()
-        self._cursor.setPen(QPen(QColor(255, 255, 255, 200), 0))
-        self._cursor.setZValue(10)
+        self._cursor = BrushCursor()
         for item in (self._image_item, self._mask_item, self._preview_item, self._cursor):
             self.scene().addItem(item)
         self._mask_item.setOpacity(0.5)
@@ -104,15 +101,23 @@ class CanvasView(QGraphicsView):
             self.scene().setSceneRect(QRectF(image.rect()).adjusted(-margin, -margin, margin, margin))
             self.fit()
 
-    def _mask_changed(self) -> None:
+    def _mask_changed(self, rect: QRect) -> None:
         mask = self.model.mask_image()
         if mask is None:
-            self._mask_item.setPixmap(QPixmap())
+            self._mask_item.clear()
             return
-        red = QImage(mask.size(), QImage.Format.Format_ARGB32)
-        red.fill(MASK_COLOR)
-        red.setAlphaChannel(mask)
-        self._mask_item.setPixmap(QPixmap.fromImage(red))
+        if rect == mask.rect() and not self.model.has_mask():
+            self._mask_item.reset(mask)  # a new picture's empty mask: nothing to colour
+        else:
+            self._mask_item.update_rect(mask, rect)  # only the changed rectangle is recoloured and redrawn
+
+    @property
+    def mask_color(self) -> QColor:
+        return self._mask_item.color
+
+    def set_mask_color(self, color: QColor) -> None:
+        """The overlay's colour (a red picture hides a red mask)."""
+        self._mask_item.set_color(color)
 
     def show_preview(self, image: QImage | None, box: tuple[int, int, int, int] | None = None) -> None:
         """A step preview over the picture, scaled to it or to `box` (left, top, right, bottom: the part an
@@ -181,10 +186,18 @@ class CanvasView(QGraphicsView):
     def _image_point(self, pos: QPointF) -> QPointF:
         return self.mapToScene(pos.toPoint())
 
-    def _update_cursor(self, scene_pos: QPointF) -> None:
-        r = self.model.brush.radius
-        self._cursor.setRect(QRectF(scene_pos.x() - r, scene_pos.y() - r, 2 * r, 2 * r))
-        self._cursor.setVisible(self.model.image() is not None)
+    def _update_cursor(self, scene_pos: QPointF, inside: bool = True) -> None:
+        brush = self.model.brush
+        self._cursor.set_circle(scene_pos.x(), scene_pos.y(), brush.radius, brush.erase)
+        self._cursor.setVisible(self.model.image() is not None and inside)
+
+    @property
+    def brush_cursor(self) -> BrushCursor:
+        return self._cursor
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._cursor.setVisible(False)  # the outline goes with the pointer
+        super().leaveEvent(event)
 
     def mousePressEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.MiddleButton or (
@@ -270,7 +283,8 @@ class CanvasView(QGraphicsView):
         else:
             super().keyPressEvent(event)
             return
-        self._update_cursor(self.mapToScene(self.viewport().mapFromGlobal(self.cursor().pos())))
+        at = self.viewport().mapFromGlobal(self.cursor().pos())
+        self._update_cursor(self.mapToScene(at), self.viewport().rect().contains(at))
 
     def keyReleaseEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
