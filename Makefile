@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	# CPU torch first (a wheel on this machine's disk); the open ranges below then install nothing more of it.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[test]"
+	# spandrel (upscaler models) without its dependencies: they are ours already, except torchvision, which
+	# only two non-upscaler architectures import and which breaks beside our torch (see core/upscale/model.py).
+	$(BIN)/python -m pip install -q --no-deps "spandrel>=0.4,<0.5"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from sdstudio import __version__
-from sdstudio.api import convert
+from sdstudio.api import convert, extras
 from sdstudio.api.deforum import deforum_router
 from sdstudio.api.schemas import (
     ImagesResponse,
@@ -281,18 +281,7 @@ def create_app(
         library.refresh()
         return {}
 
-    @app.get("/sdapi/v1/upscalers", dependencies=guard)
-    def upscalers() -> list[dict[str, Any]]:
-        return [
-            {"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-            for n in ("None", "Lanczos", "Nearest")
-        ]
-
-    @app.get("/sdapi/v1/latent-upscale-modes", dependencies=guard)
-    def latent_upscale_modes() -> list[dict[str, Any]]:
-        return [
-            {"name": n} for n in ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (nearest)")
-        ]
+    extras.register(app, guard, library, limits)
 
     @app.get("/sdapi/v1/scripts", dependencies=guard)
     def scripts() -> dict[str, Any]:

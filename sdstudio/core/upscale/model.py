@@ -95,7 +95,7 @@ def run_tiled(
     model: Any,
     image: Any,
     tile: int = 256,
-    overlap: int = 16,
+    overlap: int = 32,
     on_tile: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> Any:
