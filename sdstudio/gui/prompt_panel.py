@@ -35,6 +35,7 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.studio import PARAMETERS, StudioModel
 from sdstudio.gui import bind
 from sdstudio.gui.prompt_edit import PromptEdit
+from sdstudio.gui.prompt_extras import HiresBox, VariationBox
 from sdstudio.gui.prompt_fields import SizePresets, StylesButton, dspin, seed_edit, spin
 
 MODE_TEXT = {
@@ -146,6 +147,10 @@ class PromptPanel(QWidget):
         iform.addRow("Inpaint area", self.inpaint_area)
         iform.addRow("Padding", self.inpaint_padding)
         lay.addWidget(self.image_box)
+        self.variation = VariationBox()
+        self.hires = HiresBox()
+        lay.addWidget(self.variation)
+        lay.addWidget(self.hires)
         self.scroll = QScrollArea()
         self.scroll.setObjectName("promptScroll")
         self.scroll.setWidgetResizable(True)
@@ -183,6 +188,8 @@ class PromptPanel(QWidget):
             "inpaint_area": bind.combo(self.inpaint_area, InpaintArea),
             "inpaint_padding": bind.spin(self.inpaint_padding),
             "styles": bind.Binding(self.styles, self.styles.names, self.styles.set_names, self.styles.edited),
+            **self.variation.bindings(),
+            **self.hires.bindings(),
         }
         unknown = set(self.bindings) - set(PARAMETERS)
         if unknown:
@@ -259,6 +266,7 @@ class PromptPanel(QWidget):
     def set_mode(self, mode: Mode) -> None:
         self.mode_label.setText(MODE_TEXT[mode])
         self.image_box.setEnabled(mode is not Mode.txt2img)
+        self.hires.setEnabled(mode is Mode.txt2img)  # hires fix is a txt2img pass
 
     def set_last_seed(self, seed: int) -> None:
         self.last_seed = seed

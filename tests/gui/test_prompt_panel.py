@@ -71,3 +71,18 @@ def test_an_error_outlines_its_field_and_editing_clears_it(qtbot: Any, panel: Pr
     assert panel.error.isVisible() and panel.width_.property("invalid")
     type_into(qtbot, panel.width_, "504")
     assert not panel.error.isVisible() and not panel.width_.property("invalid")
+
+
+def test_variation_seed_and_hires_fix_are_fields_of_the_model(qtbot: Any, panel: PromptPanel) -> None:
+    assert panel.unshown == ()  # every Request parameter has its widget
+    type_into(qtbot, panel.variation.subseed, "77")
+    type_into(qtbot, panel.variation.strength, "0.3")
+    panel.hires.setFocus()
+    qtbot.keyClick(panel.hires, Qt.Key.Key_Space)  # the group's check box turns hires fix on
+    type_into(qtbot, panel.hires.scale, "1.5")
+    p = panel.studio.parameters
+    assert (p.subseed, p.subseed_strength, p.enable_hr, p.hr_scale) == (77, 0.3, True, 1.5)
+    panel.studio.set_parameters(Request(hr_upscaler="4x-UltraSharp", enable_hr=True))
+    assert panel.hires.upscaler.currentText() == "4x-UltraSharp" and panel.hires.isChecked()
+    panel.studio.set_canvas((64, 64), has_mask=False)
+    assert not panel.hires.isEnabled()  # a txt2img pass
