@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sdstudio.core.engine.hooks import BatchContext, DenoisePass, Extension, RunContext
+
 if TYPE_CHECKING:
     from sdstudio.core.request import Request
 
@@ -140,3 +142,44 @@ def second_pass_image(
     box = (left * LATENT, top * LATENT, right * LATENT, bottom * LATENT)
     upscaled = [upscale_image(im, *plan.upscale_to, upscaler, device, cancel=cancel) for im in first]
     return [im.crop(box) if im.size != plan.size else im for im in upscaled]
+
+
+class HiresFix(Extension):
+    """The engine extension: the first pass hands over latents or pictures, upscaled and run through a
+    second img2img pass (phase "hires") at the hires steps and the request's denoising strength."""
+
+    @classmethod
+    def for_request(cls, request: Request, library: Any) -> HiresFix | None:
+        """None without hires fix; RequestError for an unknown upscaler, before the model loads."""
+        if not request.enable_hr:
+            return None
+        check_upscaler(request, library)
+        return cls()
+
+    def pipeline_prepared(self, ctx: RunContext) -> None:
+        from sdstudio.core.request import RequestError
+
+        if ctx.model.inpaint_model and first_pass_output(ctx.request) == "latent":
+            raise RequestError(
+                "hr_upscaler", "inpainting models need a picture upscaler (e.g. Lanczos), not a latent mode"
+            )
+
+    def before_batch(self, ctx: RunContext, batch: BatchContext) -> None:
+        batch.output_type = first_pass_output(ctx.request)
+
+    def after_decode(self, ctx: RunContext, batch: BatchContext, images: Any) -> Any:
+        request, inpaint = ctx.request, ctx.model.inpaint_model
+        steps = hires_steps(request)
+        image = second_pass_image(images, request, ctx.library, ctx.device, ctx.cancel)
+        pipe = ctx.pipeline("inpaint" if inpaint else "img2img")
+        inputs: dict[str, Any] = {"image": image, "strength": request.strength}
+        if inpaint:
+            from PIL import Image
+
+            size = image[0].size
+            inputs |= {"mask_image": Image.new("L", size, 255), "width": size[0], "height": size[1]}
+        cond = ctx.encode(pipe, steps)
+        second = DenoisePass(
+            pipe, {**cond.kwargs_at(0), **inputs}, steps, cond, "hires", generators=batch.fresh_generators()
+        )
+        return ctx.denoise(batch, second)

@@ -4,7 +4,9 @@ seed's noise and its variation seed's noise, optionally drawn at another size ("
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext
 
 if TYPE_CHECKING:
     import torch
@@ -117,3 +119,39 @@ def validate_variation(request: Request) -> None:
         v = getattr(request, name)
         if not isinstance(v, int) or v > MAX_SIDE or (v > 0 and v < 64):
             raise RequestError(name, f"{v} is out of range; use 0 or -1 (off) or 64 to {MAX_SIDE} pixels")
+
+
+class VariationNoise(Extension):
+    """The engine extension: each batch starts from A1111's variation noise (txt2img, ordinary models)."""
+
+    def __init__(self, strength: float, resize_from: tuple[int, int]):
+        self.strength, self.resize_from = strength, resize_from
+
+    @classmethod
+    def for_request(cls, request: Request, library: Any) -> VariationNoise | None:
+        """None where the noise is each seed's own; RequestError outside txt2img, before the model loads."""
+        from sdstudio.core.request import Mode
+
+        resize = (request.seed_resize_from_w, request.seed_resize_from_h)
+        if NoiseSeeds((), (), float(request.subseed_strength), resize).plain:
+            return None
+        if request.mode is not Mode.txt2img:
+            raise _only_txt2img()
+        return cls(float(request.subseed_strength), resize)
+
+    def pipeline_prepared(self, ctx: RunContext) -> None:
+        if ctx.model.inpaint_model:
+            raise _only_txt2img()
+
+    def before_batch(self, ctx: RunContext, batch: BatchContext) -> None:
+        seeds = NoiseSeeds(tuple(batch.seeds), tuple(batch.subseeds), self.strength, self.resize_from)
+        shape = batch.noise_shape[1:]
+        batch.noise = batch_noise((shape[0], shape[1], shape[2]), seeds)
+
+
+def _only_txt2img() -> Exception:
+    from sdstudio.core.request import RequestError
+
+    return RequestError(
+        "subseed_strength", "variation seeds and seed resize work in txt2img with ordinary models"
+    )

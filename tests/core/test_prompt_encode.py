@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -223,7 +224,9 @@ def test_sdxl_two_encoders_and_pooled(sdxl) -> None:
 
 
 def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
-    from sdstudio.core.engine import _tensor_inputs
+    from sdstudio.core.engine.builtin import PromptEditing
+    from sdstudio.core.engine.denoise import step_tensor_inputs
+    from sdstudio.core.engine.hooks import StepState
 
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -233,11 +236,12 @@ def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
         )
 
     request = Request(prompt="a [cat:dog:0.5]", negative_prompt="ugly", steps=4, width=W, height=H)
-    kwargs, hook = Engine(device="cpu")._prompt_kwargs(sdxl, request)
-    assert hook is not None
+    cond = build_conditioning(sdxl, request.prompt, request.negative_prompt, request.steps)
+    kwargs, editing = cond.kwargs_at(0), PromptEditing()
+    ctx = SimpleNamespace(conditioning=cond, request=request)  # what the extension reads of a run
 
     def callback(pipe, i, t, tensors):
-        hook(i + 1, tensors)
+        editing.post_step(ctx, StepState(None, i, 4, t, tensors))
         return tensors
 
     handle = sdxl.unet.register_forward_pre_hook(grab, with_kwargs=True)
@@ -248,7 +252,7 @@ def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
             width=W,
             height=H,
             callback_on_step_end=callback,
-            callback_on_step_end_tensor_inputs=_tensor_inputs(sdxl, True),
+            callback_on_step_end_tensor_inputs=step_tensor_inputs(sdxl, [editing]),
         )
     finally:
         handle.remove()

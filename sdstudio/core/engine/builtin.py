@@ -1,0 +1,71 @@
+"""The extensions every run has: progress with previews, cancel, and prompt editing ([from:to:when])."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext, StepState
+from sdstudio.core.errors import Cancelled
+from sdstudio.core.preview import latents_to_preview
+from sdstudio.core.request import Progress
+
+
+class ReportProgress(Extension):
+    """Calls `on_step` after every step with the elapsed time, the ETA over all batches and a latent preview."""
+
+    def __init__(self, on_step: Callable[[Progress], None]):
+        self.on_step = on_step
+
+    def post_step(self, ctx: RunContext, step: StepState) -> None:
+        batch = step.batch
+        total = step.total or step.step
+        elapsed = time.perf_counter() - step.denoise.started
+        remaining = (total - step.step) + (batch.count - 1 - batch.index) * total
+        preview = latents_to_preview(step.tensors["latents"], ctx.model.latent_space)
+        eta = elapsed / step.step * remaining
+        self.on_step(
+            Progress(
+                step.step,
+                total,
+                elapsed,
+                eta,
+                preview,
+                batch.index,
+                batch.count,
+                phase=step.denoise.phase,
+                preview_box=ctx.preview_box if step.denoise.phase == "sampling" else None,
+            )
+        )
+
+
+class CancelOnEvent(Extension):
+    """Stops the run when `cancel` is set: before each batch (also right after the model loaded) and after
+    each step, so nothing more is decoded."""
+
+    def __init__(self, cancel: threading.Event):
+        self.cancel = cancel
+
+    def before_batch(self, ctx: RunContext, batch: BatchContext) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    def post_step(self, ctx: RunContext, step: StepState) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+
+class PromptEditing(Extension):
+    """A1111 prompt editing: at the steps where the scheduled prompt changes, the next UNet call gets the
+    new text embeddings (and SDXL pooled embeddings)."""
+
+    tensor_inputs = ("prompt_embeds", "add_text_embeds")
+
+    def post_step(self, ctx: RunContext, step: StepState) -> None:
+        from sdstudio.core.prompt.encode import swap_embeddings
+
+        cond = step.denoise.conditioning
+        # step.step steps finished: set what the next (0-based step.step) UNet call uses
+        if cond is not None and step.step in cond.change_steps:
+            swap_embeddings(cond, step.step, step.tensors, ctx.request.batch_size)

@@ -1,0 +1,93 @@
+"""The loaded model: its base pipeline, the pipelines derived from it per mode, schedulers and device choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdstudio.core.models.entries import Family
+from sdstudio.core.samplers import SAMPLERS
+
+
+@dataclass
+class LoadedModel:
+    """One model in memory. Everything here is released with it when another model is loaded."""
+
+    ref: str  # the library location it was loaded from
+    name: str
+    hash: str  # A1111's short hash
+    pipe: Any  # the base (text-to-image) pipeline
+    latent_space: str  # "sd1" or "sdxl": previews and latent maths
+    derived: dict[str, Any]  # pipelines for the other modes, by kind, sharing the base's weights
+    scheduler_config: dict[str, Any]
+    schedulers: dict[str, Any] = field(default_factory=dict)
+    family: Family = Family.unknown
+    extras: dict[str, Any] = field(default_factory=dict)  # per-model state of extensions (LoRA patches, ...)
+
+    def scheduler(self, sampler: str) -> Any:
+        """The scheduler for an A1111 sampler name, built once per model (set_timesteps resets its state)."""
+        if sampler not in self.schedulers:
+            self.schedulers[sampler] = SAMPLERS[sampler].build(self.scheduler_config)
+        return self.schedulers[sampler]
+
+    @property
+    def inpaint_model(self) -> bool:
+        """A 9-channel inpainting UNet: every mode runs through the inpaint pipeline."""
+        return is_inpaint_unet(self.pipe)
+
+    def pipeline(self, kind: str) -> Any:
+        """The pipeline for "txt2img", "img2img" or "inpaint", derived from the base with from_pipe (no reload)."""
+        if kind == "txt2img" and not self.inpaint_model:
+            return self.pipe
+        if kind not in self.derived:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            auto = AutoPipelineForImage2Image if kind == "img2img" else AutoPipelineForInpainting
+            pipe = auto.from_pipe(self.pipe)
+            if hasattr(pipe, "set_progress_bar_config"):
+                pipe.set_progress_bar_config(disable=True)
+            self.derived[kind] = pipe
+        return self.derived[kind]
+
+
+def is_inpaint_unet(pipe: Any) -> bool:
+    unet = getattr(pipe, "unet", None)
+    return unet is not None and getattr(unet.config, "in_channels", 4) == 9
+
+
+def pick_device(preference: str | None = None) -> str:
+    """CUDA when present, else MPS, else CPU; an explicit preference wins."""
+    import torch
+
+    if preference:
+        return preference
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, preference: str | None = None) -> Any:
+    """The torch dtype for a device: fp16 on CUDA/MPS, fp32 on CPU; an explicit preference wins."""
+    import torch
+
+    if preference:
+        return getattr(torch, preference) if isinstance(preference, str) else preference
+    if device.startswith("cuda") or device == "mps":
+        return torch.float16  # bf16 on request (settings dtype "bfloat16"): fp16 is what SD VAEs expect
+    return torch.float32
+
+
+OOM_TEXTS = ("out of memory", "can't allocate memory", "not enough memory")  # CUDA/MPS, CPU allocator
+
+
+def is_oom(e: BaseException) -> bool:
+    """Whether an exception is the device (or the CPU allocator) running out of memory."""
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
+    if isinstance(e, (oom, MemoryError)):
+        return True
+    return isinstance(e, RuntimeError) and any(t in str(e).lower() for t in OOM_TEXTS)

@@ -1,0 +1,14 @@
+"""The feature extensions every engine asks by default, in hook order. A new feature adds its factory here."""
+
+from __future__ import annotations
+
+from sdstudio.core.engine.hooks import ExtensionFactory
+
+
+def standard_extensions() -> list[ExtensionFactory]:
+    """Factories `(request, library) -> Extension | None` for the built-in features."""
+    from sdstudio.core.hires import HiresFix
+    from sdstudio.core.lora.extension import ApplyLoras
+    from sdstudio.core.variation import VariationNoise
+
+    return [ApplyLoras.for_request, VariationNoise.for_request, HiresFix.for_request]
