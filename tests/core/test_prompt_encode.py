@@ -226,7 +226,7 @@ def test_sdxl_two_encoders_and_pooled(sdxl) -> None:
 def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
     from sdstudio.core.engine.builtin import PromptEditing
     from sdstudio.core.engine.denoise import step_tensor_inputs
-    from sdstudio.core.engine.hooks import StepState
+    from sdstudio.core.engine.hooks import DenoisePass, StepState
 
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -238,10 +238,11 @@ def test_sdxl_prompt_editing_swaps_embeddings_and_pooled(sdxl) -> None:
     request = Request(prompt="a [cat:dog:0.5]", negative_prompt="ugly", steps=4, width=W, height=H)
     cond = build_conditioning(sdxl, request.prompt, request.negative_prompt, request.steps)
     kwargs, editing = cond.kwargs_at(0), PromptEditing()
-    ctx = SimpleNamespace(conditioning=cond, request=request)  # what the extension reads of a run
+    ctx = SimpleNamespace(request=request)  # what the extension reads of a run
+    run = DenoisePass(sdxl, kwargs, 4, cond)
 
     def callback(pipe, i, t, tensors):
-        editing.post_step(ctx, StepState(None, i, 4, t, tensors))
+        editing.post_step(ctx, StepState(None, run, i, 4, t, tensors))
         return tensors
 
     handle = sdxl.unet.register_forward_pre_hook(grab, with_kwargs=True)

@@ -5,13 +5,14 @@ a compiled UNet, previews, ...) is an `Extension`: a class overriding only the h
 calls the hooks of every extension of a run, in list order, at these points of `Engine.run`:
 
     Engine.run(request)
-      1. validate, resolve seed and effective prompts, load the model   (no hook: the engine's own work)
+      1. validate; resolve seeds and effective prompts; ask the factories for this run's extensions;
+         load the model                                                  (no hook: the engine's own work)
       2. mode strategy picks the pipeline and its inputs                (modes.py: txt2img/img2img/inpaint/...)
       3. pipeline_prepared(ctx)     the pipeline and its inputs are ready: swap ctx.pipe (e.g. a ControlNet
                                     pipeline via from_pipe), edit ctx.call_kwargs, compile the UNet once per
                                     model (keep such state in ctx.model.extras; it is released with the model)
       4. before_encode(ctx)         about to encode ctx.prompt / ctx.negative: change them, or patch weights
-                                    (LoRA: patch here, restore in after_run)
+                                    (LoRA patches here; what must be undone is undone in after_run)
          -- the engine encodes the prompts: ctx.conditioning, and its tensors in ctx.call_kwargs --
       for each batch (request.batch_count pipeline calls):
       5. before_batch(ctx, batch)   batch.seeds/subseeds/generators are set; set batch.noise (a tensor of
@@ -34,9 +35,10 @@ calls the hooks of every extension of a run, in list order, at these points of `
 
 Progress with previews, cancel and prompt editing are themselves extensions (builtin.py).
 
-Registering: `Engine(extensions=[factory, ...])` (or `engine.extensions.append(factory)`) adds a factory every run
-asks before the model loads: `factory(request, library) -> Extension | None` (None: not needed for this request); a
-factory may raise RequestError/ModelError to refuse a request before any heavy work.
+Registering: a feature adds its factory `factory(request, library) -> Extension | None` to
+`standard_extensions()` in registry.py (LoRA, variation seeds and hires fix are there); `Engine(extensions=[...])`
+or `engine.extensions.append(factory)` adds more to one engine. Every run asks each factory before the model
+loads (None: not needed for this request; raise RequestError/ModelError to refuse it before any heavy work).
 `Engine.run(request, extensions=[...])` adds ready instances for one run. A new extension keeps to its hooks:
 it never edits modes.py or engine.py.
 """
