@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdstudio.cli import CliError, iterate
 from sdstudio.core.request import (
@@ -18,6 +19,9 @@ from sdstudio.core.request import (
     size_for_picture,
 )
 from sdstudio.core.samplers import DEFAULT_SAMPLER
+
+if TYPE_CHECKING:
+    from sdstudio.core.xyz import GridSpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="apply a style or negative preset such as 'hands' (repeatable)",
     )
     iterate.add_arguments(p)
+    iterate.add_plot_arguments(p)
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument(
         "--from",
@@ -174,10 +179,33 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("PROMPT is required (or take every parameter from a picture with --from)")
     try:
         request = build_request(args)
+        plot = iterate.plot_spec(args, request)
     except RequestError as e:
         raise CliError(str(e)) from None
-    execute(request, args)
+    if plot is not None:
+        execute_plot(plot, args)
+    else:
+        execute(request, args)
     return 0
+
+
+def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
+    """An X/Y/Z plot or prompt matrix: OUT.png the grid, OUT-1.png ... its cells."""
+    from sdstudio.core.engine import Engine
+    from sdstudio.core.errors import EngineError
+
+    paths = output_paths(args.output, plot.count + 1)
+    try:
+        paths[0].parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
+    engine = Engine.from_settings(device=args.device)
+    try:
+        iterate.run_plot(plot, args, paths, engine, ProgressBar())
+    except (EngineError, RequestError) as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot write the grid: {e.strerror or e}") from None
 
 
 def execute(request: Request, args: argparse.Namespace) -> Result:

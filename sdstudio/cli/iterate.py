@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from sdstudio.core.request import RequestError
+from sdstudio.core.request import Request, RequestError
+
+if TYPE_CHECKING:
+    from sdstudio.core.xyz import GridSpec
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -64,3 +68,47 @@ def request_changes(args: argparse.Namespace) -> dict[str, Any]:
         "hr_upscaler": args.hr_upscaler,
         "hr_second_pass_steps": args.hr_steps,
     }
+
+
+def add_plot_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("X/Y/Z plot and prompt matrix (a grid picture, every cell saved too)")
+    g.add_argument(
+        "--xy", nargs=2, metavar=("X", "Y"), help='two axes, e.g. --xy "Steps:10,20" "CFG Scale:3-9 [3]"'
+    )
+    g.add_argument("--xyz", nargs=3, metavar=("X", "Y", "Z"), help="three axes; one grid per Z value")
+    g.add_argument(
+        "--prompt-matrix", action="store_true", help="every choice of the prompt's |-separated parts"
+    )
+    g.add_argument("--no-legend", action="store_true", help="draw the grid without labels")
+    g.add_argument("--grid-margin", type=int, default=0, metavar="PX", help="space between cells (default 0)")
+
+
+def plot_spec(args: argparse.Namespace, request: Request) -> GridSpec | None:
+    """The grid the options ask for (None: an ordinary generation)."""
+    from sdstudio.core.xyz import NOTHING, Axis, prompt_matrix, xyz_grid
+
+    chosen = [o for o in ("xy", "xyz", "prompt_matrix") if getattr(args, o)]
+    if len(chosen) > 1:
+        raise RequestError("xyz", "choose one of --xy, --xyz and --prompt-matrix")
+    if args.prompt_matrix:
+        return prompt_matrix(request)
+    specs = args.xy or args.xyz
+    if not specs:
+        return None
+    axes = [Axis.parse(s) for s in specs] + [NOTHING]
+    return xyz_grid(request, axes[0], axes[1], axes[2])
+
+
+def run_plot(spec: GridSpec, args: argparse.Namespace, paths: list[Path], engine: Any, on_step: Any) -> None:
+    """Run the grid; OUT.png is the grid picture, OUT-1.png ... the cells in running order."""
+    from sdstudio.core.metadata_io import write_png
+    from sdstudio.core.xyz_run import PlotOutcome, run_grid
+
+    outcome = PlotOutcome(spec, legend=not args.no_legend, margin=max(0, args.grid_margin))
+    grid = run_grid(spec, engine, outcome, on_step)
+    cells = [outcome.results[p] for p in spec.positions()]
+    for (gen, result), path in zip(
+        [(grid.images[0], grid)] + [(r.images[0], r) for r in cells], paths, strict=True
+    ):
+        write_png(path, gen, result)
+        print(f"{path}  seed {gen.seed}")
