@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from sdstudio import __version__
-from sdstudio.api import convert, extras
+from sdstudio.api import convert, extras, scripts
 from sdstudio.api.deforum import deforum_router
 from sdstudio.api.schemas import (
     ImagesResponse,
@@ -124,12 +124,14 @@ def create_app(
                 "sd_model_checkpoint": entry.location if entry.source.value != "demo" else entry.name
             }
         request = convert.to_request(body, state.model, limits)
+        script = scripts.plan(body, request, limits)
         state.interrupted = False
         state.job_timestamp = time.strftime("%Y%m%d%H%M%S")
-        job = queue.submit(request, source="api")
+        job = queue.submit(request, source="api", task=script.task(queue.store) if script else None)
         final = queue.wait(job, job_timeout)
         if isinstance(final, JobFinished):
-            return convert.images_response(body, final.result, request)
+            result = script.response_result(final.result) if script else final.result
+            return convert.images_response(body, result, request)
         if isinstance(final, JobCancelled) or final is None:
             if final is None:
                 queue.cancel(job.id)
@@ -284,8 +286,8 @@ def create_app(
     extras.register(app, guard, library, limits)
 
     @app.get("/sdapi/v1/scripts", dependencies=guard)
-    def scripts() -> dict[str, Any]:
-        return {"txt2img": [], "img2img": []}
+    def script_list() -> dict[str, Any]:
+        return {"txt2img": list(scripts.SCRIPTS), "img2img": list(scripts.SCRIPTS)}
 
     @app.get("/sdapi/v1/script-info", dependencies=guard)
     def script_info() -> list[Any]:

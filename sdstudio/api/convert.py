@@ -22,6 +22,7 @@ class Limits:
     max_output_pixels: int = 2048 * 2048
     max_steps: int = 150
     max_images: int = 16
+    max_plot_cells: int = 100  # X/Y/Z plot and prompt matrix cells per request
     max_frames: int = 10_000  # frames of one animation (/deforum_api)
 
 
