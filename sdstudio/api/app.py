@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from sdstudio import __version__
-from sdstudio.api import convert, extras, scripts
+from sdstudio.api import convert, extras, install_routes, scripts
 from sdstudio.api.deforum import deforum_router
 from sdstudio.api.schemas import (
     ImagesResponse,
@@ -357,4 +357,5 @@ def create_app(
             "parameters": parsed,
         }
 
+    install_routes.register(app, guard, library, auth_enabled=bool(auth))
     return app

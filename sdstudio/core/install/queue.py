@@ -41,6 +41,7 @@ class InstallRequest:
     name: str = ""
     sha256: str = ""
     mode: str = "copy"  # local files: copy, move or link
+    local: bool = True  # False: the source may not be a path on this machine (the HTTP API)
     title: str = ""  # what the queue shows before the source is looked up
     plan: Callable[[], InstallPlan] | None = None  # a ready resolver (starter models) instead of `source`
 
@@ -196,6 +197,7 @@ class DownloadQueue:
                         kind=request.kind,
                         name=request.name,
                         sha256=request.sha256,
+                        local=request.local,
                     )
                 self._set(item, title=item.plan.title)
             item.control.check()

@@ -47,9 +47,18 @@ def _with_user_hash(plan: InstallPlan, sha: str) -> InstallPlan:
 
 
 def resolve(
-    text: str, settings: Settings, *, kind: Kind | None = None, name: str = "", sha256: str = ""
+    text: str,
+    settings: Settings,
+    *,
+    kind: Kind | None = None,
+    name: str = "",
+    sha256: str = "",
+    local: bool = True,
 ) -> InstallPlan:
-    """A plan for SOURCE (network look-ups for the hub and Civitai; nothing is downloaded yet)."""
+    """A plan for SOURCE (network look-ups for the hub and Civitai; nothing is downloaded yet).
+
+    local=False: never a path on this machine (installs asked for over HTTP).
+    """
     text = (text or "").strip()
     sha = check_sha256(sha256)
     if name:
@@ -58,7 +67,7 @@ def resolve(
         raise InstallError(f"nothing to install: {EXPECTED}")
     # 1. a local file or folder
     path = Path(text).expanduser()
-    if not urlsplit(text).scheme.startswith("http") and path.exists():
+    if local and not urlsplit(text).scheme.startswith("http") and path.exists():
         return InstallPlan(text, name or path.name, kind=kind, local=path.resolve())
     # 2. a starter model by its id ("sd-turbo") or name
     if (starter := starters.find(text)) is not None:
