@@ -73,6 +73,9 @@ def run_app(argv: list[str] | None = None) -> int:
         window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
     install_excepthook(window)
     window.show()
+    from sdstudio.gui.models_window import offer_first_model
+
+    offer_first_model(window)  # only the demo model: offer the Models window, once
     if getattr(getattr(library, "settings", None), "api_on_start", False):
         window.api.start()
     if os.environ.get(QUIT_WHEN_SHOWN):

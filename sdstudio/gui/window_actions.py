@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel
 
 from sdstudio.core import demo
 from sdstudio.gui.api_toggle import ApiToggle
+from sdstudio.gui.models_window import open_models_window
 
 if TYPE_CHECKING:
     from sdstudio.gui.main_window import MainWindow
@@ -67,6 +68,8 @@ def build_actions(w: MainWindow) -> None:
     w.result_label = QLabel()
     w.result_label.setToolTip("the batch's pictures: Alt+Left and Alt+Right flip through them")
     open_action = _action(w, "&Open image…", w.open_image_dialog, QKeySequence.StandardKey.Open)
+    get_models_action = _action(w, "&Get models…", lambda: open_models_window(w), "Ctrl+Shift+M")
+    get_models_action.setToolTip("starter models, the hub, Civitai, any address or file; the download queue")
     models_action = _action(w, "Add &model folder…", w.choose_model_root)
     models_action.setToolTip(
         "an AUTOMATIC1111 or ComfyUI install, or any folder of checkpoints, used in place"
@@ -80,7 +83,7 @@ def build_actions(w: MainWindow) -> None:
     file_menu = bar.addMenu("&File")
     file_menu.addActions([open_action, clear_action])
     file_menu.addSeparator()
-    file_menu.addActions([models_action, outputs_action])
+    file_menu.addActions([get_models_action, models_action, outputs_action])
     file_menu.addSeparator()
     file_menu.addAction(quit_action)
     gen_menu = bar.addMenu("&Generate")
@@ -98,7 +101,13 @@ def build_actions(w: MainWindow) -> None:
     w.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
     w.addAction(w.help_action)
     result_actions = (w.prev_result_action, w.next_result_action)
-    for action in (w.generate_action, w.cancel_action, w.use_result_action, *result_actions):
+    for action in (
+        w.generate_action,
+        w.cancel_action,
+        w.use_result_action,
+        *result_actions,
+        get_models_action,
+    ):
         w.addAction(action)
 
     # 3. toolbars

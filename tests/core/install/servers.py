@@ -161,10 +161,13 @@ def serve(site: Site) -> ThreadingHTTPServer:
                 self.wfile.flush()
                 self.close_connection = True
                 return
-            for i in range(0, len(body), 65536):
-                self.wfile.write(body[i : i + 65536])
-                if site.delay:
-                    time.sleep(site.delay)
+            try:
+                for i in range(0, len(body), 65536):
+                    self.wfile.write(body[i : i + 65536])
+                    if site.delay:
+                        time.sleep(site.delay)
+            except (BrokenPipeError, ConnectionResetError):  # the client paused or cancelled
+                self.close_connection = True
 
         do_GET = _handle
         do_HEAD = _handle
