@@ -85,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     iterate.add_arguments(p)
     iterate.add_plot_arguments(p)
+    iterate.add_outpaint_arguments(p)
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument(
         "--from",
@@ -103,6 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def build_request(args: argparse.Namespace) -> Request:
+    return iterate.outpainted(args, _build_request(args))
+
+
+def _build_request(args: argparse.Namespace) -> Request:
     if args.mask is not None and args.init is None:
         raise RequestError("mask", "--mask needs --init (the picture to inpaint)")
     if args.style:

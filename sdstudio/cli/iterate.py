@@ -49,6 +49,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     h.add_argument("--hr-steps", type=int, default=0, metavar="N", help="second pass steps (0: as --steps)")
 
 
+def add_outpaint_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("outpainting (extend the --init picture)")
+    g.add_argument(
+        "--outpaint",
+        metavar="L,T,R,B",
+        help="pixels to add on the left, top, right and bottom, painted to match (e.g. 0,0,256,0)",
+    )
+    g.add_argument(
+        "--outpaint-fill",
+        choices=("fill", "noise"),
+        default="fill",
+        help="start the new area from the edge colours (fill, default) or from noise",
+    )
+    g.add_argument(
+        "--outpaint-blend", type=int, default=32, metavar="PX", help="original pixels repainted at the seam"
+    )
+
+
+def outpainted(args: argparse.Namespace, request: Request) -> Request:
+    """With --outpaint: the inpaint request that paints the extended border of the --init picture."""
+    if not getattr(args, "outpaint", None):
+        return request
+    from sdstudio.core.outpaint import Outpaint, outpaint_request
+
+    if request.init_image is None:
+        raise RequestError("outpaint", "--outpaint needs --init (the picture to extend)")
+    if request.mask is not None:
+        raise RequestError("outpaint", "--outpaint makes its own mask; leave out --mask")
+    plan = Outpaint.parse(args.outpaint, fill=args.outpaint_fill, blend=args.outpaint_blend)
+    return outpaint_request(request, request.init_image.to_pil(), plan)
+
+
 def request_changes(args: argparse.Namespace) -> dict[str, Any]:
     """The Request fields these options set; --hr-* without --hires is refused rather than ignored."""
     hires_given = (

@@ -122,21 +122,17 @@ def validate_variation(request: Request) -> None:
 
 
 class VariationNoise(Extension):
-    """The engine extension: each batch starts from A1111's variation noise (txt2img, ordinary models)."""
+    """The engine extension: each batch starts from A1111's variation noise (every mode; ordinary models)."""
 
     def __init__(self, strength: float, resize_from: tuple[int, int]):
         self.strength, self.resize_from = strength, resize_from
 
     @classmethod
     def for_request(cls, request: Request, library: Any) -> VariationNoise | None:
-        """None where the noise is each seed's own; RequestError outside txt2img, before the model loads."""
-        from sdstudio.core.request import Mode
-
+        """None where the noise is each seed's own."""
         resize = (request.seed_resize_from_w, request.seed_resize_from_h)
         if NoiseSeeds((), (), float(request.subseed_strength), resize).plain:
             return None
-        if request.mode is not Mode.txt2img:
-            raise _only_txt2img()
         return cls(float(request.subseed_strength), resize)
 
     def pipeline_prepared(self, ctx: RunContext) -> None:
@@ -153,5 +149,5 @@ def _only_txt2img() -> Exception:
     from sdstudio.core.request import RequestError
 
     return RequestError(
-        "subseed_strength", "variation seeds and seed resize work in txt2img with ordinary models"
+        "subseed_strength", "variation seeds and seed resize need an ordinary model (not an inpainting one)"
     )

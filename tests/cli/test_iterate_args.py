@@ -59,3 +59,19 @@ def test_hires_options_without_hires_are_refused() -> None:
 def test_bad_strength_is_named() -> None:
     with pytest.raises(RequestError, match="subseed_strength"):
         generate.build_request(_args("--subseed-strength", "2"))
+
+
+def test_outpaint_makes_an_inpaint_request_on_the_bigger_canvas(tmp_path) -> None:
+    from PIL import Image
+
+    from sdstudio.core.request import Mode
+
+    init = tmp_path / "in.png"
+    Image.new("RGB", (96, 64), "teal").save(init)
+    req = generate.build_request(_args("--init", str(init), "--outpaint", "16,0,16,8", "--strength", "0.9"))
+    assert req.mode is Mode.inpaint and (req.width, req.height) == (128, 72)
+    assert (req.mask.width, req.init_image.width) == (128, 128)
+    with pytest.raises(RequestError, match="needs --init"):
+        generate.build_request(_args("--outpaint", "0,0,64,0"))
+    with pytest.raises(RequestError, match="four pixel counts"):
+        generate.build_request(_args("--init", str(init), "--outpaint", "64"))

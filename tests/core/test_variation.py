@@ -166,3 +166,39 @@ def test_infotext_round_trip(cpu_engine: Engine) -> None:
     )
     plain = infotext(GeneratedImage(None, 3, Request(seed=3)), Result(req, ()))
     assert "Variation" not in plain and "Seed resize" not in plain
+
+
+def test_img2img_variation_matches_diffusers_with_a1111_noise_added(
+    cpu_engine: Engine, demo_home: Path
+) -> None:
+    import diffusers
+    from PIL import Image
+
+    from sdstudio.core.request import InputImage, Mode
+
+    picture = Image.new("RGB", (W, H), (180, 90, 30))
+    req = Request(
+        prompt="a cat", mode=Mode.img2img, init_image=InputImage.from_pil(picture), steps=4, strength=0.5,
+        width=W, height=H, seed=1, subseed=2, subseed_strength=0.3, sampler="Euler",
+    )  # fmt: skip
+    ours = cpu_engine.run(req).images[0].image
+
+    pipe = diffusers.StableDiffusionImg2ImgPipeline.from_pretrained(
+        str(demo.demo_path()), safety_checker=None
+    )
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
+    noise = a1111_first((4, H // 8, W // 8), [1], [2], 0.3, 0, 0)
+    add_noise = type(pipe.scheduler).add_noise
+    pipe.scheduler.add_noise = lambda original, _noise, t: add_noise(pipe.scheduler, original, noise, t)
+    ref = pipe(
+        "a cat",
+        image=picture,
+        strength=0.5,
+        num_inference_steps=4,
+        generator=[torch.Generator().manual_seed(1)],
+    )
+    diff = np.abs(np.asarray(ours, np.int16) - np.asarray(ref.images[0], np.int16))
+    assert diff.max() <= 4 and diff.mean() < 0.5  # float noise of the random-weight model
+    plain = cpu_engine.run(req.replace(subseed_strength=0.0)).images[0].image
+    assert np.abs(np.asarray(plain, np.int16) - np.asarray(ref.images[0], np.int16)).mean() > 2

@@ -101,7 +101,9 @@ def check_picture(path: Path) -> tuple[str, tuple[int, int]]:
     return "", (w, h)
 
 
-def bucket_for(width: int, height: int, resolution: int, step: int = 64, max_ratio: float = 2.0) -> tuple[int, int]:
+def bucket_for(
+    width: int, height: int, resolution: int, step: int = 64, max_ratio: float = 2.0
+) -> tuple[int, int]:
     """The training size for a picture (kohya's buckets): of the sizes with sides multiples of `step`, area at
     most resolution² and aspect within max_ratio, the one whose aspect is closest to the picture's."""
     import math
