@@ -36,10 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def project_dir(output: Path) -> Path:
-    return output.parent / f"{output.stem}-animation"
-
-
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds >= 3600:
@@ -87,10 +83,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"sdstudio: note: {note}", file=sys.stderr)
 
     # 2. render into the project folder (frames kept on cancel or failure)
+    from sdstudio.core.animation.project import project_for
     from sdstudio.core.animation.render import Animator
     from sdstudio.core.engine import Engine
 
-    project = args.project or project_dir(args.output)
+    project = args.project or project_for(args.output)
     engine = Engine.from_settings(device=args.device)
     animator = Animator(engine, settings, project)
     try:

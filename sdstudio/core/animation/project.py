@@ -18,6 +18,11 @@ THUMBNAIL_SIZE = 256
 PNG_BYTES_PER_PIXEL = 2.0  # a generous estimate of a frame's PNG size per pixel
 
 
+def project_for(output: Path) -> Path:
+    """The project folder beside a video: `out.mp4` → `out-animation/`."""
+    return output.parent / f"{output.stem}-animation"
+
+
 class ProjectError(ValueError):
     """The project folder cannot be used as asked; the message says why and what to do."""
 
