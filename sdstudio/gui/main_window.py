@@ -15,6 +15,7 @@ from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
 from sdstudio.core.request import InputImage, Progress, Request, RequestError
 from sdstudio.core.studio import StudioModel, with_inputs
+from sdstudio.gui.animation_panel import AnimationPanel, scrollable
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
 from sdstudio.gui.canvas.encoder import CanvasEncoder
@@ -86,6 +87,14 @@ class MainWindow(QMainWindow):
         self.queue_dock = self._dock(
             "Queue", "queueDock", self.queue_panel, Qt.DockWidgetArea.RightDockWidgetArea
         )
+        self.animation = AnimationPanel(
+            queue, lambda: self.studio.get("model"), library.settings.outputs_path() if library else None
+        )
+        self.animation_dock = self._dock(
+            "Animation", "animationDock", scrollable(self.animation), Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.gallery_dock, self.animation_dock)
+        self.gallery_dock.raise_()
         self.splitDockWidget(self.gallery_dock, self.queue_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.prompt_dock, self.gallery_dock], [380, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self.gallery_dock, self.queue_dock], [600, 160], Qt.Orientation.Vertical)
@@ -111,6 +120,7 @@ class MainWindow(QMainWindow):
         self.gallery.sendToCanvas.connect(self.send_to_canvas)
         self.gallery.reuseRequested.connect(self.reuse_parameters)
         self.gallery.message.connect(self.status.show_message)
+        self.animation.message.connect(self.status.show_message)
         self.canvas.error.connect(lambda text: self.status.show_message(text, error=True))
         self.studio.message.connect(self.status.show_message)
         self._mode_timer = QTimer(self, singleShot=True, interval=60)  # strokes change the mask per move
@@ -224,6 +234,9 @@ class MainWindow(QMainWindow):
         self._running = None
         result = message.result
         self.status.clear_progress()
+        if message.job.task is not None:  # an animation: its panel shows and reports it
+            self._back_from_previews()
+            return
         if result.images:
             self.studio.set_result(result)
             self.prompt.set_last_seed(result.images[-1].seed)

@@ -8,15 +8,22 @@ import numpy as np
 MODES = ("RGB", "HSV", "LAB")
 
 
+def _quantiles(channel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The levels present in a uint8 channel and their cumulative share."""
+    counts = np.bincount(channel.ravel(), minlength=256)
+    present = np.flatnonzero(counts)
+    return present.astype(np.float64), np.cumsum(counts)[present] / channel.size
+
+
+def _match(source: np.ndarray, ref: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    src_q = np.cumsum(np.bincount(source.ravel(), minlength=256)) / source.size
+    lut = np.interp(src_q, ref[1], ref[0])
+    return np.clip(np.rint(lut), 0, 255).astype(np.uint8)[source]
+
+
 def match_channel(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Map `source` values so their cumulative histogram follows `reference`'s (uint8 channels)."""
-    src_counts = np.bincount(source.ravel(), minlength=256)
-    ref_counts = np.bincount(reference.ravel(), minlength=256)
-    src_q = np.cumsum(src_counts) / source.size
-    ref_present = np.flatnonzero(ref_counts)
-    ref_q = np.cumsum(ref_counts)[ref_present] / reference.size
-    lut = np.interp(src_q, ref_q, ref_present.astype(np.float64))
-    return np.clip(np.rint(lut), 0, 255).astype(np.uint8)[source]
+    return _match(source, _quantiles(reference))
 
 
 def match_histograms(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -82,12 +89,31 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.stack([_ENCODE[i] for i in idx], -1)
 
 
+_SPACES = {
+    "RGB": (lambda x: x, lambda x: x),
+    "HSV": (lambda x: rgb_to_hsv(x), lambda x: hsv_to_rgb(x)),
+    "LAB": (lambda x: rgb_to_lab(x), lambda x: lab_to_rgb(x)),
+}
+
+
+class ColorMatcher:
+    """Colour coherence against one sample (frame 0): its histograms are computed once, then each
+    picture's channels are matched to them in the colour space `mode`."""
+
+    def __init__(self, sample: np.ndarray, mode: str):
+        if mode not in _SPACES:
+            raise ValueError(f"color_coherence: {mode!r} is not supported; use None, {', '.join(MODES)}")
+        self.mode = mode
+        self._to, self._back = _SPACES[mode]
+        converted = self._to(sample)
+        self._reference = [_quantiles(converted[..., c]) for c in range(3)]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        converted = self._to(image)
+        matched = np.stack([_match(converted[..., c], self._reference[c]) for c in range(3)], -1)
+        return self._back(matched)
+
+
 def match_colors(image: np.ndarray, sample: np.ndarray, mode: str) -> np.ndarray:
     """`image` (uint8 RGB) with each channel's histogram matched to `sample`'s in the colour space `mode`."""
-    if mode == "RGB":
-        return match_histograms(image, sample)
-    if mode == "HSV":
-        return hsv_to_rgb(match_histograms(rgb_to_hsv(image), rgb_to_hsv(sample)))
-    if mode == "LAB":
-        return lab_to_rgb(match_histograms(rgb_to_lab(image), rgb_to_lab(sample)))
-    raise ValueError(f"color_coherence: {mode!r} is not supported; use None, {', '.join(MODES)}")
+    return ColorMatcher(sample, mode)(image)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sdstudio.core.animation import filters
-from sdstudio.core.animation.color import match_colors
+from sdstudio.core.animation.color import ColorMatcher
 from sdstudio.core.animation.plan import FramePlan, make_plan
 from sdstudio.core.animation.project import Project
 from sdstudio.core.animation.settings import AnimationSettings
@@ -80,7 +80,12 @@ class Animator:
         self.project.check_space(settings, n - start)
         # 2. state carried between segments: on resume it is read back from the frames on disk
         prev = self.project.read_frame(start - 1) if start > 0 else None
-        sample = self.project.read_frame(0) if start > 0 and settings.color_coherence != "None" else None
+        coherent = settings.color_coherence != "None"
+        sample = (
+            ColorMatcher(self.project.read_frame(0), settings.color_coherence)
+            if start > 0 and coherent
+            else None
+        )
         started = time.perf_counter()
         segments = [d for d in plan.diffused if d >= start]
         with ThreadPoolExecutor(1, thread_name_prefix="sdstudio-frames") as self._writer:
@@ -98,7 +103,7 @@ class Animator:
         plan: FramePlan,
         segments: list[int],
         prev: np.ndarray | None,
-        sample: np.ndarray | None,
+        sample: ColorMatcher | None,
         init: np.ndarray | None,
         started: float,
         on_progress: Callable[[AnimationProgress], None] | None,
@@ -120,11 +125,11 @@ class Animator:
             source = self._prepare(plan, d, prev, sample, init)
             image = self._diffuse(plan, d, source, lambda p, d=d: report(p, d), cancel)
             if sample is not None and not settings.legacy_colormatch:
-                image = match_colors(image, sample, settings.color_coherence)
+                image = sample(image)
             if settings.color_force_grayscale:
                 image = _gray(image)
             if sample is None and settings.color_coherence != "None":
-                sample = image
+                sample = ColorMatcher(image, settings.color_coherence)  # "Match Frame 0"
             # 4. the frames of this segment: the last two diffused pictures warped along, cross-faded
             prev = self._segment(plan, d, prev, image, lambda j, im: report(None, j + 1, im))
 
@@ -145,7 +150,7 @@ class Animator:
         plan: FramePlan,
         d: int,
         prev: np.ndarray | None,
-        sample: np.ndarray | None,
+        sample: ColorMatcher | None,
         init: np.ndarray | None,
     ) -> np.ndarray | None:
         """The img2img source of frame d: None (txt2img), the init image, or the previous frame processed."""
@@ -154,7 +159,7 @@ class Animator:
             return init
         x = warp(prev, plan.motion(d), s.border)
         if sample is not None:
-            x = match_colors(x, sample, s.color_coherence)
+            x = sample(x)
         if s.color_force_grayscale:
             x = _gray(x)
         x = filters.contrast(x, plan.value("contrast_schedule", d))
@@ -199,8 +204,8 @@ class Animator:
             denoise = 1.0 - min(1.0, max(0.0, keep))
             if int(steps * denoise) < 1:
                 return source  # nothing to denoise: the picture stays as it is (A1111 runs no step either)
-            buf = io.BytesIO()  # the init picture as a quickly compressed PNG (the engine decodes it again)
-            Image.fromarray(source).save(buf, format="PNG", compress_level=1)
+            buf = io.BytesIO()  # the init picture as an uncompressed PNG (the engine decodes it again)
+            Image.fromarray(source).save(buf, format="PNG", compress_level=0)
             image = InputImage(buf.getvalue(), s.W, s.H)
             request = request.replace(mode=Mode.img2img, init_image=image, strength=denoise)
         result = self.engine.run(request, on_step=on_step, cancel=cancel)
