@@ -14,6 +14,9 @@ import numpy as np
 from sdstudio.core.animation.settings import AnimationSettings, settings_from_dict
 
 SETTINGS_NAME = "settings.txt"
+MARKER_NAME = (
+    ".sdstudio-animation"  # the gallery does not index a folder holding it (frames are not pictures)
+)
 THUMBNAIL_SIZE = 256
 PNG_BYTES_PER_PIXEL = 2.0  # a generous estimate of a frame's PNG size per pixel
 
@@ -92,11 +95,12 @@ class Project:
                     "the same frames. Use the same settings or another output"
                 )
             return saved
-        if done or (self.root.exists() and any(self.root.iterdir())):
+        if done or (self.root.exists() and any(p.name != MARKER_NAME for p in self.root.iterdir())):
             what = f"already has {done} frame(s)" if done else "is not empty"
             raise ProjectError(f"{self.root} {what}; use --resume to continue, or choose another output")
         settings = settings.resolved()
         self.frames_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / MARKER_NAME).touch()
         _atomic_write(self.settings_path, settings.to_json().encode("utf-8"))
         return settings
 

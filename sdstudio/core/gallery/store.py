@@ -18,6 +18,7 @@ from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
 
 log = logging.getLogger(__name__)
+ANIMATION_MARKER = ".sdstudio-animation"  # written by sdstudio.core.animation.project
 HIDDEN = ".sdstudio"  # per-root folder: inputs by content hash, stars
 IMAGE_SUFFIXES = (".png",)
 _NUMBERED = re.compile(r"^(\d{5})-")
@@ -219,6 +220,11 @@ class GalleryStore:
         for root in self.index.roots():
             for dirpath, dirnames, filenames in os.walk(root):
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                if (
+                    ANIMATION_MARKER in filenames
+                ):  # an animation's project: its frames are not gallery pictures
+                    dirnames[:] = []
+                    continue
                 for name in filenames:
                     if name.startswith(".") and name.endswith(".tmp"):
                         Path(dirpath, name).unlink(missing_ok=True)  # debris of a crash before rename
