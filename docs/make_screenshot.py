@@ -1,6 +1,6 @@
-"""Make docs/screenshot.png: the studio with a picture and a painted mask, under Xvfb.
+"""Make docs/screenshot.png: the studio on a 1280×720 screen, an inpaint of a painted mask in progress.
 
-xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshot.py
+xvfb-run -s "-screen 0 1280x720x24" python docs/make_screenshot.py
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def main() -> None:
 
         from sdstudio.core import demo
         from sdstudio.core.jobs import JobQueue
-        from sdstudio.core.request import Request
+        from sdstudio.core.request import InpaintArea, Request
         from sdstudio.gui.app import open_library, open_store
         from sdstudio.gui.main_window import MainWindow
 
@@ -93,8 +93,7 @@ def main() -> None:
         queue.run_pending()
         store.set_star(store.search("lighthouse")[0].id, True)
         win = MainWindow(queue, store, open_library(), preload=False)
-        win.resize(1560, 940)
-        win.show()
+        win.show()  # a 1280×720 screen: the first start opens maximised
         # 2. a picture and a painted mask on the canvas; the prompt of the next round
         win.send_to_canvas(landscape(768, 512))
         app.processEvents()
@@ -109,14 +108,23 @@ def main() -> None:
                 seed=1234567,
                 strength=0.8,
                 mask_blur=6,
+                inpaint_area=InpaintArea.only_masked,  # the preview covers the masked part only
                 model=win.prompt.model.currentData(),
             )
         )
         win.gallery.select_row(0)
-        win.status.show_message("Inpaint ready: the mask covers the sun. Ctrl+Enter generates.")
         loop = QEventLoop()
         QTimer.singleShot(1500, loop.quit)  # thumbnails load, token counts settle
         loop.exec()
+        # 3. the inpaint runs: its step previews appear over the masked part, the status shows step and ETA
+        steps: list[int] = []
+        win.worker.progress.connect(lambda job, progress, preview: steps.append(progress.step))
+        win.worker.progress.connect(lambda *_: len(steps) >= 6 and loop.quit())
+        win.worker.failed.connect(lambda job, text: (print(f"failed: {text}"), loop.quit()))
+        win.generate()
+        QTimer.singleShot(600_000, loop.quit)
+        loop.exec()
+        app.processEvents()
         win.grab().save(str(out))
         print(f"wrote {out}")
         win.close()

@@ -94,9 +94,12 @@ class JobQueue:
         request.validate()
         with self._cond:
             job = Job(next(self._ids), request, source, task=task)
+        self._emit(
+            JobQueued(job)
+        )  # announced before the worker can see it: "queued" always precedes "started"
+        with self._cond:
             self._pending.append(job)
             self._cond.notify_all()
-        self._emit(JobQueued(job))
         self._emit_changed()
         return job
 

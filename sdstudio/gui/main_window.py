@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
         self._running: Job | None = None
         self._result_was_shown = False
+        self._loaded_model: str | None = None  # the model of the last job that ran
 
         # 1. widgets
         self.canvas = CanvasModel(self)
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
         # 4. wiring
         self.prompt.generateRequested.connect(self.generate)
         self.prompt.cancelRequested.connect(self.cancel)
+        self.prompt.errorCleared.connect(self.status.clear_error)
         self.queue_panel.removeRequested.connect(self._remove_job)
         self.queue_panel.cancelRequested.connect(self.cancel)
         self.gallery.sendToCanvas.connect(self.send_to_canvas)
@@ -220,7 +222,9 @@ class MainWindow(QMainWindow):
         self._running = job
         self.progress_count = 0
         self._result_was_shown = self.canvas_view.preview_visible  # what a cancel goes back to
-        self.status.show_message(f"Job #{job.id}: loading the model…")
+        loads = job.request.model != self._loaded_model  # the engine keeps the last model loaded
+        self._loaded_model = job.request.model
+        self.status.show_message(f"Job #{job.id}: loading the model…" if loads else f"Job #{job.id} started")
 
     def _on_progress(self, job: Job, progress: Progress, preview: QImage | None) -> None:
         self.progress_count += 1
@@ -251,6 +255,7 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, job: Job, text: str) -> None:
         self._running = None
+        self._loaded_model = None  # a failed load leaves nothing loaded
         self.status.clear_progress()
         self._back_from_previews()
         self.status.show_message(f"Job #{job.id} failed: {text}", error=True)

@@ -50,6 +50,7 @@ class PromptPanel(QWidget):
 
     generateRequested = Signal()
     cancelRequested = Signal()
+    errorCleared = Signal()  # the artist edited after an error: it is stale
 
     def __init__(
         self,
@@ -306,6 +307,7 @@ class PromptPanel(QWidget):
     def _on_changed(self, name: str) -> None:
         if self.error.isVisible():
             self.clear_error()
+            self.errorCleared.emit()
         if name == "prompt":
             from sdstudio.core.prompt import lora_tags
 

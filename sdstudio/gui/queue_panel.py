@@ -40,14 +40,18 @@ class QueuePanel(QWidget):
         self.cancel.clicked.connect(self.cancelRequested)
         self.list.itemSelectionChanged.connect(self._update_buttons)
         self._running: int | None = None
+        self._steps: dict[int, tuple[int, int]] = {}  # the running job's last step, kept across updates
         self.set_jobs((), None)
 
     def set_jobs(self, jobs: tuple[Job, ...], running: Job | None) -> None:
         selected = self.selected_id()
         self.list.clear()
         self._running = running.id if running is not None else None
+        self._steps = {k: v for k, v in self._steps.items() if k == self._running}
         for job in jobs:
             state = "running" if job.id == self._running else "waiting"
+            if job.id in self._steps:
+                state = f"running {self._steps[job.id][0]}/{self._steps[job.id][1]}"
             item = QListWidgetItem(f"[{state}] {describe(job)}")
             item.setData(Qt.ItemDataRole.UserRole, job.id)
             self.list.addItem(item)
@@ -61,6 +65,7 @@ class QueuePanel(QWidget):
 
     def set_progress(self, job_id: int, step: int, total: int) -> None:
         """Show the running job's step in its row."""
+        self._steps[job_id] = (step, total)
         for i in range(self.list.count()):
             item = self.list.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == job_id:

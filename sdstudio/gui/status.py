@@ -19,6 +19,7 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.message = QLabel("Ready")
         self.message.setObjectName("statusMessage")
+        self.showing_error = False
         self.step = QLabel("")
         self.step.setObjectName("statusStep")
         self.speed = QLabel("")
@@ -37,6 +38,12 @@ class StatusBar(QStatusBar):
     def show_message(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
         self.message.setStyleSheet("color: #d33; font-weight: bold;" if error else "")
+        self.showing_error = error
+
+    def clear_error(self) -> None:
+        """The error was dealt with (the field corrected): it leaves the status bar."""
+        if self.showing_error:
+            self.show_message("Ready")
 
     def show_progress(self, p: Progress) -> None:
         batch = f" (batch {p.batch_index + 1}/{p.batch_count})" if p.batch_count > 1 else ""

@@ -150,3 +150,33 @@ def test_generate_right_after_a_stroke_sends_that_stroke(qtbot: Any, window: Any
     ran = done.args[0].result.request
     assert ran.mode.value == "inpaint"
     assert ran.mask == qimage_to_input(window.canvas.mask_image(), mask=True)  # the stroke just painted
+
+
+def test_stale_errors_leave_and_loading_is_said_only_when_a_model_loads(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=2, width=500))
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert window.status.showing_error and "500" in window.status.message.text()
+    fill_panel(qtbot, window.prompt, width=64)  # corrected: the error goes from the panel and the status bar
+    assert not window.status.showing_error and "500" not in window.status.message.text()
+    said: list[str] = []
+    window.worker.started.connect(lambda job: said.append(window.status.message.text()))
+    for _ in range(2):
+        with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+            qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    assert "loading the model" in said[0] and "loading" not in said[1]  # the same model stays loaded
+
+
+def test_the_running_row_keeps_its_step_when_a_job_is_queued(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=60))
+    steps: list[int] = []
+    window.worker.progress.connect(lambda job, p, preview: steps.append(p.step))
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=TIMEOUT)
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)  # queued behind it
+    qtbot.waitUntil(lambda: window.queue_panel.list.count() == 2, timeout=TIMEOUT)
+    assert window.queue_panel.list.item(0).text().startswith("[running ")
+    assert "/60]" in window.queue_panel.list.item(0).text()
+    assert window.queue_panel.list.item(1).text().startswith("[waiting]")
+    window.queue.remove(window.queue_panel.job_ids()[1])
+    with qtbot.waitSignal(window.worker.cancelled, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
