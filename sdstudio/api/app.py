@@ -154,9 +154,10 @@ def create_app(
         done = p.fraction if (current is not None and p is not None) else 0.0
         eta = p.eta if p is not None and current is not None else 0.0
         image = None
-        if not skip_current_image and p is not None and p.preview is not None and current is not None:
+        preview = queue.last_preview
+        if not skip_current_image and p is not None and preview is not None and current is not None:
             buf = io.BytesIO()
-            p.preview.save(buf, format="PNG")
+            preview.save(buf, format="PNG")
             image = convert.png_b64(buf.getvalue())
         st = ProgressState(
             interrupted=state.interrupted,

@@ -128,6 +128,7 @@ def to_request(body: Txt2ImgBody, model: str, limits: Limits) -> Request:
         model=str(overrides.get("sd_model_checkpoint") or model or ""),
         styles=tuple(body.styles or ()),
         **_same_fields(body),
+        speed=str(body.sdstudio_speed or overrides.get("sdstudio_speed") or "standard"),
     )
     if isinstance(body, Img2ImgBody):
         req = _img2img(body, req, limits)

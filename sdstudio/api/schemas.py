@@ -40,6 +40,7 @@ class Txt2ImgBody(_Body):
     script_name: str | None = None
     script_args: list[Any] = Field(default_factory=list)
     override_settings: dict[str, Any] | None = None
+    sdstudio_speed: str | None = None  # "standard" or "fast" (also accepted in override_settings)
     send_images: bool = True
     save_images: bool = True
 

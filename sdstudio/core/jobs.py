@@ -87,6 +87,7 @@ class JobQueue:
         self._finals: dict[int, Final] = {}
         self.current: Job | None = None
         self.last_progress: Progress | None = None
+        self.last_preview: Any = None  # the running job's latest preview (steps may come without one)
 
     # -- submitting ------------------------------------------------------------------------------
     def submit(self, request: Request, source: str = "gui", task: Task | None = None) -> Job:
@@ -180,7 +181,7 @@ class JobQueue:
                 if stop.is_set() or not self._pending:
                     continue
                 job = self._pending.popleft()
-                self.current, self.last_progress = job, None
+                self.current, self.last_progress, self.last_preview = job, None, None
             self._run(job)
 
     def run_pending(self) -> None:
@@ -190,7 +191,7 @@ class JobQueue:
                 if not self._pending:
                     return
                 job = self._pending.popleft()
-                self.current, self.last_progress = job, None
+                self.current, self.last_progress, self.last_preview = job, None, None
             self._run(job)
 
     def start_thread(self) -> tuple[threading.Thread, threading.Event]:
@@ -233,4 +234,6 @@ class JobQueue:
 
     def _progress(self, job: Job, progress: Progress) -> None:
         self.last_progress = progress
+        if progress.preview is not None:
+            self.last_preview = progress.preview
         self._emit(JobProgress(job, progress))

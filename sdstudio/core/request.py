@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
+from sdstudio.core.speed import SPEEDS
 
 MAX_SIDE = 4096
 MAX_STEPS = 150
@@ -160,6 +161,7 @@ class Request:
     hr_resize_y: int = 0
     hr_upscaler: str = "Latent"
     hr_second_pass_steps: int = 0
+    speed: str = "standard"  # "fast": compiled, fused attention (CUDA), bf16 UNet (CPU); see core/speed
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -195,6 +197,8 @@ class Request:
             )
         if self.sampler not in SAMPLERS:
             raise RequestError("sampler", f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
+        if self.speed not in SPEEDS:
+            raise RequestError("speed", f"unknown speed {self.speed!r}; use {' or '.join(SPEEDS)}")
         if not 0.0 <= float(self.strength) <= 1.0:
             raise RequestError("strength", f"{self.strength} is out of range; use 0 to 1")
         if not isinstance(self.mask_blur, int) or not 0 <= self.mask_blur <= 64:
@@ -302,10 +306,12 @@ class Progress:
     preview: Any = field(default=None, compare=False)  # small PIL image from the latents, or None
     batch_index: int = 0
     batch_count: int = 1
-    phase: str = "sampling"  # "hires" (second pass), "download" (step/total: files of a hub model), "frames"
+    phase: str = "sampling"  # "hires" (second pass), "download" (step/total: files of a hub model), "frames",
+    # "compile" (step 0: the fast path compiling, see `message`)
     preview_box: tuple[int, int, int, int] | None = (
         None  # where the preview lies in the picture (only masked)
     )
+    message: str = ""  # what happens now, for phases with no steps yet ("compile")
 
     @property
     def fraction(self) -> float:

@@ -228,6 +228,9 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, job: Job, progress: Progress, preview: QImage | None) -> None:
         self.progress_count += 1
+        if progress.phase == "compile":  # the fast path compiling a new size: say so, never a silent minute
+            self.status.show_message(f"Job #{job.id}: {progress.message}")
+            return
         self.status.show_progress(progress)
         self.queue_panel.set_progress(job.id, progress.step, progress.total)
         self.status.show_message(f"Job #{job.id} running")

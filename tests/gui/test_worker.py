@@ -43,7 +43,8 @@ def test_messages_arrive_as_signals_on_the_gui_thread_in_order(qtbot: Any, engin
         worker.stop()
     assert [n for n, _ in seen] == ["queued", "started", "progress", "progress", "progress", "finished"]
     assert all(on_gui for _, on_gui in seen)
-    assert [p.width() for p in previews] == [8, 8, 8]  # 1/8 of 64 px, converted off the GUI thread
+    # 1/8 of 64 px, converted off the GUI thread; later steps may have none (previews come at most 10/s)
+    assert previews[0].width() == 8 and all(p is None or p.width() == 8 for p in previews)
     assert done.args[0].result.images[0].seed == 5
     assert not worker.is_running()
 

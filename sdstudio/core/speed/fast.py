@@ -1,0 +1,202 @@
+"""The fast path: channels_last, fused QKV attention (SDPA), torch.compile of the UNet and VAE decoder with CUDA
+graphs; on the CPU, bf16 weights where the CPU computes bf16 natively.
+
+Compiled kernels are cached on disk (compile_cache), so only the first start for a model and size compiles.
+Sizes: the first size of a model compiles a static graph (fastest, CUDA graphs); a second size compiles once a
+shape-generic graph that then serves every further size with no recompile (torch's automatic dynamic shapes).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdstudio.core.speed.compile_cache import CompiledSizes, use_disk_cache
+
+log = logging.getLogger(__name__)
+
+COLD_MESSAGE = "compiling for this size, about a minute the first time…"
+WARM_MESSAGE = "loading the compiled model for this size (seconds)…"
+
+
+@dataclass(frozen=True)
+class FastOptions:
+    """How fast the fast path goes; the defaults are the measured best on CUDA."""
+
+    compile: bool | None = None  # None: compile on CUDA only (the CPU's compile takes minutes for little)
+    mode: str = "reduce-overhead"  # the UNet's torch.compile mode; "reduce-overhead" adds CUDA graphs
+    backend: str = "inductor"  # "eager"/"aot_eager" only trace (checks on machines with no time to compile)
+    compile_vae: bool = True  # the VAE decoder too (one call per picture: no CUDA graphs)
+    vae_mode: str = "default"
+    fuse_qkv: bool = True
+    channels_last: bool = True
+    cpu_bf16: bool | None = None  # None: bf16 UNet on CPUs with native bf16 (AVX512-BF16, AMX)
+
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bf16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@dataclass
+class FastPath:
+    """What the fast path did to one loaded pipeline, and the sizes compiled in this process."""
+
+    device: str
+    options: FastOptions
+    model_key: str
+    compiled: bool = False
+    cpu_dtype: Any = None  # the UNet's dtype on the CPU path (bf16), or None
+    seen: set[str] = field(default_factory=set)
+    index: CompiledSizes | None = None
+
+    fused: bool = False  # QKV projections fused (copies of to_q/to_k/to_v that patches must reach)
+    patched: bool = False  # weights were patched (LoRAs) since the fused copies were made
+
+    def after_patch(self, pipe: Any, patched: bool) -> None:
+        """After LoRAs were patched in or out: copy to_q/to_k/to_v into the fused projections, in place."""
+        if self.fused and (patched or self.patched):
+            refresh_fused(getattr(pipe, "unet", None))
+        self.patched = patched
+
+    def size_message(self, width: int, height: int, batch: int) -> str | None:
+        """The progress message for a job about to run at this size: None if no compile will happen."""
+        if not self.compiled:
+            return None
+        key = f"{width}x{height}x{batch}"
+        if key in self.seen:
+            return None
+        if self.index is not None and self.index.known(self.model_key, key):
+            return WARM_MESSAGE
+        return COLD_MESSAGE
+
+    def size_done(self, width: int, height: int, batch: int) -> None:
+        """Record a size as compiled (in this process, and on disk for the next start)."""
+        key = f"{width}x{height}x{batch}"
+        if self.compiled and key not in self.seen:
+            self.seen.add(key)
+            if self.index is not None:
+                self.index.add(self.model_key, key)
+
+
+def prepare_fast(pipe: Any, device: str, options: FastOptions, model_key: str) -> FastPath:
+    """Apply the fast path to a loaded pipeline, in place; returns what was done."""
+    import torch
+
+    state = FastPath(device, options, model_key)
+    unet = getattr(pipe, "unet", None)
+    vae = getattr(pipe, "vae", None)
+    cuda = device.startswith("cuda")
+    # 1. fused QKV projections (one matmul instead of three), on attention processors that use SDPA
+    if options.fuse_qkv and unet is not None and hasattr(pipe, "fuse_qkv_projections"):
+        from diffusers import AutoencoderKL
+
+        pipe.fuse_qkv_projections(unet=True, vae=isinstance(vae, AutoencoderKL))
+        state.fused = True
+    # 2. channels_last: convolutions in the layout cuDNN and oneDNN run fastest
+    if options.channels_last:
+        for module in (unet, vae):
+            if module is not None:
+                module.to(memory_format=torch.channels_last)
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 parts (an upcast VAE) on tensor cores
+    # 3. CPU: bf16 UNet weights where the CPU has bf16 units (inputs cast in, output cast back)
+    if device == "cpu" and unet is not None:
+        want_bf16 = options.cpu_bf16 if options.cpu_bf16 is not None else cpu_has_bf16()
+        if want_bf16 and unet.dtype == torch.float32:
+            unet.to(torch.bfloat16)
+            _cast_io(unet, torch.bfloat16)
+            state.cpu_dtype = torch.bfloat16
+    # 4. torch.compile, with kernels cached on disk
+    if options.compile if options.compile is not None else cuda:
+        state.index = CompiledSizes(use_disk_cache())
+        import torch._inductor.config as inductor_config
+
+        inductor_config.conv_1x1_as_mm = True  # 1x1 convolutions as matmuls: faster in channels_last
+        if unet is not None:
+            _compile_forward(unet, options.backend, options.mode)
+        if options.compile_vae and vae is not None and hasattr(vae, "decoder"):
+            _compile_forward(vae.decoder, options.backend, options.vae_mode)
+        state.compiled = True
+    return state
+
+
+def refresh_fused(module: Any) -> None:
+    """Copy each attention's to_q/to_k/to_v weights into its fused to_qkv (self) or to_kv (cross) projection."""
+    import torch
+
+    if module is None:
+        return
+    with torch.no_grad():
+        for attn in module.modules():
+            if not getattr(attn, "fused_projections", False):
+                continue
+            parts = ("to_k", "to_v") if attn.is_cross_attention else ("to_q", "to_k", "to_v")
+            fused = attn.to_kv if attn.is_cross_attention else attn.to_qkv
+            fused.weight.copy_(torch.cat([getattr(attn, p).weight for p in parts]))
+            if fused.bias is not None:
+                fused.bias.copy_(torch.cat([getattr(attn, p).bias for p in parts]))
+
+
+def _compile_forward(module: Any, backend: str, mode: str) -> None:
+    """Replace module.forward by its compiled version; CUDA-graph outputs are copied before the next replay."""
+    import torch
+
+    eager = module.forward
+    inductor = backend == "inductor"
+    compiled = torch.compile(eager, backend=backend, mode=mode if inductor else None)
+    graphs = inductor and mode in ("reduce-overhead", "max-autotune")
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if not graphs:
+            return compiled(*args, **kwargs)
+        torch.compiler.cudagraph_mark_step_begin()
+        return _clone(compiled(*args, **kwargs))
+
+    forward.__wrapped__ = eager  # type: ignore[attr-defined]
+    module.forward = forward
+
+
+def _clone(out: Any) -> Any:
+    """Outputs of a CUDA graph live in its pool and are overwritten by the next replay: own a copy."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return out.clone()
+    if isinstance(out, tuple):
+        return tuple(_clone(o) for o in out)
+    if hasattr(out, "sample") and isinstance(out.sample, torch.Tensor):
+        out.sample = out.sample.clone()
+    return out
+
+
+def _cast_io(module: Any, dtype: Any) -> None:
+    """Let a module stored in `dtype` take and give tensors of the caller's dtype."""
+    import torch
+
+    eager = module.forward
+
+    def cast(x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            return x.to(dtype)
+        if isinstance(x, dict):
+            return {k: cast(v) for k, v in x.items()}
+        return x
+
+    def forward(sample: Any, *args: Any, **kwargs: Any) -> Any:
+        back = sample.dtype
+        out = eager(cast(sample), *(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
+        if isinstance(out, tuple):
+            return tuple(o.to(back) if isinstance(o, torch.Tensor) else o for o in out)
+        out.sample = out.sample.to(back)
+        return out
+
+    forward.__wrapped__ = eager  # type: ignore[attr-defined]
+    module.forward = forward
