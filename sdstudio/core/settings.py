@@ -23,7 +23,6 @@ class Settings:
     dtype: str = ""  # "" = automatic (float16 on GPUs, float32 on CPU)
     vae_tiling: bool = False
     cpu_offload: bool = False
-    speed: str = "standard"  # the default speed of new jobs: "standard" or "fast" (see sdstudio.core.speed)
     api_on_start: bool = False
     library_dir: str = ""  # "" = the data folder's library/ (where installed models go, A1111 layout)
     civitai_api_key: str = ""  # sent to Civitai only, never logged

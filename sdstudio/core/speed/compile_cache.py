@@ -13,12 +13,13 @@ from sdstudio.core import paths
 log = logging.getLogger(__name__)
 _ENV = "TORCHINDUCTOR_CACHE_DIR"
 _lock = threading.Lock()
+_USER_DIR = os.environ.get(_ENV)  # the user's own choice, read before sdstudio sets the variable itself
 
 
 def cache_folder() -> Path:
     """Where compiled kernels live: the app's cache folder, or the user's own TORCHINDUCTOR_CACHE_DIR."""
-    if own := os.environ.get(_ENV):
-        return Path(own)
+    if _USER_DIR:
+        return Path(_USER_DIR)
     return paths.data_dir() / "cache" / "torch-compile"
 
 

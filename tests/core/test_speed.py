@@ -1,0 +1,80 @@
+"""The fast path on the CPU and the demo model: parity with the standard path, compile messages, the disk index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sdstudio.core.engine import Engine
+from sdstudio.core.request import Progress, Request, RequestError
+from sdstudio.core.speed.compile_cache import CompiledSizes, cache_folder
+from sdstudio.core.speed.fast import COLD_MESSAGE, WARM_MESSAGE, FastOptions
+
+REQ = Request(prompt="a lighthouse", negative_prompt="blurry", steps=2, width=64, height=64, seed=3)
+
+
+def _arr(result) -> np.ndarray:
+    return np.asarray(result.images[0].image.convert("RGB")).astype(np.int16)
+
+
+def test_an_unknown_speed_is_refused_naming_the_choices() -> None:
+    with pytest.raises(RequestError, match="speed.*standard or fast"):
+        REQ.replace(speed="ludicrous").validate()
+
+
+def test_fast_without_compile_stays_within_tolerance_of_standard(cpu_engine: Engine) -> None:
+    standard = _arr(cpu_engine.run(REQ))
+    fast = Engine(device="cpu")
+    fast.fast_options = FastOptions(compile=False, cpu_bf16=True)  # fused QKV, channels_last, bf16 UNet
+    out = _arr(fast.run(REQ.replace(speed="fast")))
+    loaded = fast._loaded
+    assert loaded.fast.cpu_dtype == torch.bfloat16 and loaded.pipe.unet.dtype == torch.bfloat16
+    assert np.abs(out - standard).mean() < 3.0 and np.abs(out - standard).max() < 48
+    # back to standard: the model is reloaded as plain diffusers, bit for bit
+    assert (_arr(fast.run(REQ)) == standard).all() and fast._loaded.fast is None
+    fast.close()
+
+
+def test_a_first_compile_says_so_and_a_second_start_knows_the_size_is_cached(demo_home: Path) -> None:
+    seen: list[Progress] = []
+    opts = FastOptions(compile=True, backend="eager", compile_vae=False, cpu_bf16=False)  # traced, not built
+    first = Engine(device="cpu")
+    first.fast_options = opts
+    standard = _arr(first.run(REQ))
+    out = _arr(first.run(REQ.replace(speed="fast"), on_step=seen.append))
+    assert [p.message for p in seen if p.phase == "compile"] == [COLD_MESSAGE]
+    assert seen[0].phase == "compile" and [p.step for p in seen[1:]] == [1, 2]
+    assert np.abs(out - standard).max() <= 2  # fp32: fused QKV and channels_last only reorder sums
+    seen.clear()
+    first.run(REQ.replace(speed="fast", seed=4), on_step=seen.append)
+    assert not [p for p in seen if p.phase == "compile"]  # the same size: nothing to compile
+    first.close()
+    assert CompiledSizes(cache_folder()).path.exists()
+    second = Engine(device="cpu")  # a new start: the size is in the disk cache's index
+    second.fast_options = opts
+    seen.clear()
+    second.run(REQ.replace(speed="fast"), on_step=seen.append)
+    assert [p.message for p in seen if p.phase == "compile"] == [WARM_MESSAGE]
+    second.close()
+
+
+def test_the_command_line_and_the_api_choose_the_speed() -> None:
+    from sdstudio.api.convert import Limits, to_request
+    from sdstudio.api.schemas import Txt2ImgBody
+    from sdstudio.cli import build_parser
+    from sdstudio.cli.generate import build_request
+
+    args = build_parser().parse_args(["generate", "a cat", "--speed", "fast", "-o", "x.png"])
+    assert build_request(args).speed == "fast"
+    limits = Limits(
+        max_body_bytes=2**20, max_image_pixels=2**20, max_output_pixels=2**20, max_steps=50, max_images=4
+    )
+    assert to_request(Txt2ImgBody(prompt="x", sdstudio_speed="fast"), "", limits).speed == "fast"
+    body = Txt2ImgBody(prompt="x", override_settings={"sdstudio_speed": "fast"})
+    assert to_request(body, "", limits).speed == "fast"
+    assert to_request(Txt2ImgBody(prompt="x"), "", limits).speed == "standard"
+    with pytest.raises(RequestError, match="speed"):
+        to_request(Txt2ImgBody(prompt="x", sdstudio_speed="warp"), "", limits)
