@@ -82,6 +82,11 @@ class PromptPanel(QWidget):
         for name in SAMPLERS:
             self.sampler.addItem(name, name)
         self.steps = spin(1, MAX_STEPS, 20)
+        self.speed = (
+            QComboBox()
+        )  # "fast": compiled with CUDA graphs on a GPU, bf16 UNet on a CPU (core.speed)
+        self.speed.addItem("Standard", "standard")
+        self.speed.addItem("Fast (first run of a size compiles)", "fast")
         self.cfg = dspin(0.0, 30.0, 7.0, 0.5, 2)
         self.clip_skip = spin(1, 12, 1)
         self.styles = StylesButton()
@@ -130,6 +135,7 @@ class PromptPanel(QWidget):
         form.addRow("", self.model_note)
         form.addRow("Sampler", self.sampler)
         form.addRow("Steps", self.steps)
+        form.addRow("Speed", self.speed)
         form.addRow("CFG scale", self.cfg)
         seed_row = _row(self.seed, self.seed_random, self.seed_reuse)
         seed_row.setStretch(0, 1)
@@ -177,6 +183,7 @@ class PromptPanel(QWidget):
             "model": bind.combo(self.model, lambda v: v or "", lambda v: v or "Default model"),
             "sampler": bind.combo(self.sampler, lambda v: v or DEFAULT_SAMPLER),
             "steps": bind.spin(self.steps),
+            "speed": bind.combo(self.speed, lambda v: v or "standard"),
             "cfg_scale": bind.dspin(self.cfg),
             "clip_skip": bind.spin(self.clip_skip),
             "seed": bind.int_line(self.seed, -1),
