@@ -59,6 +59,7 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
     from sdstudio.core.engine import Engine
     from sdstudio.core.request import Request
     from sdstudio.core.samplers import SAMPLERS
+    from sdstudio.core.speed.extension import use_fast_options
     from sdstudio.core.speed.fast import FastOptions
 
     variants = [v for v in VARIANTS if v in args.only]
@@ -76,7 +77,7 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
     with _builders.serve_pipelines({"std": pipe, "fast": fast_pipe}) as refs:
         engine = Engine(device=device, dtype=dtype)
         fast_engine = Engine(device=device, dtype=dtype)
-        fast_engine.fast_options = fast_options
+        use_fast_options(fast_engine, fast_options)
         req = Request(
             prompt=PROMPT,
             negative_prompt=NEGATIVE,

@@ -11,6 +11,7 @@ import torch
 from sdstudio.core.engine import Engine
 from sdstudio.core.request import Progress, Request, RequestError
 from sdstudio.core.speed.compile_cache import CompiledSizes, cache_folder
+from sdstudio.core.speed.extension import use_fast_options
 from sdstudio.core.speed.fast import COLD_MESSAGE, WARM_MESSAGE, FastOptions
 
 REQ = Request(prompt="a lighthouse", negative_prompt="blurry", steps=2, width=64, height=64, seed=3)
@@ -28,13 +29,13 @@ def test_an_unknown_speed_is_refused_naming_the_choices() -> None:
 def test_fast_without_compile_stays_within_tolerance_of_standard(cpu_engine: Engine) -> None:
     standard = _arr(cpu_engine.run(REQ))
     fast = Engine(device="cpu")
-    fast.fast_options = FastOptions(compile=False, cpu_bf16=True)  # fused QKV, channels_last, bf16 UNet
+    use_fast_options(fast, FastOptions(compile=False, cpu_bf16=True))  # fused QKV, channels_last, bf16 UNet
     out = _arr(fast.run(REQ.replace(speed="fast")))
     loaded = fast._loaded
-    assert loaded.fast.cpu_dtype == torch.bfloat16 and loaded.pipe.unet.dtype == torch.bfloat16
+    assert loaded.extras["fast"].cpu_dtype == torch.bfloat16 and loaded.pipe.unet.dtype == torch.bfloat16
     assert np.abs(out - standard).mean() < 3.0 and np.abs(out - standard).max() < 48
     # back to standard: the model is reloaded as plain diffusers, bit for bit
-    assert (_arr(fast.run(REQ)) == standard).all() and fast._loaded.fast is None
+    assert (_arr(fast.run(REQ)) == standard).all() and "fast" not in fast._loaded.extras
     fast.close()
 
 
@@ -42,7 +43,7 @@ def test_a_first_compile_says_so_and_a_second_start_knows_the_size_is_cached(dem
     seen: list[Progress] = []
     opts = FastOptions(compile=True, backend="eager", compile_vae=False, cpu_bf16=False)  # traced, not built
     first = Engine(device="cpu")
-    first.fast_options = opts
+    use_fast_options(first, opts)
     standard = _arr(first.run(REQ))
     out = _arr(first.run(REQ.replace(speed="fast"), on_step=seen.append))
     assert [p.message for p in seen if p.phase == "compile"] == [COLD_MESSAGE]
@@ -54,7 +55,7 @@ def test_a_first_compile_says_so_and_a_second_start_knows_the_size_is_cached(dem
     first.close()
     assert CompiledSizes(cache_folder()).path.exists()
     second = Engine(device="cpu")  # a new start: the size is in the disk cache's index
-    second.fast_options = opts
+    use_fast_options(second, opts)
     seen.clear()
     second.run(REQ.replace(speed="fast"), on_step=seen.append)
     assert [p.message for p in seen if p.phase == "compile"] == [WARM_MESSAGE]

@@ -8,22 +8,29 @@ from collections.abc import Callable
 
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext, StepState
 from sdstudio.core.errors import Cancelled
-from sdstudio.core.preview import latents_to_preview
+from sdstudio.core.preview import PREVIEWS_PER_SECOND, PreviewStream
 from sdstudio.core.request import Progress
 
 
 class ReportProgress(Extension):
-    """Calls `on_step` after every step with the elapsed time, the ETA over all batches and a latent preview."""
+    """Calls `on_step` after every step with the elapsed time, the ETA over all batches and, at most `rate` times
+    a second, a latent preview that never waits for the device (preview.PreviewStream)."""
 
-    def __init__(self, on_step: Callable[[Progress], None]):
-        self.on_step = on_step
+    def __init__(self, on_step: Callable[[Progress], None], rate: float = PREVIEWS_PER_SECOND):
+        self.on_step, self.rate = on_step, rate
+        self._stream: PreviewStream | None = None
+        self._loop: tuple[object, object] | None = None  # the (batch, denoise pass) the stream belongs to
 
     def post_step(self, ctx: RunContext, step: StepState) -> None:
         batch = step.batch
         total = step.total or step.step
         elapsed = time.perf_counter() - step.denoise.started
         remaining = (total - step.step) + (batch.count - 1 - batch.index) * total
-        preview = latents_to_preview(step.tensors["latents"], ctx.model.latent_space)
+        loop = self._loop
+        if self._stream is None or loop is None or loop[0] is not step.batch or loop[1] is not step.denoise:
+            self._stream = PreviewStream(ctx.model.latent_space, ctx.device, self.rate)
+            self._loop = (step.batch, step.denoise)
+        preview = self._stream.offer(step.tensors["latents"])
         eta = elapsed / step.step * remaining
         self.on_step(
             Progress(

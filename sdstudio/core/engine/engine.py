@@ -88,13 +88,19 @@ class Engine:
             self._library = ModelLibrary()
         return self._library
 
-    def _load(self, ref: str) -> LoadedModel:
-        """Load (or reuse) the model `ref`; the previous one is released first."""
+    def _load(self, ref: str, speed: str = "standard") -> LoadedModel:
+        """Load (or reuse) the model `ref`; the previous one is released first. A model the fast path changed
+        (extras "fast") is reloaded for a standard job, so the standard path stays plain diffusers."""
         from sdstudio.core.models import load_pipeline
 
         entry = self.library.resolve(ref)
-        if self._loaded is not None and self._loaded.ref == entry.location:
-            return self._loaded
+        loaded = self._loaded
+        if (
+            loaded is not None
+            and loaded.ref == entry.location
+            and (speed == "fast" or "fast" not in loaded.extras)
+        ):
+            return loaded
         self.close()
         device = self.device
         dtype = pick_dtype(device, self._dtype_pref)
@@ -220,7 +226,7 @@ class Engine:
             seed=seed, subseed=subseed, prompt=prompt, negative_prompt=negative, styles=()
         )
         extensions = self._extensions_for(resolved, on_step, cancel, extra)
-        loaded = self._load(request.model)
+        loaded = self._load(request.model, request.speed)
 
         # 3. the mode picks the pipeline and its inputs
         mode = select_mode(request, loaded.inpaint_model)

@@ -9,6 +9,7 @@ def standard_extensions() -> list[ExtensionFactory]:
     """Factories `(request, library) -> Extension | None` for the built-in features."""
     from sdstudio.core.hires import HiresFix
     from sdstudio.core.lora.extension import ApplyLoras
+    from sdstudio.core.speed.extension import FastSpeed
     from sdstudio.core.variation import VariationNoise
 
-    return [ApplyLoras.for_request, VariationNoise.for_request, HiresFix.for_request]
+    return [ApplyLoras.for_request, VariationNoise.for_request, HiresFix.for_request, FastSpeed.for_request]
