@@ -34,6 +34,7 @@ from sdstudio.core.animation.schedule import ScheduleError, parse_schedule
 from sdstudio.core.animation.settings import AnimationSettings, read_settings
 from sdstudio.core.jobs import Job, JobCancelled, JobFailed, JobQueue, Message
 from sdstudio.gui.animation_keyframes import KeyframeEditor, schedule_rows, schedule_text
+from sdstudio.gui.animation_library import AnimationLibrary
 from sdstudio.gui.animation_plot import CurvePlot, PromptTimeline
 from sdstudio.gui.images import pil_to_qimage
 
@@ -175,6 +176,12 @@ class AnimationPanel(QWidget):
         layout.addWidget(self.eta)
         layout.addWidget(self.error)
         layout.addWidget(self.preview)
+        self.finished_list = AnimationLibrary(self.outputs / "animations")
+        self.finished_list.playRequested.connect(self.play)
+        self.finished_list.reuseRequested.connect(self.load_file)
+        done_box = QGroupBox("Finished animations")
+        QVBoxLayout(done_box).addWidget(self.finished_list)
+        layout.addWidget(done_box)
 
     # -- settings <-> widgets --------------------------------------------------------------------
     def load(self, settings: AnimationSettings) -> None:
@@ -303,9 +310,17 @@ class AnimationPanel(QWidget):
         self._finish()
         self.eta.setText(f"Done: {result.frames} frames, seed {result.seed} → {video}")
         self.message.emit(f"Animation saved: {video}")
-        self._frames = result.project.frame_paths()
-        self._play_index = 0
-        self.player.start(max(10, int(1000 / result.settings.fps)))
+        self.finished_list.refresh()
+        self.play(result.project)
+
+    def play(self, project: Project) -> None:
+        """Play a project's frames on a loop in the preview, at its frame rate."""
+        saved = project.saved_settings()
+        self._frames = project.frame_paths()
+        self._play_index = -1
+        if self._frames:
+            self._next_frame()
+            self.player.start(max(10, int(1000 / (saved.fps if saved else 15))))
 
     def _on_ended(self, text: str) -> None:
         self._finish()

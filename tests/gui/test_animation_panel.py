@@ -70,7 +70,7 @@ def test_render_plays_frames_and_saves_the_video(qtbot: Any, engine: Any, tmp_pa
         panel = _panel(qtbot, queue, tmp_path)
         for name, value in (("max_frames", 3), ("W", 64), ("H", 64), ("steps", 2), ("seed", 3)):
             _type_number(qtbot, panel.numbers[name], value)
-        out = tmp_path / "clip.gif"
+        out = tmp_path / "animations" / "clip.gif"
         panel.output.setFocus()
         qtbot.keyClicks(panel.output, str(out))
         qtbot.mouseClick(panel.render_button, Qt.MouseButton.LeftButton)
@@ -81,7 +81,15 @@ def test_render_plays_frames_and_saves_the_video(qtbot: Any, engine: Any, tmp_pa
             assert im.n_frames == 3 and im.size == (64, 64)
         assert panel.preview.pixmap() is not None and not panel.preview.pixmap().isNull()
         assert panel.player.isActive() and panel.progress.value() == panel.progress.maximum()
-        assert (tmp_path / "clip-animation" / "settings.txt").is_file()
+        assert (tmp_path / "animations" / "clip-animation" / "settings.txt").is_file()
+        # the finished animation is listed; Reuse brings its settings back after they were changed
+        listed = panel.finished_list.list
+        assert listed.count() == 1 and listed.item(0).text().startswith("clip-animation  (3 frames)")
+        _type_number(qtbot, panel.numbers["max_frames"], 40)
+        rect = listed.visualItemRect(listed.item(0))
+        qtbot.mouseClick(listed.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseClick(panel.finished_list.reuse_button, Qt.MouseButton.LeftButton)
+        assert panel.numbers["max_frames"].value() == 3 and panel.settings().W == 64
     finally:
         stop.set()
         thread.join(10)
