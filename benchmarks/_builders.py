@@ -42,17 +42,13 @@ def build(arch: str, device: str, dtype: Any, seed: int = 0) -> Any:
 
     quiet_libraries()
     torch.manual_seed(seed)
-    if arch.startswith("tiny-"):
-        pipe = _tiny(arch)
-    else:
-        with torch.device(device):  # weights are initialised where they will run (fast on a GPU)
-            pipe = _full(arch)
+    pipe = _tiny(arch) if arch.startswith("tiny-") else _full(arch, device)
     pipe.to(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def _full(arch: str) -> Any:
+def _full(arch: str, device: str = "cpu") -> Any:
     from diffusers import (
         AutoencoderKL,
         StableDiffusionPipeline,
@@ -70,16 +66,22 @@ def _full(arch: str) -> Any:
         files = sorted((folder / name).glob("*.json"))
         return json.loads(files[0].read_text(encoding="utf-8"))
 
-    unet = UNet2DConditionModel.from_config(cfg("unet"))
-    vae = AutoencoderKL.from_config(cfg("vae"))
+    import torch
+
     sched_cfg = cfg("scheduler")
     scheduler = getattr(diffusers_schedulers, sched_cfg["_class_name"]).from_config(sched_cfg)
-    text = CLIPTextModel(CLIPTextConfig(**cfg("text_encoder")))
+    with torch.device(device):  # weights are initialised where they will run (fast on a GPU)
+        unet = UNet2DConditionModel.from_config(cfg("unet"))
+        vae = AutoencoderKL.from_config(cfg("vae"))
+        text = CLIPTextModel(CLIPTextConfig(**cfg("text_encoder")))
+        text_2 = (
+            CLIPTextModelWithProjection(CLIPTextConfig(**cfg("text_encoder_2"))) if arch == "sdxl" else None
+        )
     if arch == "sdxl":
         return StableDiffusionXLPipeline(
             vae=vae,
             text_encoder=text,
-            text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**cfg("text_encoder_2"))),
+            text_encoder_2=text_2,
             tokenizer=_tokenizer(),
             tokenizer_2=_tokenizer("!"),
             unet=unet,
@@ -116,11 +118,18 @@ def _tiny(arch: str) -> Any:
 
 
 @contextlib.contextmanager
-def serve_pipelines(pipes: dict[str, Any]) -> Iterator[dict[str, str]]:
-    """Let Engine.run load in-memory pipelines: each gets a folder reference the engine resolves to it."""
+def serve_pipelines(pipes: dict[str, Any], tag: str = "") -> Iterator[dict[str, str]]:
+    """Let Engine.run load in-memory pipelines: each gets a folder reference the engine resolves to it.
+
+    The folders are named alike in every process (under SDSTUDIO_HOME), so a second start sees the same model.
+    """
     import sdstudio.core.models as models
 
-    refs = {name: tempfile.mkdtemp(prefix=f"bench-{name}-") for name in pipes}
+    refs = {}
+    for name in pipes:
+        folder = ensure_home() / "bench-models" / f"{tag}{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        refs[name] = str(folder)
     by_location = {str(Path(ref).resolve()): pipes[name] for name, ref in refs.items()}
     original = models.load_pipeline
 
@@ -134,5 +143,3 @@ def serve_pipelines(pipes: dict[str, Any]) -> Iterator[dict[str, str]]:
         yield refs
     finally:
         models.load_pipeline = original
-        for ref in refs.values():
-            os.rmdir(ref)

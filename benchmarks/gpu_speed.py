@@ -74,7 +74,7 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
         compile=True, mode=args.compile_mode, backend=args.backend, compile_vae=not args.no_compile_vae
     )
     report: dict[str, Any] = {"size": size, "steps": args.steps, "build_s": round(built, 2), "variants": {}}
-    with _builders.serve_pipelines({"std": pipe, "fast": fast_pipe}) as refs:
+    with _builders.serve_pipelines({"std": pipe, "fast": fast_pipe}, tag=f"{arch}-") as refs:
         engine = Engine(device=device, dtype=dtype)
         fast_engine = Engine(device=device, dtype=dtype)
         use_fast_options(fast_engine, fast_options)
