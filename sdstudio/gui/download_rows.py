@@ -74,6 +74,6 @@ class DownloadRow(QWidget):
         self.bar.setFormat("%p%" if p is not None and p.total else job.state.value)
         self.detail.setText(describe(job))
         self.detail.setStyleSheet("color: #c33" if job.state is State.failed else "")
-        self.pause_button.setText("Resume" if job.state in (State.paused, State.failed) else "Pause")
+        self.pause_button.setText({State.paused: "Resume", State.failed: "Retry"}.get(job.state, "Pause"))
         self.pause_button.setEnabled(not job.state.finished or job.state is State.failed)
         self.cancel_button.setEnabled(not job.state.finished or job.state is State.failed)

@@ -167,3 +167,24 @@ def test_hub_addresses_parse() -> None:
         "main",
     )
     assert hub.parse("https://example.com/a/b.safetensors") is None
+
+
+def test_a_hub_repo_id_installs_a_diffusers_folder_from_the_cache(tmp_path: Path, demo_home: Path) -> None:
+    from sdstudio.core import demo
+    from tests.core.test_models_hub import REPO as TINY
+    from tests.core.test_models_hub import _serve
+
+    server = _serve(demo.demo_path())
+    try:
+        env = _env(tmp_path, server, SDSTUDIO_HOME=str(tmp_path / "home"))
+        out = _models(env, "--install", TINY)
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stderr
+    link = tmp_path / "home" / "data" / "library" / "models" / "Stable-diffusion" / "tiny-sd"
+    assert link.is_symlink() and (link / "model_index.json").exists()
+    assert str(link.resolve()).startswith(
+        str(tmp_path / "hf" / "hub" / "models--someone--tiny-sd" / "snapshots")
+    )
+    listing = _models(env)
+    assert "tiny-sd" in listing.stdout and "diffusers folder" in listing.stdout
