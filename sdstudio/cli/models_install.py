@@ -7,8 +7,13 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdstudio.cli import CliError
+
+if TYPE_CHECKING:
+    from sdstudio.core.install.plan import FileProgress
+    from sdstudio.core.settings import Settings
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
     return _install(settings, args)
 
 
-def _starter_list(settings: object) -> int:
+def _starter_list(settings: Settings) -> int:
     from sdstudio.core.install.layout import human_size
     from sdstudio.core.install.starters import starters
 
-    library = settings.library_path()  # type: ignore[attr-defined]
+    library = settings.library_path()
     for s in starters():
         mark = "installed" if s.installed(library) else ""
         print(f"{s.id:<18} {s.name:<44} {s.family:<18} ~{human_size(s.size):<10} {mark}")
@@ -70,24 +75,24 @@ class _Bar:
         self.last = 0.0
         self.current = ""
 
-    def __call__(self, p: object) -> None:
+    def __call__(self, p: FileProgress) -> None:
         from sdstudio.core.install.layout import human_size
 
         now = time.monotonic()
-        done_file = p.total is not None and p.done >= p.total  # type: ignore[attr-defined]
+        done_file = p.total is not None and p.done >= p.total
         if not done_file and now - self.last < (0.1 if self.tty else 2.0):
             return
         self.last = now
-        total, done = p.total, p.done  # type: ignore[attr-defined]
+        total, done = p.total, p.done
         width = 24
         frac = done / total if total else 0.0
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        eta = p.eta  # type: ignore[attr-defined]
+        eta = p.eta
         left = f"ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "ETA -:--"
-        count = f"[{p.index}/{p.count}] " if p.count > 1 else ""  # type: ignore[attr-defined]
+        count = f"[{p.index}/{p.count}] " if p.count > 1 else ""
         line = (
-            f"{count}{p.name[:40]} [{bar}] {frac * 100:5.1f}% {human_size(done)}/{human_size(total)} "  # type: ignore[attr-defined]
-            f"{human_size(p.speed)}/s {left}"  # type: ignore[attr-defined]
+            f"{count}{p.name[:40]} [{bar}] {frac * 100:5.1f}% {human_size(done)}/{human_size(total)} "
+            f"{human_size(p.speed)}/s {left}"
         )
         cols = shutil.get_terminal_size((120, 20)).columns
         sys.stderr.write(("\r" + line[: cols - 1].ljust(cols - 1)) if self.tty else line + "\n")
@@ -96,16 +101,16 @@ class _Bar:
         sys.stderr.flush()
 
 
-def _install(settings: object, args: argparse.Namespace) -> int:
+def _install(settings: Settings, args: argparse.Namespace) -> int:
     from sdstudio.core.install.installer import install
     from sdstudio.core.install.plan import InstallError
     from sdstudio.core.install.sources import parse_kind, resolve
 
     try:
         kind = parse_kind(args.kind)
-        plan = resolve(args.install, settings, kind=kind, name=args.name, sha256=args.sha256)  # type: ignore[arg-type]
+        plan = resolve(args.install, settings, kind=kind, name=args.name, sha256=args.sha256)
         print(f"installing {plan.title}", file=sys.stderr)
-        done = install(plan, settings, on_progress=_Bar(), mode=args.mode)  # type: ignore[arg-type]
+        done = install(plan, settings, on_progress=_Bar(), mode=args.mode)
     except InstallError as e:
         raise CliError(str(e)) from None
     except KeyboardInterrupt:
@@ -121,12 +126,12 @@ def _install(settings: object, args: argparse.Namespace) -> int:
     return 0
 
 
-def _remove(settings: object, name: str) -> int:
+def _remove(settings: Settings, name: str) -> int:
     from send2trash import send2trash
 
     from sdstudio.core.models import ModelLibrary
 
-    library = ModelLibrary(settings)  # type: ignore[arg-type]
+    library = ModelLibrary(settings)
     matches = [
         e
         for e in library.entries(None)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sdstudio.core.install.plan import FileProgress, HubFile, InstallError, RemoteFile, Stopped
+from sdstudio.core.install.transfer import Control
 from sdstudio.core.models.entries import Kind
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ SNAPSHOT_PATTERNS = ["*.json", "*.txt", "*.model", "*.safetensors"]
 
 
 def snapshot(
-    repo: str, revision: str, on_progress: Callable[[FileProgress], None] | None, control: Any
+    repo: str, revision: str, on_progress: Callable[[FileProgress], None] | None, control: Control
 ) -> Path:
     """A whole repository (a diffusers folder) into the cache; progress counts files; cancel between files."""
     from huggingface_hub import snapshot_download

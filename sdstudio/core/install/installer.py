@@ -123,7 +123,7 @@ def _install_file(
     try:
         name = _with_model_suffix(got.path, name)
         found = kind or remote.kind or _detect(got.path, name)
-        dest = _destination(library, name, found, got.sha256)
+        dest = _destination(library, name, found)
     except ModelError:
         got.path.unlink(missing_ok=True)
         raise
@@ -170,7 +170,7 @@ def _refuse_existing(library: Path, name: str, kind: Kind | None) -> None:
             raise InstallError(f"{target} already exists; remove it or choose another --name")
 
 
-def _destination(library: Path, name: str, kind: Kind, sha: str) -> Path:
+def _destination(library: Path, name: str, kind: Kind) -> Path:
     dest = layout.kind_folder(library, kind) / name
     if dest.exists() or dest.is_symlink():
         raise InstallError(f"{dest} already exists; remove it or choose another --name")
@@ -185,7 +185,7 @@ def _place_link(
     dest = layout.kind_folder(library, found) / name
     if dest.is_symlink() and dest.resolve() == source.resolve():
         return dest, sha, found  # already installed
-    _destination(library, name, found, sha)
+    _destination(library, name, found)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _link_or_copy(source, dest)
     return dest, sha, found
@@ -217,7 +217,7 @@ def _install_snapshot(
     name = layout.safe_name(plan.title)
     dest = layout.kind_folder(library, Kind.checkpoint) / name
     if not (dest.is_symlink() and dest.resolve() == folder.resolve()):
-        _destination(library, name, Kind.checkpoint, "")
+        _destination(library, name, Kind.checkpoint)
         _link_or_copy_tree(folder, dest)
     return Installed((dest,), Kind.checkpoint, "", True, ("kept in the hub cache; the library links to it",))
 
@@ -254,7 +254,7 @@ def _install_local(
                 f"{source}: not a diffusers model folder (no model_index.json) nor an A1111/ComfyUI install"
             )
         kind, name = plan.kind or Kind.checkpoint, layout.safe_name(plan.title)
-        dest = _destination(library, name, kind, "")
+        dest = _destination(library, name, kind)
         if mode == "link":
             _link_or_copy_tree(source, dest)
         elif mode == "move":
@@ -269,7 +269,7 @@ def _install_local(
     if Path(name).suffix.lower() not in MODEL_SUFFIXES:
         raise InstallError(f"{source}: not a model file (expected .safetensors, .ckpt, .pt, .pth or .bin)")
     kind = plan.kind or _detect(source, name)
-    dest = _destination(library, name, kind, "")
+    dest = _destination(library, name, kind)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if mode == "link":
         _link_or_copy(source, dest)

@@ -178,3 +178,15 @@ def test_local_files_copy_move_or_link(tmp_path: Path) -> None:
     assert not src.exists() and (loras / "style.safetensors").exists()
     with pytest.raises(InstallError, match="already exists"):
         install(resolve(str(loras / "copied.safetensors"), settings, name="style"), settings)
+
+
+def test_an_a1111_install_is_used_in_place(tmp_path: Path) -> None:
+    webui = tmp_path / "stable-diffusion-webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    (webui / "models" / "Stable-diffusion" / "mine.safetensors").write_bytes(checkpoint_bytes(3))
+    settings = Settings()
+    done = install(resolve(str(webui), settings), settings)
+    assert done.paths == (webui.resolve(),) and "used in place" in done.notes[0]
+    assert Settings.load().model_roots == [str(webui.resolve())]
+    assert not settings.library_path().exists()  # nothing copied
+    assert "mine" in [e.name for e in ModelLibrary(Settings.load()).entries()]
