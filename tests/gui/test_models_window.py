@@ -160,3 +160,24 @@ def test_file_menu_opens_the_models_window(qtbot: Any) -> None:
     qtbot.waitUntil(lambda: getattr(win, "models_window", None) is not None, timeout=WAIT)
     assert win.models_window.isVisible() and win.models_window.windowTitle() == "Models"
     win.models_window.queue.close()
+
+
+def test_an_install_from_the_studio_lands_in_the_model_selector(qtbot: Any, tmp_path) -> None:
+    from sdstudio.core.jobs import JobQueue
+    from sdstudio.gui.main_window import MainWindow
+    from sdstudio.gui.models_window import open_models_window
+
+    src = tmp_path / "portrait-mix.safetensors"
+    src.write_bytes(checkpoint_bytes(6))
+    win = MainWindow(JobQueue(), None, ModelLibrary(Settings()), preload=False)
+    qtbot.addWidget(win)
+    win.show()
+    models = open_models_window(win)
+    models.source_edit.setText(str(src))
+    models.mode_box.setCurrentText("link")
+    _click(qtbot, models.install_button)
+    names = lambda: [win.prompt.model.itemText(i) for i in range(win.prompt.model.count())]  # noqa: E731
+    qtbot.waitUntil(lambda: any(n.startswith("portrait-mix") for n in names()), timeout=WAIT)
+    link = Settings().library_path() / "models" / "Stable-diffusion" / "portrait-mix.safetensors"
+    assert link.is_symlink() and link.resolve() == src.resolve()
+    models.queue.close()
