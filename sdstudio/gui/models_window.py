@@ -216,7 +216,7 @@ def open_models_window(window: Any) -> ModelsWindow:
     if existing is None:
         library = window.library
         settings = library.settings if library is not None else Settings.load()
-        queue = DownloadQueue(settings, getattr(library, "hashes", None))
+        queue = DownloadQueue(settings, getattr(library, "hashes", None), remember=True)
         existing = ModelsWindow(settings, queue, window)
         existing.installed.connect(lambda _job: _models_changed(window))
         window.models_window = existing

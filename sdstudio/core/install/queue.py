@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from sdstudio.core.install.installer import install, partial_path
+from sdstudio.core.install.layout import downloads_folder
 from sdstudio.core.install.plan import FileProgress, Installed, InstallError, InstallPlan, Stopped
 from sdstudio.core.install.sources import resolve
 from sdstudio.core.install.transfer import Control
@@ -58,6 +60,11 @@ class Job:
     result: Installed | None = None
 
 
+_REMEMBERED = ("source", "name", "sha256", "mode", "title")
+JOURNAL = "queue.json"
+RESTORED = "paused when sdstudio closed; Resume continues where it stopped"
+
+
 class _Item:
     def __init__(self, job_id: int, request: InstallRequest):
         self.request = request
@@ -69,9 +76,11 @@ class _Item:
 class DownloadQueue:
     """Installs in order on one worker thread; listeners get a Job after every change (from that thread)."""
 
-    def __init__(self, settings: Settings, hashes: HashCache | None = None):
+    def __init__(self, settings: Settings, hashes: HashCache | None = None, *, remember: bool = False):
+        """remember: keep unfinished installs in the library's .downloads/queue.json and bring them back paused."""
         self.settings = settings
         self.hashes = hashes
+        self._journal = downloads_folder(settings.library_path()) / JOURNAL if remember else None
         self._items: dict[int, _Item] = {}
         self._order: list[int] = []
         self._listeners: list[Callable[[Job], None]] = []
@@ -79,6 +88,7 @@ class DownloadQueue:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._next = 1
+        self._restore()
 
     def subscribe(self, listener: Callable[[Job], None]) -> None:
         self._listeners.append(listener)
@@ -92,13 +102,18 @@ class DownloadQueue:
             job_id, self._next = self._next, self._next + 1
             self._items[job_id] = _Item(job_id, request)
             self._order.append(job_id)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="sdstudio-downloads", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
+            self._start()
             job = self._items[job_id].job
+        self._remember()
         self._emit(job)
         return job_id
+
+    def _start(self) -> None:
+        """Wake the worker (started on first use). Called with the lock held."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sdstudio-downloads", daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
 
     def pause(self, job_id: int) -> None:
         item = self._items[job_id]
@@ -115,7 +130,7 @@ class DownloadQueue:
             if item.job.state in (State.paused, State.failed):
                 item.control.clear()
                 self._set(item, state=State.queued, message="")
-                self._cond.notify_all()
+                self._start()
 
     def cancel(self, job_id: int) -> None:
         item = self._items[job_id]
@@ -157,10 +172,58 @@ class DownloadQueue:
 
     def _set(self, item: _Item, **changes: object) -> None:
         with self._cond:
+            was = item.job.state
             item.job = dataclasses.replace(item.job, **changes)  # type: ignore[arg-type]
             job = item.job
+        if job.state is not was and job.state.finished:
+            self._remember()  # before waiters wake: a finished install is already forgotten
+        with self._cond:
             self._cond.notify_all()
         self._emit(job)
+
+    # -- unfinished installs survive a restart ---------------------------------------------------------
+
+    def _remember(self) -> None:
+        if self._journal is None:
+            return
+        from sdstudio.core.metadata_io import atomic_write
+
+        with self._cond:
+            keep = [
+                {f: getattr(i.request, f) for f in _REMEMBERED}
+                | {"kind": i.request.kind.value if i.request.kind else ""}
+                for i in (self._items[j] for j in self._order)
+                if not i.job.state.finished
+            ]
+        try:
+            self._journal.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._journal, json.dumps(keep, indent=1).encode("utf-8"))
+        except OSError as e:
+            log.warning("cannot remember the download queue: %s", e)
+
+    def _restore(self) -> None:
+        if self._journal is None:
+            return
+        try:
+            saved = json.loads(self._journal.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.warning("the saved download queue %s is unreadable (%s); starting empty", self._journal, e)
+            return
+        for entry in saved if isinstance(saved, list) else []:
+            try:
+                request = InstallRequest(
+                    **{f: str(entry.get(f, "")) for f in _REMEMBERED},
+                    kind=Kind(entry["kind"]) if entry.get("kind") else None,
+                )
+            except (ValueError, TypeError, AttributeError):
+                continue
+            job_id, self._next = self._next, self._next + 1
+            item = _Item(job_id, request)
+            item.job = dataclasses.replace(item.job, state=State.paused, message=RESTORED)
+            self._items[job_id] = item
+            self._order.append(job_id)
 
     def _emit(self, job: Job) -> None:
         for listener in list(self._listeners):

@@ -190,3 +190,32 @@ def test_an_a1111_install_is_used_in_place(tmp_path: Path) -> None:
     assert Settings.load().model_roots == [str(webui.resolve())]
     assert not settings.library_path().exists()  # nothing copied
     assert "mine" in [e.name for e in ModelLibrary(Settings.load()).entries()]
+
+
+def test_an_unfinished_install_comes_back_paused_after_a_restart(site) -> None:
+    s, server = site
+    data = checkpoint_bytes(pad=400_000)
+    s.files["/big.safetensors"] = data
+    s.delay = 0.02
+    settings = Settings()
+    first = DownloadQueue(settings, remember=True)
+    job = first.add(InstallRequest(url(server, "/big.safetensors"), name="kept"))
+    for _ in range(400):
+        p = first.jobs()[0].progress
+        if p is not None and p.done > 100_000:
+            break
+        time.sleep(0.01)
+    first.close()  # the studio closes mid-download
+    assert first.wait(job, 10).state is State.paused
+    # 1. the next start lists it, paused, and resuming asks only for the rest
+    second = DownloadQueue(settings, remember=True)
+    (restored,) = second.jobs()
+    assert restored.state is State.paused and "Resume" in restored.message
+    s.delay = 0.001
+    second.resume(restored.id)
+    assert second.wait(restored.id, 20).state is State.done
+    assert [r.headers.get("Range", "") for r in s.seen if r.method == "GET"][-1].startswith("bytes=")
+    assert (settings.library_path() / "models" / "Stable-diffusion" / "kept.safetensors").read_bytes() == data
+    # 2. finished installs are forgotten
+    assert DownloadQueue(settings, remember=True).jobs() == []
+    second.close()
