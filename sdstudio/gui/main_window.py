@@ -22,6 +22,7 @@ from sdstudio.gui.canvas.encoder import CanvasEncoder
 from sdstudio.gui.canvas_toolbar import CanvasToolBar
 from sdstudio.gui.gallery_panel import GalleryPanel
 from sdstudio.gui.images import pil_to_qimage
+from sdstudio.gui.iterate_actions import Iterate
 from sdstudio.gui.prompt_panel import PromptPanel
 from sdstudio.gui.queue_panel import QueuePanel
 from sdstudio.gui.status import StatusBar
@@ -112,6 +113,7 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self.worker.cancelled.connect(self._on_cancelled)
         self.worker.queueChanged.connect(self._on_queue_changed)
+        self.iterate = Iterate(self)  # the Iterate menu: variations, X/Y/Z plot, outpaint, compare
 
         # 4. wiring
         self.prompt.generateRequested.connect(self.generate)

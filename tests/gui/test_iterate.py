@@ -1,0 +1,117 @@
+"""Iterating in the window: grid view clicks, the before/after slider, the X/Y/Z dialog, variations and a plot
+on the demo model (real mouse and key events, real worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QColor, QImage
+
+from sdstudio.core.xyz import Axis, xyz_grid
+from sdstudio.core.xyz_grid import draw_xyz
+from sdstudio.gui.compare_view import CompareView
+from sdstudio.gui.grid_view import GridView, batch_picture
+from sdstudio.gui.images import qimage_to_input
+from sdstudio.gui.iterate_dialogs import XyzDialog
+from tests.gui.window_helpers import fill_panel, small, type_into
+
+pytest_plugins = ["tests.gui.window_fixtures"]
+
+TIMEOUT = 120_000
+
+
+def _grid() -> Any:
+    cells = [[[Image.new("RGB", (64, 64), (40 * x, 40 * y, 90)) for x in range(3)] for y in range(2)]]
+    return draw_xyz(cells, ("a", "b", "c"), ("one", "two"), ("",))
+
+
+def test_clicking_a_cell_names_it_and_labels_do_nothing(qtbot: Any) -> None:
+    view = GridView(_grid())
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    with qtbot.waitSignal(view.cellClicked) as clicked:
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.cell_centre(2, 1).toPoint())
+    assert clicked.args == [2, 1, 0]
+    seen: list = []
+    view.cellClicked.connect(lambda *a: seen.append(a))
+    corner = view.target().topLeft().toPoint() + QPoint(2, 2)  # the empty label corner
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=corner)
+    assert seen == []
+
+
+def test_batch_grid_has_one_cell_per_picture() -> None:
+    pics = [Image.new("RGB", (32, 32), c) for c in ("red", "green", "blue", "white", "black")]
+    grid = batch_picture(pics)
+    assert len(grid.boxes) == 5 and {b[0] for b in grid.boxes} == {0, 1, 2}
+
+
+def _solid(colour: str) -> QImage:
+    image = QImage(100, 100, QImage.Format.Format_RGB888)
+    image.fill(QColor(colour))
+    return image
+
+
+def test_compare_slider_follows_the_mouse_and_side_by_side_shows_both(qtbot: Any) -> None:
+    view = CompareView(_solid("red"), _solid("blue"))
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    rect = view.target()
+    at = QPoint(int(rect.x() + rect.width() * 0.25), int(rect.center().y()))
+    qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=at)
+    qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=at)
+    assert abs(view.split - 0.25) < 0.02
+    shot = view.grab().toImage()
+    y = int(rect.center().y())
+    assert shot.pixelColor(int(rect.x() + rect.width() * 0.1), y).red() > 200  # before, left of the line
+    assert shot.pixelColor(int(rect.x() + rect.width() * 0.6), y).blue() > 200  # after, right of it
+    view.set_side_by_side(True)
+    shot = view.grab().toImage()
+    left = view.target()
+    assert shot.pixelColor(int(left.center().x()), int(left.center().y())).red() > 200
+    assert shot.pixelColor(int(left.right() + left.width() / 2), int(left.center().y())).blue() > 200
+
+
+def test_xyz_dialog_parses_and_explains(qtbot: Any) -> None:
+    dialog = XyzDialog()
+    qtbot.addWidget(dialog)
+    type_into(qtbot, dialog.values[0], "1-3")
+    type_into(qtbot, dialog.values[1], "3, 7")
+    x, y, z = dialog.axes()
+    assert x.values == (1, 2, 3) and y.values == (3.0, 7.0) and z.kind.label == "Nothing"
+    type_into(qtbot, dialog.values[0], "2, lots")
+    dialog._accept()
+    assert "'lots' is not a valid int value" in dialog.error.text() and not dialog.result()
+
+
+def test_variations_then_a_plot_whose_cell_opens(qtbot: Any, window: Any) -> None:
+    fill_panel(qtbot, window.prompt, **small(steps=2))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        window.iterate.variations_action.trigger()
+    images = done.args[0].result.images
+    assert len(images) == 4 and {g.seed for g in images} == {1234}
+    assert len({g.request.subseed for g in images}) == 4 and images[0].request.subseed_strength == 0.15
+
+    def plot(base: Any) -> Any:
+        return xyz_grid(base.replace(batch_size=1), Axis.parse("Steps:1,2"), Axis.parse("CFG Scale:3,7"))
+
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        window.iterate.run_grid(plot)
+    qtbot.waitUntil(lambda: bool(window.iterate.dialogs), timeout=10_000)
+    dialog = window.iterate.dialogs[-1]
+    qtbot.waitExposed(dialog)
+    qtbot.mouseClick(dialog.view, Qt.MouseButton.LeftButton, pos=dialog.view.cell_centre(1, 1).toPoint())
+    shown = window.results()[0]
+    assert (shown.request.steps, shown.request.cfg_scale) == (2, 7.0)
+    pixmap = window.canvas_view._preview_item.pixmap()
+    on_canvas = np.asarray(qimage_to_input(pixmap.toImage()).to_pil().convert("RGB"))
+    assert np.array_equal(on_canvas, np.asarray(shown.image.convert("RGB")))
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() >= 1 + 4 + 4 + 1, timeout=30_000)
