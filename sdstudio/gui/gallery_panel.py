@@ -263,6 +263,7 @@ class GalleryPanel(QWidget):
     def __init__(self, store: Any, parent: QWidget | None = None):
         super().__init__(parent)
         self.store = store
+        self.loras: Any = None  # a LoraCatalog: Reuse relinks renamed LoRAs by their recorded hash
         self.model = GalleryModel(store, self)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompts…")
@@ -403,7 +404,7 @@ class GalleryPanel(QWidget):
         if rec is None:
             return
         try:
-            request = self.store.request_of(rec)
+            request = self.store.request_of(rec, loras=self.loras)
         except Exception as e:
             request, why = None, str(e)
         else:

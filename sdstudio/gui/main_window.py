@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
             counts = EmbeddingCatalog(library.embedding_files).counts
             self.prompt.prompt.embeddings = self.prompt.negative.embeddings = counts
         self.gallery = GalleryPanel(store)
+        self.gallery.loras = library.loras if library is not None else None
         self.queue_panel = QueuePanel()
         self.status = StatusBar()
         self.setStatusBar(self.status)

@@ -42,6 +42,14 @@ def _num(v: float) -> str:
     return f"{v:g}"
 
 
+def _hash_list(pairs: Any) -> str | None:
+    """A1111's `name: hash, name: hash` (names without `:` and `,`, each once), or None when empty."""
+    out: dict[str, str] = {}
+    for name, short in pairs:
+        out.setdefault(str(name).translate(str.maketrans("", "", ":,")), short)
+    return ", ".join(f"{k}: {v}" for k, v in out.items()) or None
+
+
 def infotext(gen: GeneratedImage, result: Result) -> str:
     """The `parameters` text exactly as A1111 writes it."""
     r = gen.request
@@ -55,6 +63,8 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
         "Size": f"{r.width}x{r.height}",
         "Model hash": result.model_hash or None,
         "Model": result.model_name or None,
+        "VAE hash": result.vae_hash[:10] or None,
+        "VAE": result.vae_name or None,
         **variation_params(r),
         "Denoising strength": _num(r.strength) if r.mode is not Mode.txt2img or r.enable_hr else None,
         "Clip skip": r.clip_skip if r.clip_skip > 1 else None,
@@ -66,6 +76,8 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
         if r.mode is Mode.inpaint and r.inpaint_area is InpaintArea.only_masked
         else None,
         **hires_params(r),
+        "Lora hashes": _hash_list((a.name, a.short_hash) for a in result.loras),
+        "TI hashes": _hash_list((name, sha[:12]) for name, sha in result.embeddings),
         "Version": f"sdstudio {__version__}",
     }
     line = ", ".join(f"{k}: {quote(v)}" for k, v in params.items() if v is not None)
@@ -181,6 +193,9 @@ def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
         gen.request,
         model_name=result.model_name,
         model_hash=result.model_hash,
+        loras=[a.to_dict() for a in result.loras],
+        embeddings=[{"name": n, "sha256": sha} for n, sha in result.embeddings],
+        vae={"name": result.vae_name, "sha256": result.vae_hash} if result.vae_name else None,
         parent=pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
         environment=dict(result.environment),  # replay --verify names what differs on another machine
     )
@@ -229,6 +244,7 @@ def read_parameters(source: str | Path | bytes) -> ImageParameters:
                 "sdstudio",
                 str(extras.get("model_name", "")),
                 extras.get("parent"),
+                extras,
             )
         except schema.SchemaError as e:  # a newer or damaged chunk: the A1111 text still says a lot
             log.warning("sdstudio chunk not read: %s", e)

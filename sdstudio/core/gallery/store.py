@@ -144,19 +144,26 @@ class GalleryStore:
     def get(self, record_id: int) -> Record | None:
         return self.index.get(record_id)
 
-    def request_of(self, record: Record) -> Request | None:
-        """The full request (inputs resolved from the input store), also for other tools' images."""
+    def request_of(self, record: Record, loras: Any = None) -> Request | None:
+        """The full request (inputs resolved from the input store), also for other tools' images.
+
+        loras: a LoraCatalog; LoRA tags naming no file are then relinked by their recorded hash."""
         try:
             data = read_parameters(Path(record.path))
         except (OSError, ValueError):
             return None
-        if data.request is None or data.tool != "sdstudio":
-            return data.request
-        from PIL import Image
+        request = data.request
+        if request is not None and data.tool == "sdstudio":
+            from PIL import Image
 
-        with Image.open(record.path) as img:
-            chunk = img.text[CHUNK]
-        return schema.loads(chunk, resolve_image=self._resolve_input)[0]
+            with Image.open(record.path) as img:
+                chunk = img.text[CHUNK]
+            request = schema.loads(chunk, resolve_image=self._resolve_input)[0]
+        if request is not None and loras is not None:
+            from sdstudio.core.lora.relink import recorded_hashes, relink
+
+            request = request.replace(prompt=relink(request.prompt, recorded_hashes(data.extra), loras))
+        return request
 
     def _resolve_input(self, sha: str) -> InputImage | None:
         path = self._input_path(sha)
