@@ -116,6 +116,17 @@ def create_app(
     async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
         return JSONResponse({"error": "ModelError", "detail": str(exc)}, 422)
 
+    def _check_networks(request: Any) -> None:
+        """LoRAs and the VAE a request names must be in the library: a 422 now, not a failed job later."""
+        from sdstudio.core.lora import resolve_tags
+        from sdstudio.core.prompt import effective_prompts
+        from sdstudio.core.vae import choice_for
+
+        prompt, _ = effective_prompts(request.prompt, request.negative_prompt, request.styles)
+        resolve_tags(library.loras, prompt, request.steps)
+        if request.vae:
+            choice_for(library, request.vae, library.resolve(request.model, known_only=True).location)
+
     def _run(body: Txt2ImgBody) -> dict[str, Any]:
         override = (body.override_settings or {}).get("sd_model_checkpoint")
         if isinstance(override, str) and override:  # a library entry only, never a client-named path
@@ -125,6 +136,7 @@ def create_app(
             }
         request = convert.to_request(body, state.model, limits)
         script = scripts.plan(body, request, limits)
+        _check_networks(request)
         state.interrupted = False
         state.job_timestamp = time.strftime("%Y%m%d%H%M%S")
         job = queue.submit(request, source="api", task=script.task(queue.store) if script else None)
@@ -187,7 +199,7 @@ def create_app(
         return {
             "sd_model_checkpoint": entry.title,
             "sd_checkpoint_hash": entry.sha256 or None,
-            "sd_vae": "Automatic",
+            "sd_vae": library.settings.vae_by_model.get(entry.location, "Automatic"),
             "CLIP_stop_at_last_layers": 1,
             "samples_format": "png",
             "save_images_add_number": True,
@@ -209,11 +221,18 @@ def create_app(
             if isinstance(ckpt, str) and ckpt:
                 entry = library.resolve(ckpt, known_only=True)  # ModelError -> 422 with the reason
                 state.model = entry.location if entry.source.value != "demo" else entry.name
+            vae = options.get("sd_vae")
+            if isinstance(vae, str) and vae:  # A1111's VAE choice, remembered for the current model
+                from sdstudio.core.vae import choice_for, remember
+
+                entry = library.resolve(state.model)
+                choice_for(library, vae, entry.location)  # ModelError -> 422 naming the known VAEs
+                remember(library, entry.location, vae)
             known = set(_options())
             state.options |= {
                 k: v
                 for k, v in options.items()
-                if k in known and k not in ("sd_model_checkpoint", "sd_checkpoint_hash")
+                if k in known and k not in ("sd_model_checkpoint", "sd_checkpoint_hash", "sd_vae")
             }
         return {}
 
@@ -266,18 +285,25 @@ def create_app(
             },
         ]
 
-    def _files(kind: str) -> list[Any]:
-        from sdstudio.core.models import Kind
-
-        return library.entries(Kind(kind))
-
     @app.get("/sdapi/v1/sd-vae", dependencies=guard)
     def sd_vae() -> list[dict[str, Any]]:
-        return [{"model_name": e.name, "filename": e.location} for e in _files("vae")]
+        from sdstudio.core.vae import vae_choices
+
+        return [{"model_name": c.name, "filename": str(c.path)} for c in vae_choices(library)]
+
+    @app.post("/sdapi/v1/refresh-vae", dependencies=guard)
+    def refresh_vae() -> dict[str, Any]:
+        library.refresh()
+        return {}
 
     @app.get("/sdapi/v1/loras", dependencies=guard)
     def loras() -> list[dict[str, Any]]:
-        return [{"name": e.name, "alias": e.name, "path": e.location, "metadata": {}} for e in _files("lora")]
+        from sdstudio.core.lora.catalog import api_metadata
+
+        return [
+            {"name": i.name, "alias": i.alias, "path": str(i.path), "metadata": api_metadata(i.metadata)}
+            for i in library.loras.infos()
+        ]
 
     @app.post("/sdapi/v1/refresh-loras", dependencies=guard)
     def refresh_loras() -> dict[str, Any]:

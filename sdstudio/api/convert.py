@@ -98,7 +98,8 @@ def _sampler(body: Txt2ImgBody) -> str:
     return found.name
 
 
-def to_request(body: Txt2ImgBody, model: str, limits: Limits) -> Request:
+def to_request(body: Txt2ImgBody, model: str, limits: Limits, vae: str = "") -> Request:
+    """The request for an A1111 body; `vae` is the server's sd_vae option (override_settings wins)."""
     overrides = body.override_settings or {}
     clip_skip = body.clip_skip or overrides.get("CLIP_stop_at_last_layers") or 1
     if body.width * body.height > limits.max_output_pixels:
@@ -129,6 +130,7 @@ def to_request(body: Txt2ImgBody, model: str, limits: Limits) -> Request:
         styles=tuple(body.styles or ()),
         **_same_fields(body),
         speed=str(body.sdstudio_speed or overrides.get("sdstudio_speed") or "standard"),
+        vae=str(overrides.get("sd_vae") or vae or ""),
     )
     if isinstance(body, Img2ImgBody):
         req = _img2img(body, req, limits)

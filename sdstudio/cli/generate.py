@@ -87,6 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     iterate.add_arguments(p)
     iterate.add_plot_arguments(p)
     iterate.add_outpaint_arguments(p)
+    p.add_argument(
+        "--vae",
+        default="",
+        metavar="NAME",
+        help="VAE file from models/VAE (A1111 name, e.g. vae-ft-mse-840000-ema-pruned.safetensors), "
+        "Automatic or None (default: the one remembered for the model, else Automatic)",
+    )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument(
         "--from",
@@ -156,6 +163,7 @@ def _build_request(args: argparse.Namespace) -> Request:
         styles=tuple(args.style),
         **iterate.request_changes(args),
         speed=args.speed,
+        vae=args.vae,
     ).validate()
 
 

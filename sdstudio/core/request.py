@@ -162,6 +162,7 @@ class Request:
     hr_upscaler: str = "Latent"
     hr_second_pass_steps: int = 0
     speed: str = "standard"  # "fast": compiled, fused attention (CUDA), bf16 UNet (CPU); see core/speed
+    vae: str = ""  # "" the model's remembered choice, "Automatic", "None" or a VAE file name (A1111 sd_vae)
 
     # -- derived ---------------------------------------------------------------------------------
     @property

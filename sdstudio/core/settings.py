@@ -28,6 +28,7 @@ class Settings:
     civitai_api_key: str = ""  # sent to Civitai only, never logged
     api_install: bool = False  # POST /sdstudio/v1/models/install (needs API auth as well)
     models_prompt_done: bool = False  # the first-start "get a real model" prompt was answered
+    vae_by_model: dict[str, str] = field(default_factory=dict)  # model location -> VAE name (A1111 sd_vae)
 
     @staticmethod
     def default_path() -> Path:

@@ -10,6 +10,13 @@ def standard_extensions() -> list[ExtensionFactory]:
     from sdstudio.core.hires import HiresFix
     from sdstudio.core.lora.extension import ApplyLoras
     from sdstudio.core.speed.extension import FastSpeed
+    from sdstudio.core.vae import UseVae
     from sdstudio.core.variation import VariationNoise
 
-    return [ApplyLoras.for_request, VariationNoise.for_request, HiresFix.for_request, FastSpeed.for_request]
+    return [
+        UseVae.for_request,
+        ApplyLoras.for_request,
+        VariationNoise.for_request,
+        HiresFix.for_request,
+        FastSpeed.for_request,
+    ]

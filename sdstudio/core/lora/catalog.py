@@ -32,6 +32,20 @@ PREVIEWS = (
 _SD_VERSIONS = {"sd1": Family.sd1, "sd2": Family.sd2, "sdxl": Family.sdxl}
 
 
+def api_metadata(meta: dict[str, str]) -> dict[str, object]:
+    """The training metadata as A1111's API gives it: values that hold JSON objects decoded."""
+    out: dict[str, object] = {}
+    for key, value in meta.items():
+        if value[:1] == "{":
+            try:
+                out[key] = json.loads(value)
+                continue
+            except ValueError:
+                pass
+        out[key] = value
+    return out
+
+
 def own_folder() -> Path:
     """sdstudio's own LoRA folder (LoRAs that live in no A1111/ComfyUI install)."""
     return paths.data_dir() / "loras"
