@@ -88,8 +88,9 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def patched_weight(weight: Any, fields: dict[str, Any], strength: float) -> Any:
-    """weight (float32) with the adapter applied at `strength`: W + m·ΔW, or DoRA's renormalised form."""
+def patched_weight(weight: Any, fields: dict[str, Any], strength: float, out: Any = None) -> Any:
+    """weight (float32) with the adapter applied at `strength`: W + m·ΔW, or DoRA's renormalised form.
+    out: a float32 buffer of weight's shape the common LoRA case writes into (else a new tensor)."""
     import torch
 
     if "diff" not in fields and kind_of(fields) == "full":
@@ -103,7 +104,11 @@ def patched_weight(weight: Any, fields: dict[str, Any], strength: float) -> Any:
                 f"the lora change is {up.shape[0]}x{down.shape[1]}, the layer {tuple(weight.shape)}"
             )
         scale = _scale(fields, down.shape[0]) * strength
-        return torch.addmm(weight.reshape(up.shape[0], -1), up, down, alpha=scale).reshape(weight.shape)
+        flat = weight.reshape(up.shape[0], -1)
+        if out is not None:
+            torch.addmm(flat, up, down, alpha=scale, out=out.view(up.shape[0], -1))
+            return out
+        return torch.addmm(flat, up, down, alpha=scale).reshape(weight.shape)
     return weight + strength * delta(fields, tuple(weight.shape))
 
 

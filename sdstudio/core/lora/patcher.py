@@ -39,6 +39,9 @@ class _Saved:
     original: Any  # its tensor before patching
     bias: Any = None
     original_bias: Any = None
+    spare: Any = (
+        None  # CPU: the buffer patched weights are written into, kept so re-patching allocates nothing
+    )
 
 
 Plan = dict[Target, list[tuple[str, float, dict[str, Any]]]]
@@ -51,6 +54,8 @@ class LoraPatcher:
         self._saved: dict[Target, _Saved] = {}
         self._signature: dict[Target, tuple[tuple[str, float], ...]] = {}
         self._maps: dict[int, dict[str, Target]] = {}
+        self._spares: dict[Target, _Saved] = {}  # restored CPU layers whose spare buffer is kept
+        self._applied: tuple[int, tuple[tuple[str, float, float], ...]] | None = None
         self.changed = 0  # layers recomputed or restored by the last apply (for tests and the benchmark)
 
     @property
@@ -106,8 +111,12 @@ class LoraPatcher:
         """Make the pipeline's weights those of `uses` (none: the originals); returns the layers changed."""
         import torch
 
-        plan = self.plan(pipe, uses, model_family)  # 1. everything checked first
         self.changed = 0
+        key = (id(getattr(pipe, "unet", pipe)), tuple((u.version, u.unet, u.te) for u in uses))
+        if key == self._applied:
+            return 0  # the same LoRAs at the same strengths: nothing to do
+        self._applied = None
+        plan = self.plan(pipe, uses, model_family)  # 1. everything checked first
         try:
             with torch.no_grad():
                 # 2. layers no LoRA touches any more get their originals back
@@ -124,6 +133,7 @@ class LoraPatcher:
         except BaseException:
             self.restore()  # never leave a half-patched model behind
             raise
+        self._applied = key
         return self.changed
 
     def _patch(self, pipe: Any, target: Target, adapters: list[tuple[str, float, dict[str, Any]]]) -> None:
@@ -132,19 +142,26 @@ class LoraPatcher:
         module = _module(pipe, target)
         saved = self._saved.get(target)
         if saved is None:
-            saved = _Saved(module.weight, module.weight.data)
+            saved = self._spares.pop(target, None) or _Saved(module.weight, module.weight.data)
             if getattr(module, "bias", None) is not None:
                 saved.bias, saved.original_bias = module.bias, module.bias.data
             self._saved[target] = saved
         base = saved.original
+        if saved.spare is None or saved.spare.shape != base.shape or saved.spare.dtype != base.dtype:
+            saved.spare = torch.empty_like(base)
+        # 1. the new weight, computed from the original (float32), written into the spare buffer
         weight = base.float()
         bias = saved.original_bias.float() if saved.original_bias is not None else None
-        for _, strength, fields in adapters:
+        for i, (_, strength, fields) in enumerate(adapters):
             on_device = {k: v.to(base.device, torch.float32) for k, v in fields.items()}
-            weight = patched_weight(weight, on_device, strength)
+            direct = i == 0 and base.dtype == torch.float32
+            weight = patched_weight(weight, on_device, strength, out=saved.spare if direct else None)
             if bias is not None:
                 bias = patched_bias(bias, on_device, strength)
-        saved.weight.data = weight.to(base.dtype)
+        if weight.data_ptr() != saved.spare.data_ptr():
+            saved.spare.copy_(weight)
+        # 2. the module now holds the spare; the original stays untouched for the restore
+        saved.weight.data = saved.spare
         if bias is not None:
             saved.bias.data = bias.to(saved.original_bias.dtype)
 
@@ -154,11 +171,14 @@ class LoraPatcher:
         saved.weight.data = saved.original
         if saved.bias is not None:
             saved.bias.data = saved.original_bias
+        if saved.original.device.type == "cpu":  # kept: CPU allocations of this size cost page faults
+            self._spares[target] = saved
         self.changed += 1
 
     def restore(self) -> int:
         """Every patched layer back to its original tensor, bit for bit; returns how many."""
         self.changed = 0
+        self._applied = None
         for target in list(self._saved):
             self._restore(target)
         return self.changed
