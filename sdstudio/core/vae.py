@@ -1,6 +1,6 @@
 """VAE choice as in A1111: "Automatic" (a VAE named like the checkpoint, else the model's own), "None" (the
-model's own) or a file from A1111 `models/VAE`, ComfyUI `models/vae`, sdstudio's own folder, or a diffusers
-VAE folder; remembered per model in the settings."""
+model's own) or a file from A1111 `models/VAE`, ComfyUI `models/vae` or the library's own `models/VAE`, or a
+diffusers VAE folder; remembered per model in the settings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdstudio.core import paths
 from sdstudio.core.engine.hooks import Extension, RunContext
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request
@@ -31,16 +30,13 @@ class VaeChoice:
         return self.path.is_dir()
 
 
-def own_folder() -> Path:
-    return paths.data_dir() / "vae"
-
-
 def vae_choices(library: Any) -> list[VaeChoice]:
-    """Every VAE in the roots' VAE folders and sdstudio's own (subfolders too), by name."""
+    """Every VAE in the roots' VAE folders and the library's own models/VAE (subfolders too), by name."""
     from sdstudio.core.models.entries import Kind
 
     found: dict[str, VaeChoice] = {}
-    for base in [*library.kind_folders(Kind.vae), own_folder()]:
+    own = library.settings.library_path() / "models" / "VAE"
+    for base in dict.fromkeys(f.resolve() for f in [*library.kind_folders(Kind.vae), own]):
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*")):

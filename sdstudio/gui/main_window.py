@@ -15,6 +15,7 @@ from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
 from sdstudio.core.request import InputImage, Progress, Request, RequestError
 from sdstudio.core.studio import StudioModel, with_inputs
+from sdstudio.gui import lora_picker
 from sdstudio.gui.animation_panel import AnimationPanel, scrollable
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.gallery_dock, self.queue_dock, Qt.Orientation.Vertical)
         self.resizeDocks([self.prompt_dock, self.gallery_dock], [380, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self.gallery_dock, self.queue_dock], [600, 160], Qt.Orientation.Vertical)
+        if library is not None:  # LoRA picker, `<lora:` completion, VAE choice remembered per model
+            self.lora_picker = lora_picker.attach(self)
 
         # 2. actions and menus
         build_actions(self)

@@ -110,9 +110,11 @@ class PromptPanel(QWidget):
         self.inpaint_area.addItem("Whole picture", InpaintArea.whole.value)
         self.inpaint_area.addItem("Only masked", InpaintArea.only_masked.value)
         self.inpaint_padding = spin(0, 256, 32)
-        self.lora_note = _note("color: #b36b00;")
-        self.lora_note.setText("LoRA tags are recorded with the picture but not applied yet.")
-        self.lora_note.setObjectName("loraNote")
+        self.vae = QComboBox()
+        self.vae.setToolTip(
+            "Automatic: a VAE named like the model, else the model's own; remembered per model"
+        )
+        self.set_vaes([])
         self.error = _note("color: #d33; font-weight: bold;")
         self.error.setObjectName("errorLabel")
         self.generate = QPushButton("Generate")
@@ -128,11 +130,11 @@ class PromptPanel(QWidget):
         lay.setContentsMargins(0, 0, 4, 0)
         lay.addWidget(self.mode_label)
         lay.addWidget(self.prompt, 3)
-        lay.addWidget(self.lora_note)
         lay.addWidget(self.negative, 2)
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("", self.model_note)
+        form.addRow("VAE", self.vae)
         form.addRow("Sampler", self.sampler)
         form.addRow("Steps", self.steps)
         form.addRow("Speed", self.speed)
@@ -181,6 +183,7 @@ class PromptPanel(QWidget):
                 self.negative.edit, self.negative.text, self.negative.set_text, self.negative.edit.textChanged
             ),
             "model": bind.combo(self.model, lambda v: v or "", lambda v: v or "Default model"),
+            "vae": bind.combo(self.vae, lambda v: v or "", lambda v: v or "Automatic"),
             "sampler": bind.combo(self.sampler, lambda v: v or DEFAULT_SAMPLER),
             "steps": bind.spin(self.steps),
             "speed": bind.combo(self.speed, lambda v: v or "standard"),
@@ -258,6 +261,16 @@ class PromptPanel(QWidget):
         self.studio.set("model", self.model.currentData() or "")
         self._update_model_note()
 
+    def set_vaes(self, names: list[str]) -> None:
+        """The VAE choices: Automatic (""), None, then the library's VAE files and folders."""
+        current = self.vae.currentData() or ""
+        self.vae.blockSignals(True)
+        self.vae.clear()
+        for label, data in [("Automatic", ""), ("None", "None"), *((n, n) for n in names)]:
+            self.vae.addItem(label, data)
+        self.vae.setCurrentIndex(max(0, self.vae.findData(current)))
+        self.vae.blockSignals(False)
+
     def select_model(self, ref: str | None) -> None:
         if ref and self.model.findData(ref) >= 0:
             self.studio.set("model", ref)
@@ -315,11 +328,7 @@ class PromptPanel(QWidget):
         if self.error.isVisible():
             self.clear_error()
             self.errorCleared.emit()
-        if name == "prompt":
-            from sdstudio.core.prompt import lora_tags
-
-            self.lora_note.setVisible(bool(lora_tags(self.studio.get("prompt"))))
-        elif name in ("width", "height"):
+        if name in ("width", "height"):
             self.size_preset.show_size(*self.studio.size)
             self._update_size_note()
         elif name == "model":

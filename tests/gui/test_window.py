@@ -465,14 +465,3 @@ def test_canvas_toolbar_drives_the_brush_and_mask(qtbot: Any, window: Any) -> No
     qtbot.waitUntil(lambda: window.prompt.mode_label.text().startswith("Mode: img2img"), timeout=30_000)
     tools.opacity.setValue(20)
     assert abs(window.canvas_view.overlay_opacity - 0.2) < 1e-6
-
-
-def test_lora_tags_show_that_they_are_not_applied_yet(qtbot: Any, window: Any) -> None:
-    from tests.gui.window_helpers import type_into
-
-    note = window.prompt.lora_note
-    assert not note.isVisible()
-    type_into(qtbot, window.prompt.prompt.edit, "a portrait <lora:add_detail:0.8>")
-    assert note.isVisible() and "not applied" in note.text()
-    window.prompt.prompt.edit.clear()
-    assert not note.isVisible()

@@ -1,6 +1,6 @@
 """LoRA and LyCORIS applied by patching the weights (no peft), restored exactly; names, files and hashes."""
 
-from sdstudio.core.lora.catalog import LoraCatalog, LoraInfo, lora_roots, own_folder
+from sdstudio.core.lora.catalog import LoraCatalog, LoraInfo, lora_roots
 from sdstudio.core.lora.files import LoraFile, autov3, family_from_header, read_lora
 from sdstudio.core.lora.patcher import LoraPatcher, LoraUse
 from sdstudio.core.lora.session import AppliedLora, LoraSession, resolve_tags
@@ -18,7 +18,6 @@ __all__ = [
     "autov3",
     "family_from_header",
     "lora_roots",
-    "own_folder",
     "parse_tags",
     "read_lora",
     "resolve_tags",

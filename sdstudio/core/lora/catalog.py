@@ -46,11 +46,6 @@ def api_metadata(meta: dict[str, str]) -> dict[str, object]:
     return out
 
 
-def own_folder() -> Path:
-    """sdstudio's own LoRA folder (LoRAs that live in no A1111/ComfyUI install)."""
-    return paths.data_dir() / "loras"
-
-
 @dataclass(frozen=True)
 class LoraInfo:
     """One LoRA file as the picker, the API and the prompt resolver see it (from its header and sidecars)."""
@@ -143,8 +138,8 @@ class LoraCatalog:
                     return info
         known = ", ".join(i.name for i in infos[:12]) or "none"
         raise ModelError(
-            f"LoRA not found: {name} (looked in models/Lora, models/LyCORIS, models/loras and {own_folder()}; "
-            f"known: {known})"
+            f"LoRA not found: {name} (looked in the A1111 models/Lora and models/LyCORIS, ComfyUI models/loras "
+            f"and the library's models/Lora folders; known: {known})"
         )
 
     def hashes(self, info: LoraInfo) -> tuple[str, str]:
@@ -217,9 +212,9 @@ def _digests(path: Path) -> tuple[str, str]:
 
 
 def lora_roots(folders: list[Path]) -> list[tuple[Path, Path]]:
-    """LoRA files below each folder (recursively), paired with that folder."""
+    """LoRA files below each folder (recursively, each folder once), paired with that folder."""
     out: list[tuple[Path, Path]] = []
-    for base in folders:
+    for base in dict.fromkeys(f.resolve() for f in folders):
         if base.is_dir():
             out += [
                 (p, base) for p in sorted(base.rglob("*")) if p.is_file() and p.suffix.lower() in SUFFIXES

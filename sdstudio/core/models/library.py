@@ -57,12 +57,13 @@ class ModelLibrary:
 
     @property
     def loras(self) -> LoraCatalog:
-        """The LoRA / LyCORIS files of every root and of sdstudio's own LoRA folder."""
+        """The LoRA / LyCORIS files of every root and of the library's own models/Lora folder."""
         if self._loras is None:
-            from sdstudio.core.lora.catalog import LoraCatalog, lora_roots, own_folder
+            from sdstudio.core.lora.catalog import LoraCatalog, lora_roots
 
             def roots() -> list[tuple[Path, Path]]:
-                return lora_roots(self.kind_folders(Kind.lora) + [own_folder()])
+                own = self.settings.library_path() / "models" / "Lora"
+                return lora_roots(self.kind_folders(Kind.lora) + [own])
 
             self._loras = LoraCatalog(roots)
         return self._loras
