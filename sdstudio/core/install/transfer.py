@@ -143,11 +143,17 @@ class _Meter:
         self._last_n: int | None = None
         self._last_report = 0.0
 
+    def start(self, done: int) -> None:
+        """A response begins streaming at `done` bytes (the first, or a resume after a drop)."""
+        self._last_n, self._last_t = done, time.monotonic()
+
     def update(self, done: int, total: int | None, final: bool = False) -> None:
         now = time.monotonic()
         if self._last_n is None or done < self._last_n:
             self._last_n, self._last_t = done, now
-        elif now - self._last_t >= 0.1:
+        elif now - self._last_t >= (
+            0.1 if self.speed else 0.01
+        ):  # the first estimate as soon as it means anything
             rate = (done - self._last_n) / (now - self._last_t)
             self.speed = rate if self.speed == 0 else 0.7 * self.speed + 0.3 * rate
             self._last_n, self._last_t = done, now
@@ -255,9 +261,10 @@ def fetch(
                     check_space(part.parent, total - offset)
                 # 4. stream to the partial file; a dropped connection goes back to 2 with the new offset
                 before = offset
+                meter.start(offset)
                 try:
                     with open(part, "ab") as f:
-                        while chunk := resp.read1(CHUNK):
+                        while chunk := resp.read(CHUNK):
                             f.write(chunk)
                             digest.update(chunk)
                             offset += len(chunk)
