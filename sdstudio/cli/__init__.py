@@ -24,12 +24,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sdstudio.cli import animate, generate, gui, info, lineage, models, serve, train
+    from sdstudio.cli import animate, generate, gui, info, lineage, models, serve, train, upscale
 
     parser = _Parser(prog="sdstudio", description="A desktop studio for Stable Diffusion.")
     parser.add_argument("--version", action="version", version=f"sdstudio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (gui, generate, animate, train, models, info, lineage, serve):
+    for module in (gui, generate, animate, train, upscale, models, info, lineage, serve):
         module.register(sub)
     return parser
 

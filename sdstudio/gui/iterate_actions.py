@@ -3,17 +3,19 @@ click), outpainting the canvas picture, a batch as a grid, and before/after agai
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction, QKeySequence
 
 from sdstudio.core.jobs import Job, JobFinished
-from sdstudio.core.request import Mode, Request, RequestError
+from sdstudio.core.request import Mode, Progress, Request, RequestError, Result
+from sdstudio.core.upscale.extras import ExtrasUpscale
 from sdstudio.core.xyz import GridSpec, prompt_matrix, xyz_grid
 from sdstudio.core.xyz_run import PlotOutcome, grid_task
 from sdstudio.gui.grid_view import batch_picture
 from sdstudio.gui.images import pil_to_qimage, qimage_to_input
-from sdstudio.gui.iterate_dialogs import CompareDialog, GridDialog, OutpaintDialog, XyzDialog
+from sdstudio.gui.iterate_dialogs import CompareDialog, GridDialog, OutpaintDialog, UpscaleDialog, XyzDialog
 
 if TYPE_CHECKING:
     from sdstudio.gui.main_window import MainWindow
@@ -33,6 +35,7 @@ class Iterate:
     def __init__(self, w: MainWindow):
         self.w = w
         self.plots: dict[int, PlotOutcome] = {}
+        self.upscales: dict[int, list[Any]] = {}
         self.dialogs: list[Any] = []  # open grid / compare windows
         w.worker.finished.connect(self._finished)
         menu = w.menuBar().addMenu("&Iterate")
@@ -43,6 +46,7 @@ class Iterate:
         self.matrix_action = self._add(menu, "&Prompt matrix (a|b|c)", self.prompt_matrix)
         menu.addSeparator()
         self.outpaint_action = self._add(menu, "&Outpaint the canvas picture…", self.outpaint)
+        self.upscale_action = self._add(menu, "&Upscale the canvas picture…", self.upscale_dialog)
         menu.addSeparator()
         self.batch_action = self._add(menu, "Show the &batch as a grid", self.batch_grid)
         self.compare_action = self._add(menu, "&Compare the result with its input", self.compare)
@@ -88,6 +92,32 @@ class Iterate:
             return None
         return self.w._submit(request)
 
+    def upscale_dialog(self) -> Job | None:
+        from sdstudio.core.upscale import all_upscalers
+
+        dialog = UpscaleDialog([u.name for u in all_upscalers(self.w.library)], self.w)
+        return self.upscale(dialog.settings()) if dialog.exec() else None
+
+    def upscale(self, settings: ExtrasUpscale) -> Job | None:
+        """Upscale the canvas picture on the worker (tile progress in the status bar); it replaces the canvas
+        picture when done (undo brings the old one back)."""
+        picture = self.w.canvas.image()
+        if picture is None:
+            self._error("Put a picture on the canvas first.")
+            return None
+        source = qimage_to_input(picture).to_pil()
+        try:
+            settings.validate(source.width, source.height)
+        except RequestError as e:
+            self._error(e.message)
+            return None
+        done: list[Any] = []
+        job = self.w.queue.submit(
+            self.w.studio.parameters, source="gui", task=upscale_task(source, settings, done)
+        )
+        self.upscales[job.id] = done
+        return job
+
     # -- plots -------------------------------------------------------------------------------------
     def xyz_plot(self) -> Job | None:
         dialog = XyzDialog(self.w)
@@ -116,6 +146,10 @@ class Iterate:
         return job
 
     def _finished(self, message: JobFinished) -> None:
+        upscaled = self.upscales.pop(message.job.id, None)
+        if upscaled:
+            self.w.canvas.set_image(pil_to_qimage(upscaled[0]), "upscale")
+            self.w.status.show_message(f"Upscaled to {upscaled[0].width}x{upscaled[0].height}.")
         outcome = self.plots.pop(message.job.id, None)
         if outcome is None or outcome.picture is None:
             return
@@ -152,6 +186,26 @@ class Iterate:
         self.dialogs = [d for d in self.dialogs if d.isVisible()] + [dialog]
         dialog.show()
         return dialog
+
+
+def upscale_task(picture: Any, settings: ExtrasUpscale, out: list[Any]) -> Any:
+    """A queue task upscaling `picture` into `out`; tiles report as progress steps (phase "upscale")."""
+
+    def task(engine: Any, on_step: Any, cancel: Any) -> Result:
+        from sdstudio.core.upscale.extras import extras_upscale
+
+        started = time.perf_counter()
+
+        def tile(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - started
+            on_step(Progress(done, total, elapsed, elapsed / done * (total - done), phase="upscale"))
+
+        out.append(
+            extras_upscale(picture, settings, engine.library, engine.device, on_tile=tile, cancel=cancel)
+        )
+        return Result(Request(), ())  # the picture goes to the canvas, not the gallery
+
+    return task
 
 
 def _columns(dialog: GridDialog) -> int:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from sdstudio.core.outpaint import FILLS, Outpaint
 from sdstudio.core.request import RequestError
+from sdstudio.core.upscale.extras import ExtrasUpscale
 from sdstudio.core.xyz import AXES, NOTHING, Axis, axis_kind, parse_values
 from sdstudio.core.xyz_grid import GridPicture
 from sdstudio.gui.compare_view import CompareView
@@ -153,3 +155,31 @@ class CompareDialog(QDialog):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.side_by_side)
         self.resize(900, 700)
+
+
+class UpscaleDialog(QDialog):
+    """An upscaler (built-in or a model file of the library) and the factor, as A1111's Extras tab."""
+
+    def __init__(self, names: list[str], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Upscale")
+        form = QFormLayout(self)
+        self.upscaler = QComboBox()
+        self.upscaler.addItems(names)
+        self.upscaler.setCurrentText("Lanczos")
+        self.scale = QDoubleSpinBox()
+        self.scale.setRange(1.0, 8.0)
+        self.scale.setSingleStep(0.5)
+        self.scale.setValue(2.0)
+        self.scale.setSuffix(" ×")
+        form.addRow("Upscaler", self.upscaler)
+        form.addRow("Scale by", self.scale)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def settings(self) -> ExtrasUpscale:
+        return ExtrasUpscale(upscaler_1=self.upscaler.currentText(), upscaling_resize=self.scale.value())

@@ -115,3 +115,15 @@ def test_variations_then_a_plot_whose_cell_opens(qtbot: Any, window: Any) -> Non
     on_canvas = np.asarray(qimage_to_input(pixmap.toImage()).to_pil().convert("RGB"))
     assert np.array_equal(on_canvas, np.asarray(shown.image.convert("RGB")))
     qtbot.waitUntil(lambda: window.gallery.model.rowCount() >= 1 + 4 + 4 + 1, timeout=30_000)
+
+
+def test_upscale_the_canvas_picture_on_the_worker(qtbot: Any, window: Any) -> None:
+    from sdstudio.core.upscale.extras import ExtrasUpscale
+
+    window.send_to_canvas(_solid("teal"))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        window.iterate.upscale(ExtrasUpscale(upscaler_1="Nearest", upscaling_resize=2.0))
+    qtbot.waitUntil(lambda: window.canvas.image().width() == 200, timeout=10_000)
+    assert window.canvas.image().height() == 200
+    window.canvas.set_image(None)
+    assert window.iterate.upscale(ExtrasUpscale()) is None and "canvas first" in window.status.message.text()
