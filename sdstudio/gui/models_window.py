@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from sdstudio.core.install import layout, starters
 from sdstudio.core.install.plan import InstallError
 from sdstudio.core.install.queue import DownloadQueue, InstallRequest, Job, State
+from sdstudio.core.install.sources import check_sha256
 from sdstudio.core.models.entries import Kind
 from sdstudio.core.settings import Settings
 from sdstudio.gui.download_rows import DownloadRow
@@ -78,6 +79,13 @@ class ModelsWindow(QWidget):
             "hub id or file, huggingface.co / civitai.com / https address, Civitai AIR, or a file on disk"
         )
         self.source_edit.returnPressed.connect(self.install_source)
+        self.sha_edit = QLineEdit()
+        self.sha_edit.setPlaceholderText("sha256 (optional)")
+        self.sha_edit.setToolTip(
+            "the file's published sha256: the download is refused and deleted if it differs"
+        )
+        self.sha_edit.setMaximumWidth(160)
+        self.sha_edit.returnPressed.connect(self.install_source)
         self.kind_box = QComboBox()
         self.kind_box.addItem("kind: detect", None)
         for kind in Kind:
@@ -90,7 +98,14 @@ class ModelsWindow(QWidget):
         self.install_button = QPushButton("Install")
         self.install_button.clicked.connect(self.install_source)
         source_row = QHBoxLayout()
-        for w in (self.source_edit, self.kind_box, self.mode_box, self.browse_button, self.install_button):
+        for w in (
+            self.source_edit,
+            self.sha_edit,
+            self.kind_box,
+            self.mode_box,
+            self.browse_button,
+            self.install_button,
+        ):
             source_row.addWidget(w, 1 if w is self.source_edit else 0)
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -170,10 +185,17 @@ class ModelsWindow(QWidget):
         if not text:
             self.message.setText("Type or paste where the model is: a hub id, an address, or a file.")
             return None
+        try:
+            sha = check_sha256(self.sha_edit.text())
+        except InstallError as e:
+            self.message.setText(str(e))
+            return None
         self.message.clear()
         self.source_edit.clear()
+        self.sha_edit.clear()
         kind = self.kind_box.currentData()
-        return self.queue.add(InstallRequest(text, kind=kind, mode=self.mode_box.currentText(), title=text))
+        request = InstallRequest(text, kind=kind, sha256=sha, mode=self.mode_box.currentText(), title=text)
+        return self.queue.add(request)
 
     # -- the queue ----------------------------------------------------------------------------------------
     def _on_job(self, job: Job) -> None:

@@ -112,6 +112,22 @@ def test_a_refused_source_shows_its_reason_in_the_row(qtbot: Any, models: Models
     assert "Type or paste" in models.message.text() and len(models.rows) == 1
 
 
+def test_a_wrong_sha256_typed_in_is_refused_and_nothing_stays(qtbot: Any, models: ModelsWindow, site) -> None:
+    s, server = site
+    s.files["/dl/tampered.safetensors"] = lora_bytes(4)
+    models.source_edit.setText(url(server, "/dl/tampered.safetensors"))
+    qtbot.keyClicks(models.sha_edit, "not-a-hash")
+    _click(qtbot, models.install_button)
+    assert "64 hex digits" in models.message.text() and models.rows == {}
+    models.sha_edit.clear()
+    qtbot.keyClicks(models.sha_edit, "ab" * 32)
+    qtbot.keyClick(models.sha_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: any(r.job.state is State.failed for r in models.rows.values()), timeout=WAIT)
+    (row,) = models.rows.values()
+    assert "sha256 mismatch" in row.detail.text() and row.pause_button.text() == "Retry"
+    assert files_under(Settings().library_path()) == set()
+
+
 def test_starter_list_marks_installed_models(qtbot: Any, models: ModelsWindow) -> None:
     assert models.starters.rowCount() >= 10
     names = [models.starters.item(r, 0).text() for r in range(models.starters.rowCount())]
