@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QSlider, QSpinBox, QToolBar, QWidget
+from PySide6.QtGui import QAction, QColor, QIcon, QKeySequence, QPixmap
+from PySide6.QtWidgets import QComboBox, QLabel, QSlider, QSpinBox, QToolBar, QWidget
 
 from sdstudio.gui.canvas import CanvasModel, CanvasView
 from sdstudio.gui.canvas.brush import MAX_SIZE, MIN_SIZE
+
+MASK_COLORS = {
+    "Red": QColor(230, 40, 60),
+    "Green": QColor(40, 200, 80),
+    "Blue": QColor(40, 110, 240),
+    "Yellow": QColor(240, 210, 40),
+    "Magenta": QColor(220, 50, 220),
+}
 
 
 class CanvasToolBar(QToolBar):
@@ -44,8 +52,16 @@ class CanvasToolBar(QToolBar):
         self.opacity.setMaximumWidth(90)
         self.opacity.setToolTip("opacity of the red mask overlay")
         self.opacity.setValue(round(view.overlay_opacity * 100))
+        self.mask_color = QComboBox()
+        self.mask_color.setObjectName("maskColor")
+        self.mask_color.setToolTip("the mask overlay's colour (a red picture hides a red mask)")
+        for name, color in MASK_COLORS.items():
+            swatch = QPixmap(12, 12)
+            swatch.fill(color)
+            self.mask_color.addItem(QIcon(swatch), name, color)
         self.addWidget(QLabel(" Overlay "))
         self.addWidget(self.opacity)
+        self.addWidget(self.mask_color)
         self.addSeparator()
 
         # 3. view and history
@@ -70,6 +86,9 @@ class CanvasToolBar(QToolBar):
         self.hardness.valueChanged.connect(lambda v: setattr(model.brush, "hardness", v / 100))
         self.eraser.toggled.connect(lambda on: setattr(model.brush, "erase", on))
         self.opacity.valueChanged.connect(lambda v: view.set_overlay_opacity(v / 100))
+        self.mask_color.currentIndexChanged.connect(
+            lambda i: view.set_mask_color(self.mask_color.itemData(i))
+        )
         # the canvas changes the brush from keys too ([ ] E): follow it cheaply
         self._sync = QTimer(self, interval=250)
         self._sync.timeout.connect(self.sync)

@@ -7,18 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractListModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    QRunnable,
     QSize,
     Qt,
-    QThreadPool,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -33,190 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sdstudio.gui.images import pil_to_qimage
+from sdstudio.gui.gallery_model import THUMB, GalleryModel, RescanSignals, RescanTask
 
 log = logging.getLogger(__name__)
-
-THUMB = 128
-PAGE = 200
-
-
-class _ThumbSignals(QObject):
-    loaded = Signal(object, QImage)  # (record id, image)
-
-
-class _ThumbTask(QRunnable):
-    """Makes or reads a thumbnail on the thread pool; only a QImage crosses back to the GUI thread."""
-
-    def __init__(self, store: Any, record: Any, signals: _ThumbSignals):
-        super().__init__()
-        self.store, self.record, self.signals = store, record, signals
-
-    def run(self) -> None:
-        image = QImage()
-        try:
-            path = self.store.thumbnail(self.record.id)  # made and cached on disk by the store
-            if path:
-                from PIL import Image
-
-                with Image.open(path) as img:
-                    img.thumbnail((THUMB, THUMB))
-                    image = pil_to_qimage(img.convert("RGB"))
-        except Exception as e:  # a missing or broken file shows as a blank tile
-            log.warning("thumbnail of %s failed: %s", self.record.id, e)
-        self.signals.loaded.emit(self.record.id, image)
-
-
-class _RescanSignals(QObject):
-    done = Signal(int)
-
-
-class _RescanTask(QRunnable):
-    def __init__(self, store: Any, signals: _RescanSignals):
-        super().__init__()
-        self.store, self.signals = store, signals
-
-    def run(self) -> None:
-        try:
-            changed = int(self.store.rescan() or 0)
-        except Exception as e:  # the gallery still shows what the index has
-            log.warning("gallery rescan failed: %s", e)
-            changed = 0
-        self.signals.done.emit(changed)
-
-
-class GalleryModel(QAbstractListModel):
-    """Records from the store, fetched a page at a time; a thumbnail is requested when a tile is first shown."""
-
-    def __init__(self, store: Any, parent: QObject | None = None):
-        super().__init__(parent)
-        self.store = store
-        self.query = ""
-        self.starred_only = False
-        self._records: list[Any] = []
-        self._exhausted = False
-        self._icons: dict[Any, QIcon] = {}
-        self._starred_icons: dict[Any, QIcon] = {}
-        self._pending: set[Any] = set()
-        self._signals = _ThumbSignals(self)
-        self._signals.loaded.connect(self._on_thumb)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(2)
-        blank = QPixmap(THUMB, THUMB)
-        blank.fill(QColor(60, 60, 60))
-        self._blank = QIcon(blank)
-
-    # -- data ------------------------------------------------------------------------------------
-    def reload(self, query: str | None = None) -> None:
-        if query is not None:
-            self.query = query
-        self.beginResetModel()
-        self._records, self._exhausted = [], False
-        self._fetch()
-        self.endResetModel()
-
-    def _fetch(self) -> list[Any]:
-        if self.store is None:  # no store: an empty gallery
-            self._exhausted = True
-            return []
-        try:  # keyset paging: the next page starts after the last record held
-            after = self._records[-1] if self._records else None
-            starred = True if self.starred_only else None
-            page = list(self.store.search(self.query, limit=PAGE, after=after, starred=starred))
-        except Exception as e:
-            log.warning("gallery search failed: %s", e)
-            page = []
-        self._exhausted = len(page) < PAGE
-        self._records.extend(page)
-        return page
-
-    def canFetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> bool:  # noqa: N802, B008
-        return not parent.isValid() and not self._exhausted
-
-    def fetchMore(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> None:  # noqa: N802, B008
-        start = len(self._records)
-        page = self._fetch()
-        if page:
-            self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
-            self.endInsertRows()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self._records)
-
-    def record(self, row: int) -> Any | None:
-        return self._records[row] if 0 <= row < len(self._records) else None
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        rec = self.record(index.row())
-        if rec is None:
-            return None
-        if role == Qt.ItemDataRole.DecorationRole:
-            icon = self._icons.get(rec.id)
-            if icon is None:
-                self._request_thumb(rec)
-                return self._blank
-            if not rec.starred:
-                return icon
-            return self._starred_icons.get(rec.id) or _with_star(self._starred_icons, rec.id, icon)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return (
-                f"{'★ ' if rec.starred else ''}{rec.prompt[:200]}\nSeed {rec.seed}, {rec.steps} steps, "
-                f"{rec.width}×{rec.height}, {rec.sampler}, {rec.model}"
-            )
-        if role == Qt.ItemDataRole.UserRole:
-            return rec
-        return None
-
-    def update_record(self, row: int, record: Any) -> None:
-        """Replace one record (its star changed, say) and repaint its tile."""
-        self._records[row] = record
-        self._starred_icons.pop(record.id, None)
-        idx = self.index(row)
-        self.dataChanged.emit(idx, idx)
-
-    def thumbnails_loaded(self) -> int:
-        return len(self._icons)
-
-    # -- thumbnails ------------------------------------------------------------------------------
-    def _request_thumb(self, rec: Any) -> None:
-        if rec.id in self._pending:
-            return
-        self._pending.add(rec.id)
-        self.pool.start(_ThumbTask(self.store, rec, self._signals))
-
-    def _on_thumb(self, record_id: Any, image: QImage) -> None:
-        self._pending.discard(record_id)
-        if image.isNull():
-            self._icons[record_id] = self._blank
-        else:
-            self._icons[record_id] = QIcon(QPixmap.fromImage(image))
-        for row, rec in enumerate(self._records):
-            if rec.id == record_id:
-                idx = self.index(row)
-                self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
-                break
-
-
-def _with_star(cache: dict[Any, QIcon], key: Any, icon: QIcon) -> QIcon:
-    """The thumbnail with a star in its corner (cached per record)."""
-    pixmap = icon.pixmap(THUMB, THUMB)
-    painter = QPainter(pixmap)
-    font = QFont(painter.font())
-    font.setPixelSize(26)
-    painter.setFont(font)
-    painter.setPen(QColor(0, 0, 0, 160))
-    painter.drawText(
-        pixmap.rect().adjusted(0, 2, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★"
-    )
-    painter.setPen(QColor(255, 200, 40))
-    painter.drawText(
-        pixmap.rect().adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★"
-    )
-    painter.end()
-    cache[key] = QIcon(pixmap)
-    return cache[key]
 
 
 def _parameters_text(record: Any) -> str:
@@ -278,7 +91,12 @@ class GalleryPanel(QWidget):
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)
+        self.view.setDragEnabled(True)  # a tile dragged onto the canvas becomes its picture
+        self.view.setDragDropMode(QListView.DragDropMode.DragOnly)
         self.view.setModel(self.model)
+        self.count = QLabel()
+        self.count.setObjectName("galleryCount")
+        self.count.setStyleSheet("color: palette(mid);")
         self.open_button = QPushButton("View")
         self.send_button = QPushButton("Send to canvas")
         self.reuse_button = QPushButton("Reuse parameters")
@@ -293,6 +111,7 @@ class GalleryPanel(QWidget):
         top.addWidget(self.search, 1)
         top.addWidget(self.starred_filter)
         lay.addLayout(top)
+        lay.addWidget(self.count)
         lay.addWidget(self.view, 1)
         self.action_buttons = (
             self.star_button,
@@ -313,6 +132,7 @@ class GalleryPanel(QWidget):
         self.view.doubleClicked.connect(lambda _: self.open_selected())
         self.view.selectionModel().selectionChanged.connect(self._update_buttons)
         self.model.modelReset.connect(self._update_buttons)
+        self.model.modelReset.connect(self._update_count)
         self.open_button.clicked.connect(self.open_selected)
         self.send_button.clicked.connect(self.send_selected)
         self.reuse_button.clicked.connect(self.reuse_selected)
@@ -329,9 +149,9 @@ class GalleryPanel(QWidget):
         """Bring the index in line with the files on a pool thread, then refresh if anything changed."""
         if self.store is None or not hasattr(self.store, "rescan"):
             return
-        self._rescan_signals = _RescanSignals(self)
+        self._rescan_signals = RescanSignals(self)
         self._rescan_signals.done.connect(lambda n: self.refresh() if n else None)
-        self.model.pool.start(_RescanTask(self.store, self._rescan_signals))
+        self.model.pool.start(RescanTask(self.store, self._rescan_signals))
 
     def shutdown(self) -> None:
         """Drop queued thumbnail work and wait for the running tasks (before the widgets go)."""
@@ -361,6 +181,22 @@ class GalleryPanel(QWidget):
         for b in self.action_buttons:
             b.setEnabled(rec is not None)
         self.star_button.setChecked(bool(rec is not None and rec.starred))
+
+    def _update_count(self) -> None:
+        """How many pictures match ("no matches" when a search finds none)."""
+        query, starred = self.model.query, self.model.starred_only
+        try:
+            n = self.store.count(query, starred=True if starred else None) if self.store is not None else 0
+        except Exception as e:  # the count is a nicety; the list still shows what it found
+            log.warning("gallery count failed: %s", e)
+            n = self.model.rowCount()
+        what = f"“{query}”" if query else ("starred pictures" if starred else "")
+        if n:
+            self.count.setText(f"{n} picture{'s' * (n != 1)}" + (f" matching {what}" if query else ""))
+        elif query or starred:
+            self.count.setText(f"No matches for {what}" if query else "No starred pictures")
+        else:
+            self.count.setText("No pictures yet: Generate saves each one here")
 
     def _filter_starred(self, on: bool) -> None:
         self.model.starred_only = on

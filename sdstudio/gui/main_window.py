@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, QUrl
-from PySide6.QtGui import QCloseEvent, QDesktopServices, QImage, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
+from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtGui import QCloseEvent, QImage, QShowEvent
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
 from sdstudio.core import paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
@@ -28,6 +28,7 @@ from sdstudio.gui.prompt_panel import PromptPanel
 from sdstudio.gui.queue_panel import QueuePanel
 from sdstudio.gui.status import StatusBar
 from sdstudio.gui.window_actions import build_actions, default_model, model_choices
+from sdstudio.gui.window_files import WindowFiles
 from sdstudio.gui.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def settings_file() -> Path:
     return paths.config_dir() / "sdstudio.ini"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowFiles, QMainWindow):
     """The studio. Takes its models (queue, store, library); app.py wires the real ones."""
 
     def __init__(
@@ -169,10 +170,18 @@ class MainWindow(QMainWindow):
             self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
+        brush = self.settings.value("canvas/brush_size")  # the artist's brush, as they left it
+        if brush is not None:
+            self.canvas_tools.size.setValue(int(brush))
+        color = self.canvas_tools.mask_color.findText(str(self.settings.value("canvas/mask_color", "")))
+        if color >= 0:
+            self.canvas_tools.mask_color.setCurrentIndex(color)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.setValue("canvas/brush_size", round(self.canvas.brush.size))
+        self.settings.setValue("canvas/mask_color", self.canvas_tools.mask_color.currentText())
         self.settings.sync()
 
     # -- generation ------------------------------------------------------------------------------
@@ -342,55 +351,6 @@ class MainWindow(QMainWindow):
         """Every parameter of an earlier job; a picture on the canvas keeps its size (the studio says so)."""
         self.studio.reuse(request)
         self.prompt.clear_error()
-
-    def choose_model_root(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a model folder (A1111, ComfyUI or checkpoints)")
-        if folder:
-            self.add_model_root(Path(folder))
-
-    def add_model_root(self, folder: Path) -> int:
-        """Scan a model folder in place and offer its checkpoints; errors become one status line."""
-        if self.library is None:
-            self.status.show_message("The model library is unavailable.", error=True)
-            return 0
-        try:
-            found = self.library.add_root(folder)
-        except Exception as e:  # ModelError, OSError: say it, keep going
-            self.status.show_message(f"Cannot add {folder}: {e}", error=True)
-            return 0
-        self.prompt.set_models(model_choices(self.library))
-        self.status.show_message(
-            f"{folder}: {found} checkpoint{'s' * (found != 1)} added to the model selector."
-            if found
-            else f"{folder}: no checkpoints found (looked in models/Stable-diffusion, models/checkpoints and the folder).",
-            error=not found,
-        )
-        return found
-
-    def show_help(self) -> None:
-        from sdstudio.gui.help_dialog import HelpDialog
-
-        self.help_dialog = HelpDialog(self)
-        self.help_dialog.show()
-
-    def open_outputs_folder(self) -> bool:
-        """Show the folder the gallery saves into, in the system's file manager."""
-        root = getattr(self.store, "root", None)
-        if root is None:
-            self.status.show_message("The gallery store is unavailable.", error=True)
-            return False
-        Path(root).mkdir(parents=True, exist_ok=True)
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(root))):
-            self.status.show_message(f"Could not open {root} (no file manager?)", error=True)
-            return False
-        return True
-
-    def open_image_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
-        )
-        if path:
-            self.canvas.load_image(path)  # a bad file reports through canvas.error
 
     # -- lifecycle -------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)

@@ -60,6 +60,7 @@ class CanvasView(QGraphicsView):
         self._panning: QPointF | None = None
         self._space = False
         self._fitting = True  # the picture follows the view's size until the artist zooms
+        self._peeking = False  # B held: the result is hidden to compare
         model.imageChanged.connect(self._image_changed)
         model.maskChanged.connect(self._mask_changed)
 
@@ -82,6 +83,18 @@ class CanvasView(QGraphicsView):
     def preview_visible(self) -> bool:
         """A step preview or a result lies over the picture."""
         return self._preview_item.isVisible()
+
+    def peek(self, on: bool) -> None:
+        """Show the picture under a result (on) or the result again (off); nothing without a result."""
+        if on and self._preview_item.isVisible():
+            self._peeking = True
+            self._preview_item.setVisible(False)
+            self._mask_item.setVisible(True)
+        elif not on and self._peeking:
+            self._peeking = False
+            self._preview_item.setVisible(True)
+            self._mask_item.setVisible(False)
+        self.viewport().update()
 
     @property
     def overlay_opacity(self) -> float:
@@ -277,6 +290,8 @@ class CanvasView(QGraphicsView):
             self.model.brush.resized(1.2)
         elif key == Qt.Key.Key_E and not mods:
             self.model.brush.erase = not self.model.brush.erase
+        elif key == Qt.Key.Key_B and not mods and not event.isAutoRepeat():
+            self.peek(True)  # before/after: the picture under the result while B is held
         elif key == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
@@ -287,6 +302,9 @@ class CanvasView(QGraphicsView):
         self._update_cursor(self.mapToScene(at), self.viewport().rect().contains(at))
 
     def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_B and not event.isAutoRepeat():
+            self.peek(False)
+            return
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
             self.viewport().unsetCursor()
