@@ -40,7 +40,8 @@ def test_generate_four_steps_previews_and_one_gallery_item(qtbot: Any, window: A
     with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
         qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
     assert [(s, t) for s, t, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
-    assert all(p is not None and not p.isNull() for _, _, p in seen)
+    assert seen[0][2] is not None  # the first step previews; later ones are throttled to the preview rate
+    assert all(p is None or not p.isNull() for _, _, p in seen)
     assert "Step 4/4" in window.status.step.text() or window.status.message.text().startswith("Job #1 done")
     records = done.args[0].records
     assert len(records) == 1
