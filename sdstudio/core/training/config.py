@@ -41,7 +41,7 @@ class TrainConfig:
     sample_prompts: tuple[str, ...] = ()
     sample_steps: int = 20
     precision: str = "auto"  # fp32 on the CPU; bf16 (fp16 where bf16 is missing) on CUDA
-    gradient_checkpointing: bool | None = None  # None: on for CUDA
+    gradient_checkpointing: bool | None = None  # None: on for CUDA cards under 24 GiB
     device: str | None = None
 
     def replace(self, **changes: object) -> TrainConfig:

@@ -148,11 +148,8 @@ class Trainer:
                 groups.append({"params": te, "lr": c.text_encoder_lr})
             optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(c, total))
-            use_ckpt = (
-                c.gradient_checkpointing
-                if c.gradient_checkpointing is not None
-                else pipe.device.type == "cuda"
-            )
+            auto_ckpt = _small_gpu(pipe.device)
+            use_ckpt = c.gradient_checkpointing if c.gradient_checkpointing is not None else auto_ckpt
             if use_ckpt and hasattr(pipe.unet, "enable_gradient_checkpointing"):
                 pipe.unet.enable_gradient_checkpointing()
             start, losses = 0, []
@@ -228,6 +225,15 @@ def _lr_lambda(c: TrainConfig, total: int) -> Callable[[int], float]:
         return 1.0
 
     return factor
+
+
+def _small_gpu(device: Any) -> bool:
+    """Gradient checkpointing by default only where memory is tight (a CUDA card under 24 GiB)."""
+    import torch
+
+    if device.type != "cuda":
+        return False
+    return torch.cuda.get_device_properties(device).total_memory < 24 * 2**30
 
 
 def _is_oom(e: BaseException) -> bool:
