@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     if args.preview:
         return 0
+    print(f"checkpoints and samples: {config.state_dir}")
     cancel = threading.Event()
     try:
         result = Trainer(config, ModelLibrary()).run(

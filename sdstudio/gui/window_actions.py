@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel
 from sdstudio.core import demo
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.models_window import open_models_window
+from sdstudio.gui.training_window import open_training_window
 
 if TYPE_CHECKING:
     from sdstudio.gui.main_window import MainWindow
@@ -93,6 +94,7 @@ def build_actions(w: MainWindow) -> None:
     w.api = ApiToggle(w.queue, w.library, port=w.api_port, parent=w)
     w.api.message.connect(w.status.show_message)
     tools_menu.addAction(w.api.action)
+    tools_menu.addAction(_action(w, "&Train a LoRA…", lambda: open_training_window(w)))
     view_menu = bar.addMenu("&View")
     for dock in (w.prompt_dock, w.gallery_dock, w.queue_dock):
         view_menu.addAction(dock.toggleViewAction())

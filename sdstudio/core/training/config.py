@@ -87,8 +87,14 @@ class TrainConfig:
 
     @property
     def state_dir(self) -> Path:
-        """Beside the output: resume checkpoints and sample pictures (`OUT.train/`)."""
-        return self.output.with_suffix(".train")
+        """The run's folder for resume checkpoints and sample pictures: in sdstudio's data folder, never beside
+        the output (a LoRA folder would list the checkpoint as a LoRA)."""
+        import hashlib
+
+        from sdstudio.core import paths
+
+        where = hashlib.sha1(str(self.output.expanduser().resolve()).encode()).hexdigest()[:8]
+        return paths.data_dir() / "training" / f"{self.output.stem}-{where}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,61 @@
+"""The training window with a real queue and worker: typed options, Train, a live loss plot, the LoRA ready."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from sdstudio.core.jobs import JobQueue
+from sdstudio.gui.training_window import TrainingWindow, connect_worker
+from sdstudio.gui.worker import Worker
+
+TIMEOUT = 300_000
+
+
+def _type(qtbot: Any, widget: Any, text: str) -> None:
+    widget.setFocus()
+    widget.selectAll()
+    qtbot.keyClicks(widget, text)
+
+
+def test_a_lora_is_trained_from_the_window(
+    qtbot: Any, demo_home: Path, sdstudio_home: Path, tmp_path: Path
+) -> None:
+    from sdstudio.core.lora import own_folder
+    from sdstudio.core.models import ModelLibrary
+
+    pictures = tmp_path / "pictures" / "3_red"
+    pictures.mkdir(parents=True)
+    for i in range(2):
+        Image.new("RGB", (64, 64), (220, 30, 30)).save(pictures / f"{i}.png")
+    Image.new("RGB", (16, 16)).save(pictures / "tiny.png")
+    library = ModelLibrary()
+    queue = JobQueue(store=None)
+    worker = Worker(queue, preload=False)
+    panel = TrainingWindow(library, lambda task, req: queue.submit(req, task=task), own_folder())
+    connect_worker(panel, worker)
+    qtbot.addWidget(panel)
+    panel.show()
+    worker.start()
+    try:
+        _type(qtbot, panel.dataset, str(tmp_path / "pictures"))
+        _type(qtbot, panel.name, "redstyle")
+        _type(qtbot, panel.trigger, "redstyle")
+        for box, value in ((panel.steps, "6"), (panel.rank, "4"), (panel.resolution, "64")):
+            _type(qtbot, box, value)
+        qtbot.mouseClick(panel.preview_button, Qt.MouseButton.LeftButton)
+        assert "skipped tiny.png: too small" in panel.preview.toPlainText()
+        assert "2 pictures, 1 skipped; 6 per epoch" in panel.status.text()
+        qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        assert not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
+        qtbot.waitUntil(lambda: panel.job is None, timeout=TIMEOUT)
+        assert panel.status.text().startswith("done: <lora:redstyle:1>"), panel.status.text()
+        assert len(panel.plot.losses) == 6 and panel.progress.value() == 6
+        assert panel.start_button.isEnabled()
+        assert (own_folder() / "redstyle.safetensors").is_file()
+        assert [i.name for i in library.loras.infos()] == ["redstyle"]
+    finally:
+        worker.stop()
