@@ -325,3 +325,39 @@ def test_tags_as_a1111_reads_them() -> None:
     assert tags_in_editing("[<lora:a:1>::10] cat <lora:b:1>", 20) == ["<lora:a:1>"]
     assert tags_in_editing("[cat:dog:0.5] <lora:b:1>", 20) == []
     assert tags_in_editing("[<lora:a:1>|x]", 4) == ["<lora:a:1>"]
+
+
+def test_in_place_mode_keeps_every_tensor_address_and_restores_exactly(pipe: Any, tmp_path: Path) -> None:
+    g = _g(12)
+    up, down = torch.randn(64, 2, generator=g), torch.randn(2, 64, generator=g)
+    path = _save(
+        tmp_path,
+        {f"{KQ}.lora_up.weight": up, f"{KQ}.lora_down.weight": down}
+        | {f"{KTE}.diff": torch.randn(32, 32, generator=g), f"{KTE}.diff_b": torch.randn(32, generator=g)},
+    )
+    q, te = pipe.unet.get_submodule(Q), pipe.text_encoder.get_submodule(TE)
+    pointers = (q.weight.data_ptr(), te.weight.data_ptr(), te.bias.data_ptr())
+    w0, tw0, tb0 = q.weight.data.clone(), te.weight.data.clone(), te.bias.data.clone()
+    swapped = _apply(pipe, path, 0.7, 0.7)
+    expected = (q.weight.data.clone(), te.weight.data.clone(), te.bias.data.clone())
+    swapped.restore()
+    patcher = LoraPatcher()
+    patcher.in_place = True
+    use = LoraUse(read_lora(path), 0.7, 0.7, "x")
+    for _ in range(3):
+        patcher.apply(pipe, [use])
+        assert (q.weight.data_ptr(), te.weight.data_ptr(), te.bias.data_ptr()) == pointers
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(expected, (q.weight.data, te.weight.data, te.bias.data), strict=True)
+        )
+        patcher.apply(pipe, [])
+        assert (q.weight.data_ptr(), te.weight.data_ptr(), te.bias.data_ptr()) == pointers
+        assert (
+            torch.equal(q.weight.data, w0)
+            and torch.equal(te.weight.data, tw0)
+            and torch.equal(te.bias.data, tb0)
+        )
+    patcher.apply(pipe, [use])
+    patcher.in_place = False  # switching modes restores first
+    assert torch.equal(q.weight.data, w0)

@@ -26,4 +26,6 @@ class ApplyLoras(Extension):
         session = ctx.model.extras.get("loras")
         if session is None:
             session = ctx.model.extras["loras"] = LoraSession(ctx.library.loras)
+        # a compiled UNet (speed "fast", CUDA graphs) keeps its weights' addresses: patch those tensors
+        session.patcher.in_place = bool(getattr(ctx.model.extras.get("fast"), "compiled", False))
         ctx.record["loras"] = session.prepare(ctx.pipe, self.wanted, ctx.model.family)

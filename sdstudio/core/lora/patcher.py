@@ -42,6 +42,7 @@ class _Saved:
     spare: Any = (
         None  # CPU: the buffer patched weights are written into, kept so re-patching allocates nothing
     )
+    in_place: bool = False  # the layer's own tensor is overwritten; `original` is then a copy
 
 
 Plan = dict[Target, list[tuple[str, float, dict[str, Any]]]]
@@ -57,6 +58,20 @@ class LoraPatcher:
         self._spares: dict[Target, _Saved] = {}  # restored CPU layers whose spare buffer is kept
         self._applied: tuple[int, tuple[tuple[str, float, float], ...]] | None = None
         self.changed = 0  # layers recomputed or restored by the last apply (for tests and the benchmark)
+        self._in_place = False
+
+    @property
+    def in_place(self) -> bool:
+        """Patch into the layers' own tensors (their addresses never change: compiled, CUDA-graph UNets) and
+        restore from copies, instead of swapping tensors. Changing it restores every layer first."""
+        return self._in_place
+
+    @in_place.setter
+    def in_place(self, value: bool) -> None:
+        if bool(value) != self._in_place:
+            self.restore()
+            self._spares.clear()
+            self._in_place = bool(value)
 
     @property
     def patched_layers(self) -> int:
@@ -142,14 +157,23 @@ class LoraPatcher:
         module = _module(pipe, target)
         saved = self._saved.get(target)
         if saved is None:
-            saved = self._spares.pop(target, None) or _Saved(module.weight, module.weight.data)
+            if self._in_place:
+                saved = _Saved(module.weight, module.weight.data.clone(), in_place=True)
+                saved.spare = module.weight.data  # written into: the layer keeps its tensor
+            else:
+                saved = self._spares.pop(target, None) or _Saved(module.weight, module.weight.data)
             if getattr(module, "bias", None) is not None:
-                saved.bias, saved.original_bias = module.bias, module.bias.data
+                bias_now = module.bias.data
+                saved.bias, saved.original_bias = (
+                    module.bias,
+                    bias_now.clone() if self._in_place else bias_now,
+                )
             self._saved[target] = saved
         base = saved.original
         if saved.spare is None or saved.spare.shape != base.shape or saved.spare.dtype != base.dtype:
             saved.spare = torch.empty_like(base)
-        # 1. the new weight, computed from the original (float32), written into the spare buffer
+        # 1. the new weight, computed from the original (float32), written into the spare buffer (in place:
+        #    the layer's own tensor)
         weight = base.float()
         bias = saved.original_bias.float() if saved.original_bias is not None else None
         for i, (_, strength, fields) in enumerate(adapters):
@@ -161,6 +185,10 @@ class LoraPatcher:
         if weight.data_ptr() != saved.spare.data_ptr():
             saved.spare.copy_(weight)
         # 2. the module now holds the spare; the original stays untouched for the restore
+        if saved.in_place:
+            if bias is not None:
+                saved.bias.data.copy_(bias)
+            return
         saved.weight.data = saved.spare
         if bias is not None:
             saved.bias.data = bias.to(saved.original_bias.dtype)
@@ -168,12 +196,17 @@ class LoraPatcher:
     def _restore(self, target: Target) -> None:
         saved = self._saved.pop(target)
         self._signature.pop(target, None)
+        self.changed += 1
+        if saved.in_place:  # copied back into the same tensors (the copies were exact)
+            saved.weight.data.copy_(saved.original)
+            if saved.bias is not None:
+                saved.bias.data.copy_(saved.original_bias)
+            return
         saved.weight.data = saved.original
         if saved.bias is not None:
             saved.bias.data = saved.original_bias
         if saved.original.device.type == "cpu":  # kept: CPU allocations of this size cost page faults
             self._spares[target] = saved
-        self.changed += 1
 
     def restore(self) -> int:
         """Every patched layer back to its original tensor, bit for bit; returns how many."""
