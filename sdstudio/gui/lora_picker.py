@@ -71,7 +71,12 @@ class LoraPicker(QWidget):
         self.refresh_button.clicked.connect(self.rescan)
         self.tree.itemClicked.connect(self._picked)
         self.tree.itemActivated.connect(self._picked)
-        self.reload()
+        self.loaded = False  # the folders are read when the panel is first shown (not at window start)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        if not self.loaded:
+            self.reload()
+        super().showEvent(event)
 
     def rescan(self) -> None:
         self.catalog.refresh()
@@ -79,6 +84,7 @@ class LoraPicker(QWidget):
 
     def reload(self) -> None:
         """List the catalog's LoRAs by folder (header reads only; previews scaled once)."""
+        self.loaded = True
         self.tree.clear()
         folders: dict[str, QTreeWidgetItem] = {}
         try:

@@ -61,6 +61,7 @@ def test_picker_lists_by_folder_greys_other_families_and_inserts_at_the_cursor(
     picker.insertRequested.connect(lambda text: insert_at_cursor(edit, text))
     qtbot.addWidget(picker)
     qtbot.addWidget(edit)
+    assert picker.items() == []  # nothing read before the panel shows
     picker.show()
     qtbot.waitExposed(picker)
     picker.set_family(Family.sd1)
