@@ -180,6 +180,31 @@ class HiresFix(Extension):
             inputs |= {"mask_image": Image.new("L", size, 255), "width": size[0], "height": size[1]}
         cond = ctx.encode(pipe, steps)
         second = DenoisePass(
-            pipe, {**cond.kwargs_at(0), **inputs}, steps, cond, "hires", generators=batch.fresh_generators()
+            pipe,
+            {**cond.kwargs_at(0), **inputs},
+            steps,
+            cond,
+            "hires",
+            noise=_hires_noise(request, batch, image),
+            generators=batch.fresh_generators(),
         )
         return ctx.denoise(batch, second)
+
+
+def _hires_noise(request: Request, batch: BatchContext, image: Any) -> Any:
+    """The second pass's noise: A1111 draws the variation noise again at the hires size (None: plain)."""
+    from sdstudio.core.variation import NoiseSeeds, batch_noise
+
+    seeds = NoiseSeeds(
+        tuple(batch.seeds),
+        tuple(batch.subseeds),
+        float(request.subseed_strength),
+        (request.seed_resize_from_w, request.seed_resize_from_h),
+    )
+    if seeds.plain:
+        return None
+    channels = batch.noise_shape[1]
+    width, height = (
+        (image.shape[3] * LATENT, image.shape[2] * LATENT) if hasattr(image, "shape") else image[0].size
+    )
+    return batch_noise((channels, height // LATENT, width // LATENT), seeds)

@@ -147,3 +147,41 @@ def test_unknown_upscaler_is_a_clear_error(cpu_engine: Engine) -> None:
     req = Request(prompt="x", steps=2, width=64, height=64, enable_hr=True, hr_upscaler="4x-Missing")
     with pytest.raises(RequestError, match="unknown upscaler '4x-Missing'; known: None, Lanczos, Nearest"):
         cpu_engine.run(req)
+
+
+def test_hires_with_variation_draws_a1111_noise_again_at_the_hires_size(
+    cpu_engine: Engine, demo_home: Path
+) -> None:
+    import diffusers
+
+    from tests.core.test_variation import a1111_first
+
+    req = Request(
+        prompt="a cat", steps=3, width=64, height=64, seed=9, subseed=4, subseed_strength=0.3, sampler="Euler",
+        enable_hr=True, hr_scale=2.0, hr_second_pass_steps=4, strength=0.5,
+    )  # fmt: skip
+    image = cpu_engine.run(req).images[0].image
+
+    base = diffusers.StableDiffusionPipeline.from_pretrained(str(demo.demo_path()), safety_checker=None)
+    base.set_progress_bar_config(disable=True)
+    base.scheduler = SAMPLERS["Euler"].build(base.scheduler.config)
+    first = a1111_first((4, 8, 8), [9], [4], 0.3, 0, 0)
+    latents = base(
+        "a cat", num_inference_steps=3, width=64, height=64, output_type="latent", latents=first
+    ).images
+    latents = torch.nn.functional.interpolate(latents, size=(16, 16), mode="bilinear", antialias=False)
+    img2img = diffusers.StableDiffusionImg2ImgPipeline.from_pipe(base)
+    second = a1111_first((4, 16, 16), [9], [4], 0.3, 0, 0)
+    add_noise = type(img2img.scheduler).add_noise
+    img2img.scheduler.add_noise = lambda original, _noise, t: add_noise(
+        img2img.scheduler, original, second, t
+    )
+    ref = img2img(
+        "a cat",
+        image=latents,
+        strength=0.5,
+        num_inference_steps=4,
+        generator=[torch.Generator().manual_seed(9)],
+    ).images[0]
+    diff = np.abs(np.asarray(image, np.int16) - np.asarray(ref, np.int16))
+    assert diff.max() <= 4 and diff.mean() < 0.5

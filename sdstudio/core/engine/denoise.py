@@ -64,7 +64,9 @@ def _initial_noise(run: DenoisePass, kwargs: dict[str, Any], batch: BatchContext
     if noise is None:
         yield
         return
-    if tuple(noise.shape) != tuple(batch.noise_shape):
+    # the batch's noise has the batch's shape; a later pass's (hires fix) its own height and width
+    compared = len(batch.noise_shape) if noise is batch.noise else 2
+    if tuple(noise.shape[:compared]) != tuple(batch.noise_shape[:compared]):
         raise EngineError(f"initial noise: shape {tuple(noise.shape)}, expected {tuple(batch.noise_shape)}")
     if "image" not in kwargs or ("mask_image" in kwargs and kwargs.get("strength", 1.0) >= 1.0):
         kwargs["latents"] = noise.to(dtype=run.pipe.unet.dtype)
