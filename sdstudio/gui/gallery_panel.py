@@ -12,58 +12,23 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from sdstudio.gui.gallery_model import THUMB, GalleryModel, RescanSignals, RescanTask
+from sdstudio.gui.gallery_viewer import ImageViewer
 
 log = logging.getLogger(__name__)
-
-
-def _parameters_text(record: Any) -> str:
-    """The picture's full parameters as A1111 shows them (any tool's), else what the index holds."""
-    from sdstudio.core.gallery.metadata import read_parameters
-
-    try:
-        if text := read_parameters(Path(record.path)).infotext:
-            return text
-    except (OSError, ValueError):
-        pass
-    return f"{record.prompt}\nNegative prompt: {record.negative_prompt}\nSeed: {record.seed}"
-
-
-class ImageViewer(QDialog):
-    """A saved picture shown large, with its parameters."""
-
-    def __init__(self, record: Any, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setWindowTitle(f"sdstudio: {Path(record.path).name}")
-        label = QLabel()
-        label.setPixmap(QPixmap(str(record.path)))
-        scroll = QScrollArea()
-        scroll.setWidget(label)
-        scroll.setWidgetResizable(True)
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        info = QLabel(_parameters_text(record))
-        info.setObjectName("parameters")
-        info.setWordWrap(True)
-        info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay = QVBoxLayout(self)
-        lay.addWidget(scroll, 1)
-        lay.addWidget(info)
-        self.resize(900, 900)
 
 
 class GalleryPanel(QWidget):
@@ -220,9 +185,9 @@ class GalleryPanel(QWidget):
 
     # -- actions ---------------------------------------------------------------------------------
     def open_selected(self) -> None:
-        rec = self.selected()
-        if rec is not None:
-            self.viewer = ImageViewer(rec, self)
+        rows = self.view.selectionModel().selectedIndexes()
+        if rows:
+            self.viewer = ImageViewer(self, rows[0].row())
             self.viewer.show()
 
     def send_selected(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QShowEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QPushButton, QWidget
 
 from sdstudio.core import paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
@@ -25,6 +25,7 @@ from sdstudio.gui.gallery_panel import GalleryPanel
 from sdstudio.gui.images import pil_to_qimage
 from sdstudio.gui.iterate_actions import Iterate
 from sdstudio.gui.prompt_panel import PromptPanel
+from sdstudio.gui.queue_memory import QueueMemory, describe_unrun
 from sdstudio.gui.queue_panel import QueuePanel
 from sdstudio.gui.status import StatusBar
 from sdstudio.gui.window_actions import build_actions, default_model, model_choices
@@ -143,6 +144,8 @@ class MainWindow(WindowFiles, QMainWindow):
         self.autosave = Autosaver(self.studio, self.canvas, self.encoder, autosave_dir)
         if restore and self.autosave.restore():
             self.status.show_message("Restored the last session (prompt and canvas).")
+        self.queue_memory = QueueMemory(self.autosave.folder)
+        self._offer_unrun(self.queue_memory.unrun() if restore else [])
         self.studio.native_side = self._model_native_side()  # after the restore: its size is the artist's
         self.studio.changed.connect(self._parameter_changed)
         self._canvas_to_studio()
@@ -293,7 +296,26 @@ class MainWindow(WindowFiles, QMainWindow):
         else:
             self.canvas_view.show_preview(None)
 
+    def _offer_unrun(self, requests: list[Request]) -> None:
+        """Jobs the last session left unrun are named, with a button that queues them again."""
+        self.queue_memory.forget()
+        self.requeue_button = QPushButton("Queue them again")
+        self.requeue_button.setObjectName("requeueButton")
+        self.requeue_button.setVisible(bool(requests))
+        self.status.addPermanentWidget(self.requeue_button)
+        if not requests:
+            return
+        self.status.show_message(describe_unrun(requests) + ".")
+
+        def requeue() -> None:
+            self.requeue_button.hide()
+            for request in requests:
+                self._submit(request)
+
+        self.requeue_button.clicked.connect(requeue)
+
     def _on_queue_changed(self, jobs: tuple[Job, ...]) -> None:
+        self.queue_memory.remember(jobs)  # what a crash would leave unrun
         self.queue_panel.set_jobs(jobs, self._running)  # signals arrive in order: _running is current
         self.prompt.set_busy(bool(jobs))
 

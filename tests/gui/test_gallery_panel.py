@@ -117,3 +117,32 @@ def test_star_with_the_button_or_s_and_filter_starred(qtbot: Any, filled: Any) -
     assert [r.prompt for r in filled.search("", starred=True)] == ["blue whale"]
     qtbot.mouseClick(panel.starred_filter, Qt.MouseButton.LeftButton)
     assert panel.model.rowCount() == 3
+
+
+def test_the_view_dialog_fits_pages_with_the_arrow_keys_and_acts(qtbot: Any, filled: Any) -> None:
+    panel = GalleryPanel(filled)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=30_000)
+    _click_row(qtbot, panel, 0)
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    viewer = panel.viewer
+    qtbot.waitExposed(viewer)
+    viewer.resize(300, 260)  # smaller than... the picture is 64 px: shown whole, never cropped
+    qtbot.waitUntil(lambda: viewer.picture.pixmap().width() <= viewer.picture.width())
+    assert viewer.info.text().startswith("red panda\n") and "1 of 3" in viewer.position.text()
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.info.text().startswith("blue whale\n") and panel.selected().prompt == "blue whale"
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)  # the last stays
+    assert viewer.info.text().startswith("red fox\n") and "3 of 3" in viewer.position.text()
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    qtbot.mouseClick(viewer.star, Qt.MouseButton.LeftButton)
+    assert filled.get(panel.selected().id).starred and viewer.star.isChecked()
+    with qtbot.waitSignal(panel.sendToCanvas):
+        qtbot.mouseClick(viewer.send, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(panel.reuseRequested) as reused:
+        qtbot.mouseClick(viewer.reuse, Qt.MouseButton.LeftButton)
+    assert reused.args[0].prompt == "blue whale"
+    viewer.close()

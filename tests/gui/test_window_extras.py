@@ -90,3 +90,42 @@ def test_mask_colour_and_brush_size_are_chosen_and_remembered(qtbot: Any, engine
     assert round(second.canvas.brush.size) == size and second.canvas_tools.size.value() == size
     assert second.canvas_tools.mask_color.currentText() == "Green"
     second.close()
+
+
+def test_jobs_a_crash_left_unrun_are_named_and_queued_again(qtbot: Any, engine: Any, store: Any) -> None:
+    import shutil
+
+    from sdstudio.gui.autosave import autosave_dir
+    from sdstudio.gui.main_window import MainWindow
+    from sdstudio.gui.queue_memory import QUEUE_FILE
+
+    def new_window() -> Any:
+        win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+        qtbot.addWidget(win)
+        win.show()
+        qtbot.waitExposed(win)
+        return win
+
+    first = new_window()
+    fill_panel(qtbot, first.prompt, **small(steps=60, prompt="first fox"))
+    steps: list[int] = []
+    first.worker.progress.connect(lambda job, p, preview: steps.append(p.step))
+    qtbot.mouseClick(first.prompt.generate, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(steps) >= 1, timeout=TIMEOUT)
+    fill_panel(qtbot, first.prompt, prompt="second fox")
+    qtbot.mouseClick(first.prompt.generate, Qt.MouseButton.LeftButton)
+    remembered = autosave_dir() / QUEUE_FILE
+    qtbot.waitUntil(lambda: remembered.is_file() and "second fox" in remembered.read_text(), timeout=TIMEOUT)
+    crashed = remembered.with_suffix(".crashed")
+    shutil.copy(remembered, crashed)  # what the disk holds when the process dies here
+    first.close()
+    shutil.copy(crashed, remembered)
+    second = new_window()
+    message = second.status.message.text()
+    assert "2 queued jobs were not run" in message and "first fox" in message and "second fox" in message
+    assert second.requeue_button.isVisible()
+    qtbot.mouseClick(second.requeue_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(second.queue_panel.job_ids()) == 2, timeout=TIMEOUT)
+    assert [j.request.prompt for j in second.queue.jobs()] == ["first fox", "second fox"]
+    assert not second.requeue_button.isVisible()
+    second.close()
