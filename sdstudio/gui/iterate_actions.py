@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QToolBar
 
 from sdstudio.core.jobs import Job, JobFinished
 from sdstudio.core.request import Mode, Progress, Request, RequestError, Result
@@ -50,6 +51,14 @@ class Iterate:
         menu.addSeparator()
         self.batch_action = self._add(menu, "Show the &batch as a grid", self.batch_grid)
         self.compare_action = self._add(menu, "&Compare the result with its input", self.compare)
+        self.variations_action.setIconText("Variations")
+        self.variations_action.setToolTip(
+            f"{VARIATIONS} variations of the shown result: its seed, fresh variation seeds at strength "
+            f"{VARIATION_STRENGTH:g} (Ctrl+Shift+V)"
+        )
+        toolbar = w.findChild(QToolBar, "studioToolBar")
+        if toolbar is not None:  # beside Generate, as A1111's variation workflow sits beside the seed
+            toolbar.addAction(self.variations_action)
 
     def _add(self, menu: Any, text: str, slot: Any, key: str = "") -> QAction:
         action = menu.addAction(text)

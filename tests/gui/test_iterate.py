@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QToolBar
 
 from sdstudio.core.xyz import Axis, xyz_grid
 from sdstudio.core.xyz_grid import draw_xyz
@@ -94,8 +95,10 @@ def test_variations_then_a_plot_whose_cell_opens(qtbot: Any, window: Any) -> Non
     fill_panel(qtbot, window.prompt, **small(steps=2))
     with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
         qtbot.keyClick(window.prompt.prompt.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    toolbar = window.findChild(QToolBar, "studioToolBar")
+    button = toolbar.widgetForAction(window.iterate.variations_action)
     with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
-        window.iterate.variations_action.trigger()
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # the toolbar's Variations button
     images = done.args[0].result.images
     assert len(images) == 4 and {g.seed for g in images} == {1234}
     assert len({g.request.subseed for g in images}) == 4 and images[0].request.subseed_strength == 0.15
