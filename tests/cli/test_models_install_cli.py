@@ -145,6 +145,8 @@ def test_a_starter_installs_every_file_into_its_folders(tmp_path: Path, hub_site
     assert (folder / "config.json").read_bytes().startswith(b'{"_class_name"')
     listing = _models(env, "--starter")
     assert any(line.startswith("taesd ") and "installed" in line for line in listing.stdout.splitlines())
+    all_models = _models(env, "--all")
+    assert "[taesd] taesd " in all_models.stdout  # named after its folder, not diffusion_pytorch_model
 
 
 def test_hub_addresses_parse() -> None:

@@ -87,8 +87,13 @@ def _inside_diffusers_folder(path: Path, base: Path) -> bool:
     return any((p / "model_index.json").exists() for p in path.parents if p != base and base in p.parents)
 
 
+DEFAULT_WEIGHT_NAMES = ("diffusion_pytorch_model", "model", "pytorch_model")  # diffusers/transformers folders
+
+
 def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") -> ModelEntry:
-    name = path.stem
+    # a component folder's weights (taesd/diffusion_pytorch_model.safetensors) are named after the folder
+    named_by_folder = path.stem in DEFAULT_WEIGHT_NAMES and (path.parent / "config.json").exists()
+    name = path.parent.name if named_by_folder else path.stem
     try:
         size = path.stat().st_size
         found_kind, family = detect_file(path)
