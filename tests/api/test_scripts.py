@@ -8,7 +8,7 @@ import webuiapi
 from tests.api.conftest import Live
 
 
-def test_xyz_plot_through_webuiapi(live: Live) -> None:
+def test_xyz_plot_and_prompt_matrix_through_the_api(live: Live) -> None:
     api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port, sampler="Euler a", steps=2)
     # A1111 1.6+ layout: x_type, x_values, x_dropdown, y..., z..., draw_legend, include_lone_images, ...
     args = [4, "1,2", [], 6, "3, 7", [], 0, "", [], True, True, False, False, 0, False, False]
@@ -23,8 +23,7 @@ def test_xyz_plot_through_webuiapi(live: Live) -> None:
     listed = httpx.get(f"{live.url}/sdapi/v1/scripts").json()
     assert "x/y/z plot" in listed["txt2img"] and "prompt matrix" in listed["img2img"]
 
-
-def test_prompt_matrix_and_bad_scripts(live: Live) -> None:
+    # the prompt matrix, and scripts or axes this server refuses (one live server: one model load)
     base = {"prompt": "a boat|at sea", "seed": 2, "width": 64, "height": 64, "steps": 2}
     res = httpx.post(
         f"{live.url}/sdapi/v1/txt2img", json=base | {"script_name": "prompt matrix"}, timeout=120
