@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
 from sdstudio.core.jobs import Job, JobFinished
+from sdstudio.core.outpaint import Outpaint
 from sdstudio.core.request import Mode, Progress, Request, RequestError, Result
 from sdstudio.core.upscale.extras import ExtrasUpscale
 from sdstudio.core.xyz import GridSpec, prompt_matrix, xyz_grid
@@ -46,7 +47,7 @@ class Iterate:
         self.plot_action = self._add(menu, "&X/Y/Z plot…", self.xyz_plot, "Ctrl+Shift+X")
         self.matrix_action = self._add(menu, "&Prompt matrix (a|b|c)", self.prompt_matrix)
         menu.addSeparator()
-        self.outpaint_action = self._add(menu, "&Outpaint the canvas picture…", self.outpaint)
+        self.outpaint_action = self._add(menu, "&Outpaint the canvas picture…", lambda: self.outpaint())
         self.upscale_action = self._add(menu, "&Upscale the canvas picture…", self.upscale_dialog)
         menu.addSeparator()
         self.batch_action = self._add(menu, "Show the &batch as a grid", self.batch_grid)
@@ -83,19 +84,22 @@ class Iterate:
             return None
         return self.w._submit(variations_of(shown.request))
 
-    def outpaint(self) -> Job | None:
+    def outpaint(self, plan: Outpaint | None = None) -> Job | None:
+        """Extend the canvas picture as `plan` says (None: ask with the Outpaint dialog)."""
         from sdstudio.core.outpaint import outpaint_request
 
         picture = self.w.canvas.image()
         if picture is None:
             self._error("Put a picture on the canvas first: outpainting extends it.")
             return None
-        dialog = OutpaintDialog(self.w)
-        if not dialog.exec():
-            return None
+        if plan is None:
+            dialog = OutpaintDialog(self.w)
+            if not dialog.exec():
+                return None
+            plan = dialog.plan()
         try:
             base = self.w.studio.parameters.replace(mode=Mode.txt2img, init_image=None, mask=None)
-            request = outpaint_request(base, qimage_to_input(picture).to_pil(), dialog.plan())
+            request = outpaint_request(base, qimage_to_input(picture).to_pil(), plan)
         except RequestError as e:
             self._error(e.message)
             return None

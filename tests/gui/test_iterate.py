@@ -130,3 +130,16 @@ def test_upscale_the_canvas_picture_on_the_worker(qtbot: Any, window: Any) -> No
     assert window.canvas.image().height() == 200
     window.canvas.set_image(None)
     assert window.iterate.upscale(ExtrasUpscale()) is None and "canvas first" in window.status.message.text()
+
+
+def test_outpaint_the_canvas_picture(qtbot: Any, window: Any) -> None:
+    from sdstudio.core.outpaint import Outpaint
+
+    fill_panel(qtbot, window.prompt, **small(steps=2, strength=1))
+    window.send_to_canvas(_solid("teal").scaled(64, 64))
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT) as done:
+        window.iterate.outpaint(Outpaint(right=32, blend=8))
+    result = done.args[0].result.images[0]
+    assert result.image.size == (96, 64) and result.request.mask is not None
+    left = np.asarray(result.image.convert("RGB"))[:, :16]
+    assert (np.abs(left.astype(int) - np.array([0, 128, 128])) <= 1).all()  # the original, untouched
