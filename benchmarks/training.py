@@ -134,7 +134,12 @@ def main() -> int:
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.precision]
     data = _pictures(Path(tempfile.mkdtemp()) / "pictures", 4, args.resolution)
     ours_sps = ours(build("sd15", args.device, dtype), args, data)
-    ref_sps = diffusers_loop(build("sd15", args.device, dtype), args)
+    print(f"  sdstudio Trainer:        {ours_sps:.3f} steps/s", flush=True)
+    try:
+        ref_sps = diffusers_loop(build("sd15", args.device, dtype), args)
+    except Exception as e:  # a peft/diffusers mismatch must not lose sdstudio's figure
+        print(f"  diffusers LoRA loop failed: {type(e).__name__}: {e}")
+        ref_sps = None
     figures: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "resolution": args.resolution, "batch": args.batch, "rank": args.rank, "precision": args.precision,
