@@ -223,6 +223,7 @@ def images_response(body: Txt2ImgBody, result: Result | None, request: Request) 
         "clip_skip": r.clip_skip,
         "is_using_inpainting_conditioning": False,
         "version": f"sdstudio {__version__}",
+        "peak_memory_gib": round(result.peak_memory / 2**30, 2) if result and result.peak_memory else None,
     }
     parameters = body.model_dump()
     parameters.pop("init_images", None)

@@ -342,3 +342,4 @@ class Result:
     vae_name: str = ""  # the chosen VAE's file name ("" = the model's own)
     vae_hash: str = ""  # its sha256
     environment: dict[str, str] = field(default_factory=dict, compare=False)  # device, dtype, versions
+    peak_memory: int = 0  # bytes of device memory at the job's peak (CUDA; 0: not measured)

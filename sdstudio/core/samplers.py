@@ -39,12 +39,16 @@ class Sampler:
 
 _K = {"use_karras_sigmas": True}
 _SDE = {"algorithm_type": "sde-dpmsolver++"}
+_TRAILING = {"timestep_spacing": "trailing"}
 
 _TABLE = [
     Sampler(
         "Euler a", "EulerAncestralDiscreteScheduler", {}, "Euler a", aliases=("k_euler_a", "euler_ancestral")
     ),
     Sampler("Euler", "EulerDiscreteScheduler", {}, "Euler", aliases=("k_euler", "euler")),
+    # SGM Uniform (trailing timesteps): what few-step models (SD-Turbo, SDXL-Turbo, Lightning) are trained on
+    Sampler("Euler a SGM Uniform", "EulerAncestralDiscreteScheduler", _TRAILING, "Euler a", "SGM Uniform"),
+    Sampler("Euler SGM Uniform", "EulerDiscreteScheduler", _TRAILING, "Euler", "SGM Uniform"),
     Sampler("LMS", "LMSDiscreteScheduler", {}, "LMS", aliases=("k_lms", "lms")),
     Sampler("LMS Karras", "LMSDiscreteScheduler", _K, "LMS", "Karras"),
     Sampler("Heun", "HeunDiscreteScheduler", {}, "Heun", aliases=("k_heun", "heun")),

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sdstudio.core.request import InputImage, Mode, Request, Result, size_for_picture
+from sdstudio.core.speed.fewstep import DEFAULTS as FEW_STEP_DEFAULTS
+from sdstudio.core.speed.fewstep import FewStep
 
 CANVAS_FIELDS = frozenset({"mode", "init_image", "mask"})
 PARAMETERS: tuple[str, ...] = tuple(
@@ -69,6 +71,7 @@ class StudioModel:
         self.picture: tuple[int, int] | None = None  # the canvas picture's size, None when empty
         self.has_mask = False
         self.native_side: int | None = None  # the model family's own square side, when known
+        self.few_step: FewStep | None = None  # the chosen model's few-step profile (SD-Turbo, LCM, ...)
         self.last_result: Result | None = None
         self.result_index = 0  # which picture of the last result (a batch) is shown
         self.changed = Event()
@@ -164,6 +167,22 @@ class StudioModel:
         if before and native_side and native_side != before and self.size == (before, before):
             self.update(width=native_side, height=native_side)
             self.message.emit(f"Size {native_side}×{native_side}: what this model was trained at.")
+
+    def few_step_chosen(self, profile: FewStep | None) -> None:
+        """A few-step model (SD-Turbo, LCM, ...) gets its sampler, steps and CFG; leaving it for an ordinary
+        model brings back the defaults unless the artist changed them meanwhile."""
+        before, self.few_step = self.few_step, profile
+        if profile is not None and profile != before:
+            self.update(sampler=profile.sampler, steps=profile.steps, cfg_scale=profile.cfg_scale)
+            self.message.emit(f"{profile.describe()}: what this few-step model is made for.")
+        elif profile is None and before is not None:
+            if (self.get("sampler"), self.get("steps"), self.get("cfg_scale")) == (
+                before.sampler,
+                before.steps,
+                before.cfg_scale,
+            ):
+                self.update(**FEW_STEP_DEFAULTS)
+                self.message.emit("Sampler, steps and CFG back to the defaults for this model.")
 
     # -- results ---------------------------------------------------------------------------------
     def set_result(self, result: Result) -> None:

@@ -14,6 +14,7 @@ from sdstudio.core import paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
 from sdstudio.core.request import InputImage, Progress, Request, RequestError
+from sdstudio.core.speed.fewstep import few_step_profile
 from sdstudio.core.studio import StudioModel, with_inputs
 from sdstudio.gui import lora_picker
 from sdstudio.gui.animation_panel import AnimationPanel, scrollable
@@ -339,6 +340,7 @@ class MainWindow(WindowFiles, QMainWindow):
     def _parameter_changed(self, name: str) -> None:
         if name == "model":
             self.studio.model_chosen(self._model_native_side())
+            self.studio.few_step_chosen(few_step_profile(self.studio.get("model") or ""))
 
     def send_to_canvas(self, image: QImage) -> None:
         self.canvas.set_image(image)

@@ -79,3 +79,24 @@ def test_the_command_line_and_the_api_choose_the_speed() -> None:
     assert to_request(Txt2ImgBody(prompt="x"), "", limits).speed == "standard"
     with pytest.raises(RequestError, match="speed"):
         to_request(Txt2ImgBody(prompt="x", sdstudio_speed="warp"), "", limits)
+
+
+def test_a_half_precision_decode_that_overflows_is_done_again_in_float32() -> None:
+    from diffusers import AutoencoderKL
+
+    from sdstudio.core.speed.fast import guard_vae_nan
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8), down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=8, force_upcast=False,
+    )  # fmt: skip
+    with torch.no_grad():
+        vae.decoder.conv_in.weight.fill_(3000.0)  # 36 taps x 2 x 3000: past fp16's 65504, inf, then NaN
+    vae.to(torch.float16)
+    z = torch.full((1, 4, 8, 8), 2.0, dtype=torch.float16)
+    with torch.inference_mode():
+        assert torch.isnan(vae.decode(z).sample).any()  # what an unguarded fp16 decode gives
+        assert guard_vae_nan(vae) and not guard_vae_nan(vae)  # guarded once
+        out = vae.decode(z).sample
+    assert not torch.isnan(out).any() and vae.dtype == torch.float16  # decoded in fp32, the VAE back in fp16

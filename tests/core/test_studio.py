@@ -119,3 +119,27 @@ def test_a_png_chunk_of_a_newer_schema_is_refused_and_the_a1111_text_read() -> N
     params = read_parameters(buf.getvalue())
     assert params.tool != "sdstudio" and params.request is not None
     assert (params.request.prompt, params.request.steps, params.request.seed) == ("a fox", 3, 11)
+
+
+def test_a_few_step_model_gets_its_sampler_steps_and_cfg_and_leaving_it_restores_the_defaults() -> None:
+    from sdstudio.core.speed.fewstep import few_step_profile
+
+    studio, said = StudioModel(), []
+    studio.message.connect(said.append)
+    studio.few_step_chosen(few_step_profile("sd_turbo.safetensors"))
+    assert (studio.get("sampler"), studio.get("steps"), studio.get("cfg_scale")) == (
+        "Euler a SGM Uniform",
+        1,
+        1.0,
+    )
+    assert "1 step, CFG 1" in said[-1]
+    studio.few_step_chosen(None)  # an ordinary model: the defaults come back
+    assert (studio.get("sampler"), studio.get("steps"), studio.get("cfg_scale")) == (
+        "DPM++ 2M Karras",
+        20,
+        7.0,
+    )
+    studio.few_step_chosen(few_step_profile("sdxl_lightning_4step"))
+    studio.set("steps", 6)  # the artist's own choice stays
+    studio.few_step_chosen(None)
+    assert studio.get("steps") == 6 and studio.get("sampler") == "Euler SGM Uniform"

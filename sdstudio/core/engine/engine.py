@@ -22,6 +22,7 @@ from sdstudio.core.engine.modes import select_mode
 from sdstudio.core.engine.registry import standard_extensions
 from sdstudio.core.errors import Cancelled, EngineError, OutOfMemory
 from sdstudio.core.request import GeneratedImage, Progress, Request, RequestError, Result
+from sdstudio.core.speed.memory import MemoryPlan, apply_plan, free_device_memory, plan_memory
 
 if TYPE_CHECKING:
     from sdstudio.core.prompt.encode import Conditioning
@@ -106,12 +107,8 @@ class Engine:
         dtype = pick_dtype(device, self._dtype_pref)
         entry = self.library.with_hash(entry)
         pipe = load_pipeline(entry, torch_dtype=dtype, on_progress=self.on_download)
-        if self.cpu_offload and device.startswith("cuda"):
-            pipe.enable_model_cpu_offload()
-        else:
-            pipe.to(device)
-        if self.vae_tiling and hasattr(pipe, "vae"):
-            pipe.vae.enable_tiling()
+        plan = self._memory_plan(entry, device)
+        apply_plan(pipe, plan, device)
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)
         space = "sdxl" if "XL" in type(pipe).__name__ else "sd1"
@@ -119,7 +116,21 @@ class Engine:
         self._loaded = LoadedModel(
             entry.location, entry.name, entry.short_hash, pipe, space, {}, config, family=entry.family
         )
+        self._loaded.extras["memory_plan"] = plan
         return self._loaded
+
+    def _memory_plan(self, entry: Any, device: str) -> MemoryPlan:
+        """The settings' offload and tiling where chosen; on CUDA otherwise what free VRAM allows (memory.py)."""
+        if not device.startswith("cuda"):
+            return MemoryPlan("none", self.vae_tiling, "not a CUDA device")
+        if self.cpu_offload:
+            return MemoryPlan("model", self.vae_tiling, "CPU offload chosen in the settings")
+        free = free_device_memory(device)
+        plan = plan_memory(free, entry.family.base or "sdxl") if free is not None else None
+        if plan is None:
+            return MemoryPlan("none", self.vae_tiling, "free memory unknown")
+        log.info("memory plan for %s: %s", entry.name, plan.reason)
+        return MemoryPlan(plan.offload, plan.vae_tiling or self.vae_tiling, plan.reason)
 
     def close(self) -> None:
         """Release the loaded model and its memory."""

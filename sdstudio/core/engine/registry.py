@@ -9,7 +9,7 @@ def standard_extensions() -> list[ExtensionFactory]:
     """Factories `(request, library) -> Extension | None` for the built-in features."""
     from sdstudio.core.hires import HiresFix
     from sdstudio.core.lora.extension import ApplyLoras
-    from sdstudio.core.speed.extension import FastSpeed
+    from sdstudio.core.speed.extension import FastSpeed, PeakMemory, SafeDecode
     from sdstudio.core.vae import UseVae
     from sdstudio.core.variation import VariationNoise
 
@@ -19,4 +19,6 @@ def standard_extensions() -> list[ExtensionFactory]:
         VariationNoise.for_request,
         HiresFix.for_request,
         FastSpeed.for_request,
+        PeakMemory.for_request,
+        SafeDecode.for_request,
     ]

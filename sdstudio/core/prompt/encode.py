@@ -136,7 +136,8 @@ def build_conditioning(pipe: Any, prompt: str, negative: str, steps: int, clip_s
             if pair == last:
                 continue
             last = pair
-            p, q = enc.encode(pair[0], n), enc.encode(pair[1], n)
+            p = enc.encode(pair[0], n)
+            q = p if pair[1] == pair[0] else enc.encode(pair[1], n)  # one text, one encoder call
             kw: dict[str, Any] = {
                 "prompt_embeds": p.embeds,
                 "negative_prompt_embeds": torch.zeros_like(p.embeds) if zero_negative else q.embeds,

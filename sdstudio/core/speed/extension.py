@@ -1,14 +1,16 @@
-"""Speed "fast" as an engine extension: the fast path applied once per loaded model, a message before a size
-compiles, and the fused attention projections kept in step with LoRA patches."""
+"""Engine extensions of sdstudio.core.speed: FastSpeed (the fast path applied once per loaded model, a message
+before a size compiles, fused attention projections kept in step with LoRA patches, TAESD decode) and PeakMemory
+(the job's peak device memory in its result)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext
 from sdstudio.core.request import Progress, Request
-from sdstudio.core.speed.fast import FastOptions, FastPath, prepare_fast
+from sdstudio.core.speed.fast import FastOptions, FastPath, guard_vae_nan, prepare_fast
 
 EXTRA = "fast"  # key of the FastPath in LoadedModel.extras (the engine reloads a model leaving "fast")
 
@@ -18,6 +20,7 @@ class FastSpeed(Extension):
 
     def __init__(self, options: FastOptions | None = None):
         self.options = options or FastOptions()
+        self._vae: Any = None  # the pipeline's own VAE while TAESD decodes
 
     @classmethod
     def for_request(cls, request: Request, library: Any) -> FastSpeed | None:
@@ -35,12 +38,13 @@ class FastSpeed(Extension):
 
     def _state(self, ctx: RunContext) -> FastPath:
         state = ctx.model.extras.get(EXTRA)
-        if (
-            state is None
-        ):  # 1. once per loaded model: fuse, channels_last, compile (lazily, at the first call)
-            pipe = ctx.model.pipe
+        if state is None:  # 1. once per model: fuse, channels_last, compile (lazily, at the first call)
+            pipe, options = ctx.model.pipe, self.options
+            plan = ctx.model.extras.get("memory_plan")
+            if plan is not None and plan.offload != "none":  # weights move between devices: no static graphs
+                options = dataclasses.replace(options, compile=False)
             key = f"{ctx.model.hash or ctx.model.ref}:{type(pipe).__name__}:{pipe.dtype}"
-            state = ctx.model.extras[EXTRA] = prepare_fast(pipe, ctx.device, self.options, key)
+            state = ctx.model.extras[EXTRA] = prepare_fast(pipe, ctx.device, options, key)
         return state
 
     def pipeline_prepared(self, ctx: RunContext) -> None:
@@ -49,15 +53,25 @@ class FastSpeed(Extension):
         message = state.size_message(r.width, r.height, r.batch_size)  # 2. never a silent minute
         if message and ctx.on_step is not None:
             ctx.on_step(Progress(0, r.steps, 0.0, 0.0, phase="compile", message=message))
+        taesd = self.options.taesd
+        if taesd is not None and r.mode.value == "txt2img" and hasattr(ctx.pipe, "vae"):
+            self._vae = ctx.pipe.vae  # 3. TAESD decodes (txt2img: nothing is encoded), put back in after_run
+            ctx.pipe.vae = taesd.to(device=ctx.device, dtype=self._vae.dtype)
 
     def before_encode(self, ctx: RunContext) -> None:
         # after ApplyLoras (registry order): fused projections are copies of the weights LoRAs patch
         self._state(ctx).after_patch(ctx.pipe, bool(ctx.record.get("loras")))
+        if ctx.request.cfg_scale <= 1:  # no negative batch runs at CFG <= 1: its text need not be encoded
+            ctx.negative = ctx.prompt
 
     def after_decode(self, ctx: RunContext, batch: BatchContext, images: list[Any]) -> list[Any]:
         r = ctx.request
         self._state(ctx).size_done(r.width, r.height, r.batch_size)
         return images
+
+    def after_run(self, ctx: RunContext) -> None:
+        if self._vae is not None:
+            ctx.pipe.vae, self._vae = self._vae, None
 
 
 def use_fast_options(engine: Any, options: FastOptions) -> None:
@@ -65,3 +79,34 @@ def use_fast_options(engine: Any, options: FastOptions) -> None:
     engine.extensions = [
         f for f in engine.extensions if f != FastSpeed.for_request and not getattr(f, "fast_speed", False)
     ] + [FastSpeed.factory(options)]
+
+
+class PeakMemory(Extension):
+    """Records the job's peak device memory (bytes, CUDA) in the result: `peak_memory`."""
+
+    @classmethod
+    def for_request(cls, request: Request, library: Any) -> PeakMemory:
+        return cls()
+
+    def pipeline_prepared(self, ctx: RunContext) -> None:
+        import torch
+
+        if ctx.device.startswith("cuda") and torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+
+    def after_run(self, ctx: RunContext) -> None:
+        import torch
+
+        if ctx.device.startswith("cuda") and torch.cuda.is_available():
+            ctx.record["peak_memory"] = int(torch.cuda.max_memory_allocated())
+
+
+class SafeDecode(Extension):
+    """Half-precision VAEs (bf16, or fp16 ones diffusers does not upcast) decode again in float32 on NaN."""
+
+    @classmethod
+    def for_request(cls, request: Request, library: Any) -> SafeDecode:
+        return cls()
+
+    def pipeline_prepared(self, ctx: RunContext) -> None:
+        guard_vae_nan(getattr(ctx.pipe, "vae", None))  # the run's VAE (a chosen one too); guarded once each
