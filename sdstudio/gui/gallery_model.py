@@ -27,6 +27,17 @@ THUMB = 128
 PAGE = 200
 
 
+def square(image: QImage) -> QImage:
+    """A THUMB×THUMB tile with the picture centred: a landscape or portrait thumbnail keeps its shape and the
+    selection frame lies around the tile, not a band below a short picture."""
+    tile = QImage(THUMB, THUMB, QImage.Format.Format_ARGB32_Premultiplied)
+    tile.fill(QColor(0, 0, 0, 0))
+    painter = QPainter(tile)
+    painter.drawImage((THUMB - image.width()) // 2, (THUMB - image.height()) // 2, image)
+    painter.end()
+    return tile
+
+
 class _ThumbSignals(QObject):
     loaded = Signal(object, QImage)  # (record id, image)
 
@@ -47,7 +58,7 @@ class _ThumbTask(QRunnable):
 
                 with Image.open(path) as img:
                     img.thumbnail((THUMB, THUMB))
-                    image = pil_to_qimage(img.convert("RGB"))
+                    image = square(pil_to_qimage(img.convert("RGB")))
         except Exception as e:  # a missing or broken file shows as a blank tile
             log.warning("thumbnail of %s failed: %s", self.record.id, e)
         self.signals.loaded.emit(self.record.id, image)

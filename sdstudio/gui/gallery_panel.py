@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
+    QEvent,
+    QObject,
     QSize,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QImage, QKeySequence, QShortcut
+from PySide6.QtGui import QImage, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -25,10 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sdstudio.core.metadata_io import atomic_write
 from sdstudio.gui.gallery_model import THUMB, GalleryModel, RescanSignals, RescanTask
 from sdstudio.gui.gallery_viewer import ImageViewer
 
 log = logging.getLogger(__name__)
+
+UNDO_DELETES = 10  # deletions Ctrl+Z can bring back
 
 
 class GalleryPanel(QWidget):
@@ -56,6 +61,7 @@ class GalleryPanel(QWidget):
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)
+        self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)  # Ctrl/Shift+click: several
         self.view.setDragEnabled(True)  # a tile dragged onto the canvas becomes its picture
         self.view.setDragDropMode(QListView.DragDropMode.DragOnly)
         self.view.setModel(self.model)
@@ -107,6 +113,8 @@ class GalleryPanel(QWidget):
         star_key.setContext(Qt.ShortcutContext.WidgetShortcut)
         star_key.activated.connect(self.toggle_star)
         self.starred_filter.toggled.connect(self._filter_starred)
+        self._deleted: list[list[tuple[Path, bytes]]] = []
+        self.view.installEventFilter(self)  # Ctrl+Z on the thumbnails: undo the last delete
         self.viewer: ImageViewer | None = None
         self.refresh()
 
@@ -167,20 +175,37 @@ class GalleryPanel(QWidget):
         self.model.starred_only = on
         self.refresh()
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if (
+            watched is self.view
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.matches(QKeySequence.StandardKey.Undo)
+        ):
+            self.undo_delete()
+            return True
+        return super().eventFilter(watched, event)
+
+    def selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.view.selectionModel().selectedIndexes()})
+
     def toggle_star(self) -> None:
-        """Star the selected picture, or unstar it (kept in the index and in a file beside the pictures)."""
-        rows = self.view.selectionModel().selectedIndexes()
-        rec = self.model.record(rows[0].row()) if rows else None
-        if rec is None:
+        """Star the selected pictures (all of them unstarred when all were starred); kept beside the files."""
+        rows = self.selected_rows()
+        records = [(row, self.model.record(row)) for row in rows]
+        records = [(row, rec) for row, rec in records if rec is not None]
+        if not records:
             return
-        try:
-            self.store.set_star(rec.id, not rec.starred)
-            updated = self.store.get(rec.id)
-        except Exception as e:
-            self.message.emit(f"Could not star {Path(rec.path).name}: {e}", True)
-            return
-        if updated is not None:
-            self.model.update_record(rows[0].row(), updated)
+        star = not all(rec.starred for _, rec in records)
+        for row, rec in records:
+            try:
+                self.store.set_star(rec.id, star)
+                updated = self.store.get(rec.id)
+            except Exception as e:
+                self.message.emit(f"Could not star {Path(rec.path).name}: {e}", True)
+                return
+            if updated is not None:
+                self.model.update_record(row, updated)
         self._update_buttons()
 
     # -- actions ---------------------------------------------------------------------------------
@@ -216,14 +241,44 @@ class GalleryPanel(QWidget):
         self.reuseRequested.emit(request)
 
     def delete_selected(self) -> None:
-        rec = self.selected()
-        if rec is None:
+        """Move the selected pictures to the trash; Ctrl+Z in the gallery brings the last deletion back."""
+        records = [r for r in (self.model.record(row) for row in self.selected_rows()) if r is not None]
+        if not records:
             return
-        try:
-            if not self.store.delete(rec.id):
-                raise OSError("it is no longer in the gallery")
-        except Exception as e:  # shown in the window, never as a traceback
-            self.message.emit(f"Could not move {Path(rec.path).name} to the trash: {e}", True)
-            return
-        self.message.emit(f"Moved {Path(rec.path).name} to the trash.", False)
+        kept: list[tuple[Path, bytes]] = []
+        for rec in records:
+            path = Path(rec.path)
+            try:
+                data = path.read_bytes()  # for Ctrl+Z: the system trash has no portable way back
+                if not self.store.delete(rec.id):
+                    raise OSError("it is no longer in the gallery")
+            except Exception as e:  # shown in the window, never as a traceback
+                self.message.emit(f"Could not move {path.name} to the trash: {e}", True)
+                break
+            kept.append((path, data))
+        if kept:
+            self._deleted = (self._deleted + [kept])[-UNDO_DELETES:]
+            what = kept[0][0].name if len(kept) == 1 else f"{len(kept)} pictures"
+            self.message.emit(f"Moved {what} to the trash. Ctrl+Z in the gallery brings it back.", False)
         self.refresh()
+
+    def undo_delete(self) -> bool:
+        """Write the last deleted pictures back where they were and index them again."""
+        if not self._deleted:
+            self.message.emit("Nothing deleted to bring back.", False)
+            return False
+        batch = self._deleted.pop()
+        for path, data in batch:
+            try:
+                if not path.exists():
+                    atomic_write(path, data)
+            except OSError as e:
+                self.message.emit(f"Could not bring back {path.name}: {e}", True)
+        try:
+            self.store.rescan()
+        except Exception as e:
+            self.message.emit(f"The gallery could not be read again: {e}", True)
+        self.refresh()
+        what = batch[0][0].name if len(batch) == 1 else f"{len(batch)} pictures"
+        self.message.emit(f"Brought back {what}.", False)
+        return True

@@ -78,7 +78,7 @@ def test_search_send_to_canvas_reuse_view_and_delete(qtbot: Any, filled: Any) ->
 
     with qtbot.waitSignal(panel.message) as msg:
         qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
-    assert msg.args[0].startswith("Moved ") and msg.args[0].endswith("to the trash.") and not msg.args[1]
+    assert msg.args[0].startswith("Moved ") and "to the trash." in msg.args[0] and not msg.args[1]
     assert [r.prompt for r in filled.search("")] == ["red panda", "blue whale"]
     QApplication.processEvents()
     assert [panel.model.record(r).prompt for r in range(panel.model.rowCount())] == ["red panda"]
@@ -146,3 +146,44 @@ def test_the_view_dialog_fits_pages_with_the_arrow_keys_and_acts(qtbot: Any, fil
         qtbot.mouseClick(viewer.reuse, Qt.MouseButton.LeftButton)
     assert reused.args[0].prompt == "blue whale"
     viewer.close()
+
+
+def test_a_landscape_thumbnail_is_centred_in_a_square_tile(qtbot: Any) -> None:
+    from PySide6.QtGui import QColor, QImage
+
+    from sdstudio.gui.gallery_model import THUMB, square
+
+    wide = QImage(THUMB, THUMB // 2, QImage.Format.Format_RGB32)
+    wide.fill(QColor("orange"))
+    tile = square(wide)
+    assert (tile.width(), tile.height()) == (THUMB, THUMB)  # the selection frame fits the tile
+    assert tile.pixelColor(THUMB // 2, THUMB // 2) == QColor("orange")  # the picture in the middle
+    assert tile.pixelColor(THUMB // 2, 2).alpha() == 0  # bands above and below, not the picture stretched
+
+
+def test_several_pictures_are_starred_and_deleted_and_ctrl_z_brings_them_back(
+    qtbot: Any, filled: Any
+) -> None:
+    panel = GalleryPanel(filled)
+    qtbot.addWidget(panel)
+    panel.resize(600, 400)
+    panel.show()
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=30_000)
+    _click_row(qtbot, panel, 0)
+    rect = panel.view.visualRect(panel.model.index(2))
+    qtbot.mouseClick(
+        panel.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, rect.center()
+    )
+    assert panel.selected_rows() == [0, 2]
+    qtbot.mouseClick(panel.star_button, Qt.MouseButton.LeftButton)
+    assert sorted(r.prompt for r in filled.search("", starred=True)) == ["red fox", "red panda"]
+    with qtbot.waitSignal(panel.message) as msg:
+        qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    assert msg.args[0].startswith("Moved 2 pictures to the trash") and "Ctrl+Z" in msg.args[0]
+    assert [r.prompt for r in filled.search("")] == ["blue whale"]
+    assert panel.count.text() == "1 picture"
+    panel.view.setFocus()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert sorted(r.prompt for r in filled.search("")) == ["blue whale", "red fox", "red panda"]
+    qtbot.waitUntil(lambda: panel.model.rowCount() == 3, timeout=30_000)
+    assert panel.count.text() == "3 pictures"
