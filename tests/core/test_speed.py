@@ -100,3 +100,21 @@ def test_a_half_precision_decode_that_overflows_is_done_again_in_float32() -> No
         assert guard_vae_nan(vae) and not guard_vae_nan(vae)  # guarded once
         out = vae.decode(z).sample
     assert not torch.isnan(out).any() and vae.dtype == torch.float16  # decoded in fp32, the VAE back in fp16
+
+
+def test_taesd_decodes_a_fast_job_and_the_model_keeps_its_own_vae(cpu_engine: Engine) -> None:
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    taesd = AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1),
+    ).eval()  # fmt: skip
+    decoded: list[tuple[int, ...]] = []
+    taesd.decoder.register_forward_hook(lambda mod, args, out: decoded.append(tuple(out.shape)))
+    fast = Engine(device="cpu")
+    use_fast_options(fast, FastOptions(compile=False, taesd=taesd))
+    result = fast.run(REQ.replace(speed="fast", cfg_scale=1.0))
+    assert decoded == [(1, 3, 64, 64)] and result.images[0].image.size == (64, 64)
+    assert type(fast._loaded.pipe.vae).__name__ == "AutoencoderKL"  # put back after the run
+    fast.close()

@@ -10,7 +10,7 @@ from typing import Any
 
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext
 from sdstudio.core.request import Progress, Request
-from sdstudio.core.speed.fast import FastOptions, FastPath, guard_vae_nan, prepare_fast
+from sdstudio.core.speed.fast import FastOptions, FastPath, guard_vae_nan, in_bf16, prepare_fast
 
 EXTRA = "fast"  # key of the FastPath in LoadedModel.extras (the engine reloads a model leaving "fast")
 
@@ -56,7 +56,13 @@ class FastSpeed(Extension):
         taesd = self.options.taesd
         if taesd is not None and r.mode.value == "txt2img" and hasattr(ctx.pipe, "vae"):
             self._vae = ctx.pipe.vae  # 3. TAESD decodes (txt2img: nothing is encoded), put back in after_run
-            ctx.pipe.vae = taesd.to(device=ctx.device, dtype=self._vae.dtype)
+            import torch
+
+            if taesd.device != self._vae.device or taesd.dtype != self._vae.dtype:
+                taesd.to(device=self._vae.device, dtype=self._vae.dtype)
+            if state.cpu_dtype is not None:  # the CPU path's bf16 decoder
+                in_bf16(taesd.decoder.to(memory_format=torch.channels_last))
+            ctx.pipe.vae = taesd
 
     def before_encode(self, ctx: RunContext) -> None:
         # after ApplyLoras (registry order): fused projections are copies of the weights LoRAs patch

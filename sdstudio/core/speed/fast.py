@@ -108,12 +108,12 @@ def prepare_fast(pipe: Any, device: str, options: FastOptions, model_key: str) -
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 parts (an upcast VAE) on tensor cores
-    # 3. CPU: bf16 UNet weights where the CPU has bf16 units (inputs cast in, output cast back)
+    # 3. CPU: bf16 UNet and VAE decoder where the CPU has bf16 units (inputs cast in, outputs cast back)
     if device == "cpu" and unet is not None:
         want_bf16 = options.cpu_bf16 if options.cpu_bf16 is not None else cpu_has_bf16()
         if want_bf16 and unet.dtype == torch.float32:
-            unet.to(torch.bfloat16)
-            _cast_io(unet, torch.bfloat16)
+            for module in (unet, getattr(vae, "decoder", None)):
+                in_bf16(module)
             state.cpu_dtype = torch.bfloat16
     # 4. torch.compile, with kernels cached on disk
     if options.compile if options.compile is not None else cuda:
@@ -178,6 +178,18 @@ def _clone(out: Any) -> Any:
     return out
 
 
+def in_bf16(module: Any) -> None:
+    """Store a module in bf16 (channels_last kept) and let it take and give tensors of the caller's dtype."""
+    import torch
+
+    if module is None:
+        return
+    if next(module.parameters()).dtype != torch.bfloat16:
+        module.to(torch.bfloat16)
+    if getattr(module.forward, "cast_io", None) is None:
+        _cast_io(module, torch.bfloat16)
+
+
 def _cast_io(module: Any, dtype: Any) -> None:
     """Let a module stored in `dtype` take and give tensors of the caller's dtype."""
     import torch
@@ -194,12 +206,15 @@ def _cast_io(module: Any, dtype: Any) -> None:
     def forward(sample: Any, *args: Any, **kwargs: Any) -> Any:
         back = sample.dtype
         out = eager(cast(sample), *(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
+        if isinstance(out, torch.Tensor):
+            return out.to(back)
         if isinstance(out, tuple):
             return tuple(o.to(back) if isinstance(o, torch.Tensor) else o for o in out)
         out.sample = out.sample.to(back)
         return out
 
     forward.__wrapped__ = eager  # type: ignore[attr-defined]
+    forward.cast_io = dtype  # type: ignore[attr-defined]
     module.forward = forward
 
 
