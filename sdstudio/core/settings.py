@@ -23,6 +23,9 @@ class Settings:
     dtype: str = ""  # "" = automatic (float16 on GPUs, float32 on CPU)
     vae_tiling: bool = False
     cpu_offload: bool = False
+    taesd: bool = (
+        False  # TAESD (madebyollin/taesd, taesdxl) for sharp previews, and decoding on the fast path
+    )
     api_on_start: bool = False
     library_dir: str = ""  # "" = the data folder's library/ (where installed models go, A1111 layout)
     civitai_api_key: str = ""  # sent to Civitai only, never logged

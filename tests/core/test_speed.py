@@ -118,3 +118,11 @@ def test_taesd_decodes_a_fast_job_and_the_model_keeps_its_own_vae(cpu_engine: En
     assert decoded == [(1, 3, 64, 64)] and result.images[0].image.size == (64, 64)
     assert type(fast._loaded.pipe.vae).__name__ == "AutoencoderKL"  # put back after the run
     fast.close()
+
+
+def test_taesd_not_in_the_hub_cache_is_a_clear_error() -> None:
+    from sdstudio.core.errors import ModelError
+    from sdstudio.core.speed.taesd import load_taesd
+
+    with pytest.raises(ModelError, match="madebyollin/taesdxl.*turn TAESD off"):
+        load_taesd("sdxl", "cpu", torch.float32)  # the tests run offline with an empty cache

@@ -16,8 +16,10 @@ class ReportProgress(Extension):
     """Calls `on_step` after every step with the elapsed time, the ETA over all batches and, at most `rate` times
     a second, a latent preview that never waits for the device (preview.PreviewStream)."""
 
-    def __init__(self, on_step: Callable[[Progress], None], rate: float = PREVIEWS_PER_SECOND):
-        self.on_step, self.rate = on_step, rate
+    def __init__(
+        self, on_step: Callable[[Progress], None], rate: float = PREVIEWS_PER_SECOND, taesd: bool = False
+    ):
+        self.on_step, self.rate, self.taesd = on_step, rate, taesd  # taesd: sharp previews (speed/taesd.py)
         self._stream: PreviewStream | None = None
         self._loop: tuple[object, object] | None = None  # the (batch, denoise pass) the stream belongs to
 
@@ -28,7 +30,12 @@ class ReportProgress(Extension):
         remaining = (total - step.step) + (batch.count - 1 - batch.index) * total
         loop = self._loop
         if self._stream is None or loop is None or loop[0] is not step.batch or loop[1] is not step.denoise:
-            self._stream = PreviewStream(ctx.model.latent_space, ctx.device, self.rate)
+            decoder = None
+            if self.taesd:
+                from sdstudio.core.speed.taesd import load_taesd
+
+                decoder = load_taesd(ctx.model.latent_space, ctx.device, ctx.pipe.vae.dtype)
+            self._stream = PreviewStream(ctx.model.latent_space, ctx.device, self.rate, decoder)
             self._loop = (step.batch, step.denoise)
         preview = self._stream.offer(step.tensors["latents"])
         eta = elapsed / step.step * remaining

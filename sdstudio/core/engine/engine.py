@@ -207,7 +207,8 @@ class Engine:
         refuses the request costs nothing."""
         exts: list[Extension] = []
         if on_step is not None:
-            exts.append(ReportProgress(on_step))
+            taesd = bool(getattr(getattr(self._library, "settings", None), "taesd", False))
+            exts.append(ReportProgress(on_step, taesd=taesd))
         if cancel is not None:
             exts.append(CancelOnEvent(cancel))
         exts.append(PromptEditing())

@@ -13,6 +13,7 @@ from sdstudio.core.request import Progress, Request
 from sdstudio.core.speed.fast import FastOptions, FastPath, guard_vae_nan, in_bf16, prepare_fast
 
 EXTRA = "fast"  # key of the FastPath in LoadedModel.extras (the engine reloads a model leaving "fast")
+TAESD_SETTING = "settings"  # FastOptions.taesd: the TAESD of the settings, loaded for the model's latents
 
 
 class FastSpeed(Extension):
@@ -24,7 +25,11 @@ class FastSpeed(Extension):
 
     @classmethod
     def for_request(cls, request: Request, library: Any) -> FastSpeed | None:
-        return cls() if request.speed == "fast" else None
+        """The fast path for fast jobs; with the TAESD setting on, TAESD decodes them on the CPU."""
+        if request.speed != "fast":
+            return None
+        settings = getattr(library, "settings", None)
+        return cls(FastOptions(taesd=TAESD_SETTING if getattr(settings, "taesd", False) else None))
 
     @classmethod
     def factory(cls, options: FastOptions) -> Callable[[Request, Any], FastSpeed | None]:
@@ -54,6 +59,12 @@ class FastSpeed(Extension):
         if message and ctx.on_step is not None:
             ctx.on_step(Progress(0, r.steps, 0.0, 0.0, phase="compile", message=message))
         taesd = self.options.taesd
+        if taesd is TAESD_SETTING:  # the setting: the hub's TAESD for this latent space, on the CPU path only
+            taesd = None
+            if ctx.device == "cpu":
+                from sdstudio.core.speed.taesd import load_taesd
+
+                taesd = load_taesd(ctx.model.latent_space, ctx.device, ctx.pipe.vae.dtype)
         if taesd is not None and r.mode.value == "txt2img" and hasattr(ctx.pipe, "vae"):
             self._vae = ctx.pipe.vae  # 3. TAESD decodes (txt2img: nothing is encoded), put back in after_run
             import torch
