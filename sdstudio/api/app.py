@@ -18,6 +18,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from sdstudio import __version__
 from sdstudio.api import convert, extras, install_routes, scripts
 from sdstudio.api.deforum import deforum_router
+from sdstudio.api.replay_routes import replay_router
 from sdstudio.api.schemas import (
     ImagesResponse,
     Img2ImgBody,
@@ -99,6 +100,7 @@ def create_app(
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
     app.state.sd = state
     guard = [Depends(_auth_dependency(auth))]
+    app.include_router(replay_router(queue, library, limits), dependencies=guard)
     app.include_router(
         deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits),
         dependencies=guard,
