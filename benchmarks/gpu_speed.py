@@ -125,16 +125,27 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
         times: dict[str, list[float]] = {v: [] for v in variants}
         first: dict[str, float] = {}
         peak: dict[str, float] = {}
-        for v in variants:
+        for v in list(variants):
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
-            pictures[v] = calls[v]()
+            try:
+                pictures[v] = calls[v]()
+            except Exception as e:  # a variant that cannot run (e.g. no compiler) leaves the others measured
+                import traceback
+
+                traceback.print_exc()
+                report.setdefault("errors", {})[v] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                variants.remove(v)
+                print(f"  {arch} {v}: FAILED {report['errors'][v]}", flush=True)
+                continue
             _sync(device)
             first[v] = time.perf_counter() - t0
             if device.startswith("cuda"):
                 peak[v] = torch.cuda.max_memory_allocated() / 2**30
             print(f"  {arch} {v}: first call {first[v]:.2f}s", flush=True)
+        if not variants:
+            return report
         # 3. timed rounds, the order rotated each round so no variant always runs first
         for r in range(args.rounds):
             for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
