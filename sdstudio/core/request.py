@@ -11,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.speed import SPEEDS
+
+if TYPE_CHECKING:
+    from sdstudio.core.control.unit import ControlUnit
 
 MAX_SIDE = 4096
 MAX_STEPS = 150
@@ -163,6 +166,7 @@ class Request:
     hr_second_pass_steps: int = 0
     speed: str = "standard"  # "fast": compiled, fused attention (CUDA), bf16 UNet (CPU); see core/speed
     vae: str = ""  # "" the model's remembered choice, "Automatic", "None" or a VAE file name (A1111 sd_vae)
+    controls: tuple[ControlUnit, ...] = ()  # ControlNet units (core/control); `{image}` tags add more
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -244,6 +248,8 @@ class Request:
 
         validate_variation(self)
         validate_hires(self)
+        for i, unit in enumerate(self.controls):
+            unit.validate(i)
         return self
 
     # -- serialisation ---------------------------------------------------------------------------
@@ -259,7 +265,7 @@ class Request:
                     {"png": v.to_base64()} if images == "base64" else {}
                 )
             elif isinstance(v, tuple):
-                v = list(v)
+                v = [u.to_dict(images) if hasattr(u, "to_dict") else u for u in v]
             out[f.name] = v
         return out
 
@@ -288,6 +294,10 @@ class Request:
                     value = None
             elif key == "styles":
                 value = tuple(value)
+            elif key == "controls":
+                from sdstudio.core.control.unit import controls_from_list
+
+                value = controls_from_list(value, resolve_image)
             elif key in ("cfg_scale", "strength", "subseed_strength", "hr_scale"):
                 value = float(value)
             elif key == "enable_hr":

@@ -1,0 +1,104 @@
+"""Preprocessors that need no model, as the A1111 ControlNet extension's: the control map a unit feeds its ControlNet.
+
+canny: OpenCV's Canny edge detector with the unit's low/high thresholds (threshold_a/threshold_b) at
+processor_res; scribble/lineart: a drawing as white lines on black (dark-on-light drawings are inverted),
+binarised at threshold_a; invert: the picture inverted; threshold: binarised at threshold_a; none: as is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sdstudio.core.control.unit import ControlUnit
+
+
+def _rgb(image: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _canny(image: Any, unit: ControlUnit) -> Any:
+    import cv2
+
+    return cv2.Canny(_rgb(image), int(unit.threshold_a), int(unit.threshold_b))
+
+
+def _lines(image: Any, unit: ControlUnit) -> Any:
+    import numpy as np
+
+    grey = np.asarray(image.convert("L"), dtype=np.uint8)
+    if grey.mean() > 127:  # dark lines on a light background: ControlNets expect white lines on black
+        grey = 255 - grey
+    return np.where(grey > int(unit.threshold_a), 255, 0).astype(np.uint8)
+
+
+def _invert(image: Any, unit: ControlUnit) -> Any:
+    return 255 - _rgb(image)
+
+
+def _threshold(image: Any, unit: ControlUnit) -> Any:
+    import numpy as np
+
+    grey = np.asarray(image.convert("L"), dtype=np.uint8)
+    return np.where(grey > int(unit.threshold_a), 255, 0).astype(np.uint8)
+
+
+# module name -> the map from the picture at processor_res (None: the picture as is)
+MODULES: dict[str, Callable[[Any, ControlUnit], Any] | None] = {
+    "none": None,
+    "canny": _canny,
+    "scribble": _lines,
+    "lineart": _lines,
+    "invert": _invert,
+    "threshold": _threshold,
+}
+
+
+def preprocess(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
+    """The unit's preprocessor applied to a PIL picture: an RGB PIL map (at processor_res, or for pixel
+    perfect at the short side of `size`, the picture's width and height)."""
+    from PIL import Image
+
+    run = MODULES[unit.module]
+    image = image.convert("RGB")
+    if run is None:
+        return image
+    short = min(size) if unit.pixel_perfect else unit.processor_res
+    scale = short / min(image.size)
+    if scale != 1.0:
+        work = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        resample = Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BOX
+        image = image.resize(work, resample)
+    return Image.fromarray(run(image, unit)).convert("RGB")
+
+
+def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
+    """A map fitted to (width, height) by A1111's resize mode: stretch, cover and crop, or fit and pad black."""
+    from PIL import Image
+
+    from sdstudio.core.control.unit import ResizeMode
+
+    if image.size == size:
+        return image
+    if mode is ResizeMode.just_resize:
+        return image.resize(size, Image.Resampling.LANCZOS)
+    w, h = size
+    cover = mode is ResizeMode.crop_and_resize
+    scale = (max if cover else min)(w / image.width, h / image.height)
+    scaled = image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS
+    )
+    if cover:
+        left, top = (scaled.width - w) // 2, (scaled.height - h) // 2
+        return scaled.crop((left, top, left + w, top + h))
+    canvas = Image.new("RGB", size, (0, 0, 0))
+    canvas.paste(scaled, ((w - scaled.width) // 2, (h - scaled.height) // 2))
+    return canvas
+
+
+def control_map(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
+    """What the unit's ControlNet sees: the preprocessed picture fitted to the generation size."""
+    return fit(preprocess(image, unit, size), size, unit.resize_mode)

@@ -1,0 +1,102 @@
+"""The prompt's reference tags: `{image}` (the reference attached to the job) and
+`{image:NAME_OR_PATH[:weight[:kind]]}` (e.g. `{image:hand.png:0.8:canny}`). Tags are removed from the text the
+text encoder sees; each named picture becomes a ControlNet unit, read before any heavy work."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdstudio.core.control.unit import ControlUnit
+from sdstudio.core.request import InputImage, RequestError
+
+TAG = re.compile(r"\{image(?::([^{}]*))?\}")
+# kind -> preprocessor of its ControlNet; kinds the issue names that need a model not built yet map to None
+KINDS: dict[str, str | None] = {
+    "canny": "canny",
+    "lineart": "lineart",
+    "scribble": "scribble",
+    "reference": None,  # IP-Adapter
+    "style": None,
+    "composition": None,
+    "depth": None,
+    "pose": None,
+    "tile": None,
+    "inpaint": None,
+}
+DEFAULT_KIND = "reference"
+
+
+@dataclass(frozen=True)
+class ImageTag:
+    """One `{image...}` tag: source "" is the job's attached reference."""
+
+    text: str  # the tag as written
+    source: str = ""
+    weight: float | None = None
+    kind: str | None = None
+
+
+def parse_image_tags(prompt: str) -> tuple[str, list[ImageTag]]:
+    """(the prompt without its tags, the tags in order). Malformed weights or kinds raise RequestError."""
+    tags: list[ImageTag] = []
+    for m in TAG.finditer(prompt):
+        parts = (m.group(1) or "").split(":") if m.group(1) else []
+        kind = weight = None
+        if parts and parts[-1].strip().lower() in KINDS:
+            kind = parts.pop().strip().lower()
+        if len(parts) > 1 and re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", parts[-1]):
+            weight = float(parts.pop())
+        source = ":".join(parts).strip()
+        if m.group(1) is not None and not source:
+            raise RequestError(
+                "prompt", f"{m.group(0)} names no picture; write {{image:PATH[:weight[:kind]]}}"
+            )
+        if weight is not None and not 0.0 <= weight <= 2.0:
+            raise RequestError("prompt", f"{m.group(0)}: weight {weight:g} is out of range; use 0 to 2")
+        tags.append(ImageTag(m.group(0), source, weight, kind))
+    text = re.sub(r"[ \t]*,?[ \t]*" + TAG.pattern, "", prompt) if tags else prompt
+    text = re.sub(r"^[\s,]+", "", text)
+    return text, tags
+
+
+def _unit_for(kind: str, weight: float | None, image: InputImage | None, base: ControlUnit) -> ControlUnit:
+    module = KINDS[kind]
+    if module is None:
+        usable = ", ".join(k for k, v in KINDS.items() if v)
+        raise RequestError(
+            "prompt", f"reference kind {kind!r} is not available yet; name a ControlNet kind: {usable}"
+        )
+    model = base.model if base.module == module else ""
+    return ControlUnit(image, module, model, weight if weight is not None else base.weight)
+
+
+def units_from_tags(
+    tags: Sequence[ImageTag], attached: Sequence[ControlUnit], base_dir: Path | None = None
+) -> tuple[ControlUnit, ...]:
+    """The ControlNet units the tags name (`{image}` needs an attached unit, which runs as it is); a named
+    picture is read now: missing or unreadable is one clear error."""
+    out: list[ControlUnit] = []
+    for tag in tags:
+        if not tag.source:
+            if not attached:
+                raise RequestError(
+                    "prompt", f"{tag.text} refers to the attached reference, but none is attached; "
+                    "attach one (--ref PATH) or name a file: {image:PATH}",
+                )  # fmt: skip
+            continue  # the attached units run as they are
+        if re.match(r"^[a-z]+://", tag.source, re.I):
+            raise RequestError(
+                "prompt", f"{tag.text}: fetching references from the network is off; save the picture and "
+                "name its file",
+            )  # fmt: skip
+        path = Path(tag.source).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        if not path.is_file():
+            raise RequestError("prompt", f"{tag.text}: reference picture not found: {path}")
+        image = InputImage.from_file(path, f"prompt {tag.text}")
+        out.append(_unit_for(tag.kind or DEFAULT_KIND, tag.weight, image, ControlUnit()))
+    return tuple(out)

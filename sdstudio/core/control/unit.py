@@ -1,0 +1,138 @@
+"""A ControlNet unit: one reference picture, how it is preprocessed and how strongly it steers the picture.
+
+Field names and values follow the A1111 ControlNet extension's API (webuiapi's `ControlNetUnit`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sdstudio.core.request import InputImage, RequestError
+
+
+class ControlMode(str, Enum):
+    """A1111's control modes (the API also sends them as 0, 1, 2)."""
+
+    balanced = "Balanced"
+    prompt = "My prompt is more important"
+    controlnet = "ControlNet is more important"
+
+
+class ResizeMode(str, Enum):
+    """How the reference is fitted to the picture's size (the API also sends 0, 1, 2)."""
+
+    just_resize = "Just Resize"
+    crop_and_resize = "Crop and Resize"
+    resize_and_fill = "Resize and Fill"
+
+
+@dataclass(frozen=True)
+class ControlUnit:
+    """One ControlNet unit of a request."""
+
+    image: InputImage | None = None  # the reference picture (None: the job's init image)
+    module: str = "none"  # preprocessor: "none", "canny", "scribble", "lineart", "invert", "threshold"
+    model: str = ""  # a ControlNet of the library: name or "name [hash]"; "" picks one named like the module
+    weight: float = 1.0  # controlnet_conditioning_scale
+    guidance_start: float = 0.0  # fraction of the steps where the unit starts acting
+    guidance_end: float = 1.0
+    control_mode: ControlMode = ControlMode.balanced
+    resize_mode: ResizeMode = ResizeMode.crop_and_resize
+    processor_res: int = 512  # the short side the preprocessor works at
+    threshold_a: float = 100.0  # canny: low threshold; scribble/lineart/threshold: the binarising level
+    threshold_b: float = 200.0  # canny: high threshold
+    pixel_perfect: bool = False  # the preprocessor works at the picture's own resolution
+    enabled: bool = True
+
+    def validate(self, index: int) -> ControlUnit:
+        """Check the unit's fields; RequestError names the field as `controls[i].field`."""
+        from sdstudio.core.control.preprocess import MODULES
+
+        where = f"controls[{index}]"
+        if self.module not in MODULES:
+            raise RequestError(
+                f"{where}.module", f"unknown preprocessor {self.module!r}; use {', '.join(MODULES)}"
+            )
+        if not 0.0 <= float(self.weight) <= 2.0:
+            raise RequestError(f"{where}.weight", f"{self.weight} is out of range; use 0 to 2")
+        if not 0.0 <= float(self.guidance_start) < float(self.guidance_end) <= 1.0:
+            raise RequestError(
+                f"{where}.guidance_start",
+                f"start {self.guidance_start} and end {self.guidance_end} must satisfy 0 <= start < end <= 1",
+            )
+        if not isinstance(self.processor_res, int) or not 64 <= self.processor_res <= 4096:
+            raise RequestError(
+                f"{where}.processor_res", f"{self.processor_res} is out of range; use 64 to 4096"
+            )
+        for name in ("threshold_a", "threshold_b"):
+            if not 0.0 <= float(getattr(self, name)) <= 255.0:
+                raise RequestError(f"{where}.{name}", f"{getattr(self, name)} is out of range; use 0 to 255")
+        return self
+
+    # -- serialisation (Request.to_dict / from_dict call these) ---------------------------------------
+    def to_dict(self, images: str = "base64") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Enum):
+                v = v.value
+            elif isinstance(v, InputImage):
+                v = {"sha256": v.sha256, "width": v.width, "height": v.height} | (
+                    {"png": v.to_base64()} if images == "base64" else {}
+                )
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], resolve_image: Any = None) -> ControlUnit:
+        """Inverse of to_dict; unknown keys are ignored; enums also as A1111's numbers 0, 1, 2."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            if key == "image":
+                value = _image(value, resolve_image)
+            elif key == "control_mode":
+                value = _enum(ControlMode, value)
+            elif key == "resize_mode":
+                value = _enum(ResizeMode, value)
+            elif key in ("weight", "guidance_start", "guidance_end", "threshold_a", "threshold_b"):
+                value = float(value)
+            elif key in ("pixel_perfect", "enabled"):
+                value = bool(value)
+            elif key == "processor_res":
+                value = int(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+
+def _enum(kind: type[Enum], value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        members = list(kind)
+        if not 0 <= value < len(members):
+            raise ValueError(f"{kind.__name__} {value} is out of range; use 0 to {len(members) - 1}")
+        return members[value]
+    return kind(value)
+
+
+def _image(value: Any, resolve_image: Any) -> InputImage | None:
+    if value is None:
+        return None
+    if isinstance(value, dict) and "png" in value:
+        return InputImage.from_base64(value["png"], "controls.image")
+    if isinstance(value, dict) and resolve_image is not None:
+        return resolve_image(value["sha256"])
+    if isinstance(value, str):
+        return InputImage.from_base64(value, "controls.image")
+    return None
+
+
+def controls_from_list(value: Any, resolve_image: Any = None) -> tuple[ControlUnit, ...]:
+    """Request.controls from its serialised list."""
+    return tuple(
+        u if isinstance(u, ControlUnit) else ControlUnit.from_dict(u, resolve_image) for u in value or ()
+    )
