@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel
 from sdstudio.core import demo
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.models_window import open_models_window
+from sdstudio.gui.replay_compare import install as install_replay
 from sdstudio.gui.training_window import open_training_window
 
 if TYPE_CHECKING:
@@ -122,3 +123,4 @@ def build_actions(w: MainWindow) -> None:
     w.result_label_action = tools.addWidget(w.result_label)
     tools.addAction(w.next_result_action)
     w.addToolBar(w.canvas_tools)
+    install_replay(w)  # gallery: Replay and compare
