@@ -253,15 +253,13 @@ def connect_worker(panel: TrainingWindow, worker: Any, on_done: Callable[[], Non
 
 def open_training_window(window: Any) -> TrainingWindow:
     """The studio's training window (one per studio), running its jobs on the studio's queue."""
-    from sdstudio.core.lora import own_folder
-
     existing = getattr(window, "training_window", None)
     if existing is None:
         queue = window.worker.queue
         existing = TrainingWindow(
             window.library,
             lambda task, request: queue.submit(request, source="gui", task=task),
-            own_folder(),
+            window.library.settings.library_path() / "models" / "Lora",
             window,
         )
         connect_worker(existing, window.worker)

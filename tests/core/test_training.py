@@ -116,7 +116,8 @@ def test_training_lowers_the_loss_moves_pictures_and_patches_back(
     from sdstudio.core.request import Request
 
     library = ModelLibrary()
-    config = _config(tmp_path, output=sdstudio_home / "data" / "loras" / "redstyle.safetensors")
+    lora_folder = library.settings.library_path() / "models" / "Lora"  # where <lora:name> finds it
+    config = _config(tmp_path, output=lora_folder / "redstyle.safetensors")
     result = Trainer(config, library).run()
     assert result.steps == 40 and len(result.losses) == 40 and result.peak_memory > 0
 

@@ -24,7 +24,6 @@ def _type(qtbot: Any, widget: Any, text: str) -> None:
 def test_a_lora_is_trained_from_the_window(
     qtbot: Any, demo_home: Path, sdstudio_home: Path, tmp_path: Path
 ) -> None:
-    from sdstudio.core.lora import own_folder
     from sdstudio.core.models import ModelLibrary
 
     pictures = tmp_path / "pictures" / "3_red"
@@ -33,9 +32,10 @@ def test_a_lora_is_trained_from_the_window(
         Image.new("RGB", (64, 64), (220, 30, 30)).save(pictures / f"{i}.png")
     Image.new("RGB", (16, 16)).save(pictures / "tiny.png")
     library = ModelLibrary()
+    lora_folder = library.settings.library_path() / "models" / "Lora"
     queue = JobQueue(store=None)
     worker = Worker(queue, preload=False)
-    panel = TrainingWindow(library, lambda task, req: queue.submit(req, task=task), own_folder())
+    panel = TrainingWindow(library, lambda task, req: queue.submit(req, task=task), lora_folder)
     connect_worker(panel, worker)
     qtbot.addWidget(panel)
     panel.show()
@@ -55,7 +55,7 @@ def test_a_lora_is_trained_from_the_window(
         assert panel.status.text().startswith("done: <lora:redstyle:1>"), panel.status.text()
         assert len(panel.plot.losses) == 6 and panel.progress.value() == 6
         assert panel.start_button.isEnabled()
-        assert (own_folder() / "redstyle.safetensors").is_file()
+        assert (lora_folder / "redstyle.safetensors").is_file()
         assert [i.name for i in library.loras.infos()] == ["redstyle"]
     finally:
         worker.stop()
