@@ -54,15 +54,13 @@ def replay_router(queue: JobQueue, library: Any, limits: Limits) -> APIRouter:
 
     @router.post("/sdstudio/v1/replay", response_model=ReplayResponse)
     async def replay(body: ReplayBody) -> dict[str, Any]:
-        from sdstudio.core.replay import ReplayError, compare, environment_changes, find_model, read_recipe
+        from sdstudio.core.replay import ReplayError, compare, environment_changes, read_recipe
 
         # 1. the recipe, the model by hash, the overrides: every check before the job is queued
         data = decode_bytes(body.image, "image", limits)
         try:
             recipe = read_recipe(data, queue.store)
-            request = recipe.request.replace(
-                model=find_model(library, recipe.model_name, recipe.model_hash), **_overrides(body.overrides)
-            )
+            request = recipe.bind(library).replace(**_overrides(body.overrides))
         except ReplayError as e:
             raise RequestError("image", str(e)) from None
         except ModelError as e:

@@ -68,7 +68,7 @@ def _replay(chain: list, store: object, library: object, device: str | None) -> 
     from sdstudio.cli.generate import ProgressBar
     from sdstudio.core.engine import Engine
     from sdstudio.core.errors import EngineError
-    from sdstudio.core.replay import ReplayError, compare, find_model, read_recipe
+    from sdstudio.core.replay import ReplayError, compare, read_recipe
     from sdstudio.core.request import RequestError
 
     if chain[0].recipe.parent:
@@ -79,12 +79,11 @@ def _replay(chain: list, store: object, library: object, device: str | None) -> 
     for i, step in enumerate(chain, 1):
         try:
             recipe = read_recipe(step.path, store, need_inputs=previous is None)  # type: ignore[arg-type]
-            request = recipe.request
+            request = recipe.bind(library)
             if previous is not None:
                 request = request.replace(init_image=InputImage.from_pil(previous))
                 if request.mode is Mode.inpaint and request.mask is None:
                     raise ReplayError("its mask is not in the gallery's input store")
-            request = request.replace(model=find_model(library, recipe.model_name, recipe.model_hash))
             result = engine.run(request.validate(), on_step=ProgressBar())
         except (ReplayError, EngineError, RequestError) as e:
             raise CliError(f"step {i} ({step.path}): {e}") from None

@@ -62,7 +62,7 @@ def generate_from(args: argparse.Namespace) -> int:
     """Run a picture's recipe with overrides; print what cannot be honoured first, the comparison last."""
     from sdstudio.cli.generate import execute
     from sdstudio.core.errors import ModelError
-    from sdstudio.core.replay import ReplayError, compare, environment_changes, find_model, read_recipe
+    from sdstudio.core.replay import ReplayError, compare, environment_changes, read_recipe
 
     picture: Path = args.from_picture
     if not picture.is_file():
@@ -74,10 +74,8 @@ def generate_from(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     flags = explicit_flags(args)
     try:
-        request = apply_overrides(recipe.request, flags)
-        if "model" not in flags:
-            request = request.replace(model=find_model(library, recipe.model_name, recipe.model_hash))
-        request.validate()
+        base = recipe.bind(library) if "model" not in flags else recipe.request
+        request = apply_overrides(base, flags).validate()
     except (RequestError, ModelError) as e:
         raise CliError(str(e)) from None
     ignored = [k for k in recipe.unhonoured]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 # Recorded A1111 keys that are not generation parameters: they need no honouring.
 _INFORMATIONAL = frozenset({"Version", "Model", "Model hash", "Prompt", "Negative prompt"})
+# Keys written from what a job applied (its LoRA tags, embeddings, VAE choice), honoured through those.
+_DERIVED = frozenset({"Lora hashes", "TI hashes", "VAE", "VAE hash"})
 ENVIRONMENT_KEYS = ("device", "dtype", "torch", "diffusers", "transformers", "sdstudio", "python")
 
 
@@ -51,6 +53,17 @@ class Recipe:
     parent: str | None = None  # pixel hash of the init picture
     unhonoured: tuple[str, ...] = ()  # recorded fields this studio cannot reproduce
     environment: Mapping[str, str] = field(default_factory=dict)  # device, dtype, library versions
+    lora_hashes: Mapping[str, str] = field(default_factory=dict)  # LoRA name -> recorded hash
+
+    def bind(self, library: object) -> Request:
+        """The request ready for this library: the model found by hash, renamed LoRAs relinked by hash."""
+        request = self.request.replace(model=find_model(library, self.model_name, self.model_hash))
+        loras = getattr(library, "loras", None)
+        if self.lora_hashes and loras is not None:
+            from sdstudio.core.lora.relink import relink
+
+            request = request.replace(prompt=relink(request.prompt, dict(self.lora_hashes), loras))
+        return request
 
 
 def read_recipe(
@@ -71,12 +84,16 @@ def read_recipe(
         return _own_recipe(source, name, inputs, need_inputs)
     recorded = params.extra or parse_infotext(params.infotext)
     model_hash = str(recorded.get("Model hash", "") or "").strip().lower()
+    request = params.request.replace(model="")
+    if vae := str(recorded.get("VAE", "") or "").strip():  # A1111 names the VAE file it used
+        request = request.replace(vae=vae)
     return Recipe(
-        params.request.replace(model=""),
+        request,
         params.tool,
         model_name=params.model,
         model_hash=model_hash,
         unhonoured=unhonoured_fields(recorded, params.request),
+        lora_hashes=_lora_hashes(recorded),
     )
 
 
@@ -129,7 +146,14 @@ def _own_recipe(
         parent=parent,
         unhonoured=unknown,
         environment={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+        lora_hashes=_lora_hashes(payload),
     )
+
+
+def _lora_hashes(extra: Mapping[str, object]) -> dict[str, str]:
+    from sdstudio.core.lora.relink import recorded_hashes
+
+    return recorded_hashes(dict(extra))
 
 
 def _sha(image: object) -> str | None:
@@ -141,7 +165,7 @@ def unhonoured_fields(recorded: Mapping[str, object], request: Request) -> tuple
     written = parse_infotext(infotext(GeneratedImage(None, request.seed, request), Result(request, ())))
     out = []
     for key, value in recorded.items():
-        if key in _INFORMATIONAL or value in (None, ""):
+        if key in _INFORMATIONAL or key in _DERIVED or value in (None, ""):
             continue
         if _norm(written.get(key)) != _norm(value):
             out.append(key)

@@ -37,16 +37,14 @@ class ReplayCompare(QObject):
     def start(self, record: Any) -> Any | None:
         """Queue the replay of a gallery record; its problems are one line in the status bar."""
         from sdstudio.core.errors import ModelError
-        from sdstudio.core.replay import ReplayError, find_model, read_recipe
+        from sdstudio.core.replay import ReplayError, read_recipe
         from sdstudio.core.request import RequestError
 
         w = self.window
         path = Path(record.path)
         try:
             recipe = read_recipe(path, w.store)
-            request = recipe.request.replace(
-                model=find_model(w.library, recipe.model_name, recipe.model_hash)
-            )
+            request = recipe.bind(w.library)
             request.validate()
         except (ReplayError, ModelError, RequestError) as e:
             w.status.show_message(f"Cannot replay {path.name}: {e}", True)

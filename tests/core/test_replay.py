@@ -51,3 +51,27 @@ def test_our_pictures_record_the_environment(cpu_engine: Any, tmp_path: Path) ->
     assert env["device"] == "cpu" and env["dtype"] == "float32" and env["torch"] and env["diffusers"]
     recipe = read_recipe(path)
     assert recipe.environment == env and recipe.request.seed == 1 and recipe.unhonoured == ()
+
+
+def test_a_recipe_binds_its_model_and_renamed_loras_by_hash(tmp_path: Path) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    from sdstudio.core.lora import autov3
+    from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.settings import Settings
+    from tests.core.test_lora_records import _lora_file
+
+    library = ModelLibrary(Settings())
+    folder = library.settings.library_path() / "models" / "Lora"
+    lora = _lora_file(folder, "renamed-here", 3)
+    info = PngInfo()
+    info.add_text(
+        "parameters",
+        "a cat <lora:catStyle:0.6>\nSteps: 3, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, "
+        f'Model: Demo (random weights), Lora hashes: "catStyle: {autov3(lora)[:12]}", Version: v1.10.1',
+    )
+    Image.new("RGB", (64, 64)).save(tmp_path / "a.png", pnginfo=info)
+    recipe = read_recipe(tmp_path / "a.png")
+    assert recipe.unhonoured == ()  # the LoRA hashes are written back once the tag is applied
+    request = recipe.bind(library)
+    assert request.prompt == "a cat <lora:renamed-here:0.6>" and request.model == "Demo (random weights)"
