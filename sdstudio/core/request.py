@@ -351,5 +351,6 @@ class Result:
     embeddings: tuple[tuple[str, str], ...] = ()  # (name, sha256) per textual-inversion embedding used
     vae_name: str = ""  # the chosen VAE's file name ("" = the model's own)
     vae_hash: str = ""  # its sha256
+    controlnets: tuple[Any, ...] = ()  # sdstudio.core.control.extension.AppliedControl per unit that ran
     environment: dict[str, str] = field(default_factory=dict, compare=False)  # device, dtype, versions
     peak_memory: int = 0  # bytes of device memory at the job's peak (CUDA; 0: not measured)

@@ -68,7 +68,8 @@ def _initial_noise(run: DenoisePass, kwargs: dict[str, Any], batch: BatchContext
     compared = len(batch.noise_shape) if noise is batch.noise else 2
     if tuple(noise.shape[:compared]) != tuple(batch.noise_shape[:compared]):
         raise EngineError(f"initial noise: shape {tuple(noise.shape)}, expected {tuple(batch.noise_shape)}")
-    if "image" not in kwargs or ("mask_image" in kwargs and kwargs.get("strength", 1.0) >= 1.0):
+    # pure noise: no init picture to noise (a ControlNet txt2img call's `image` is its control map)
+    if "strength" not in kwargs or ("mask_image" in kwargs and kwargs["strength"] >= 1.0):
         kwargs["latents"] = noise.to(dtype=run.pipe.unet.dtype)
         yield
         return

@@ -7,6 +7,7 @@ from sdstudio.core.engine.hooks import ExtensionFactory
 
 def standard_extensions() -> list[ExtensionFactory]:
     """Factories `(request, library) -> Extension | None` for the built-in features."""
+    from sdstudio.core.control.extension import ApplyControlNet
     from sdstudio.core.hires import HiresFix
     from sdstudio.core.lora.extension import ApplyLoras
     from sdstudio.core.speed.extension import FastSpeed, PeakMemory, SafeDecode
@@ -17,6 +18,7 @@ def standard_extensions() -> list[ExtensionFactory]:
         UseVae.for_request,
         ApplyLoras.for_request,
         VariationNoise.for_request,
+        ApplyControlNet.for_request,
         HiresFix.for_request,
         FastSpeed.for_request,
         PeakMemory.for_request,

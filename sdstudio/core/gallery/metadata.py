@@ -78,6 +78,7 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
         **hires_params(r),
         "Lora hashes": _hash_list((a.name, a.short_hash) for a in result.loras),
         "TI hashes": _hash_list((name, sha[:12]) for name, sha in result.embeddings),
+        **{f"ControlNet {i}": a.infotext() for i, a in enumerate(result.controlnets)},
         "Version": f"sdstudio {__version__}",
     }
     line = ", ".join(f"{k}: {quote(v)}" for k, v in params.items() if v is not None)
