@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import itertools
 import re
@@ -70,12 +69,6 @@ def _styles(r: Request, v: str, _all: tuple) -> Request:
     return r.replace(styles=r.styles + tuple(s.strip() for s in v.split(",") if s.strip()))
 
 
-def _vae(r: Request, v: str, _all: tuple) -> Request:
-    if "vae" not in {f.name for f in dataclasses.fields(Request)}:
-        raise RequestError("xyz", "the VAE axis needs a VAE choice per job, which sdstudio does not have yet")
-    return r.replace(vae=v)
-
-
 @dataclass(frozen=True)
 class AxisKind:
     label: str
@@ -102,7 +95,7 @@ AXES: dict[str, AxisKind] = {
         AxisKind("Clip skip", "int", _field("clip_skip")),
         AxisKind("Denoising", "float", _field("strength")),
         AxisKind("Hires upscaler", "str", _field("hr_upscaler")),
-        AxisKind("VAE", "str", _vae, cost=0.7),
+        AxisKind("VAE", "str", _field("vae"), cost=0.7),
         AxisKind("Styles", "str", _styles),
         AxisKind("Size", "str", _size),
         AxisKind("LoRA weight", "float", _lora_weight),

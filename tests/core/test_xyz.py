@@ -61,6 +61,11 @@ def test_every_combination_applied_with_fixed_seed() -> None:
     assert spec.positions()[:3] == [(0, 0, 0), (1, 0, 0), (0, 1, 0)]
 
 
+def test_the_vae_axis_sets_each_cells_vae() -> None:
+    spec = xyz_grid(Request(prompt="a cat"), Axis.parse("VAE:Automatic,vae-ft-mse.safetensors"))
+    assert [r.vae for r in spec.cells[0][0]] == ["Automatic", "vae-ft-mse.safetensors"]
+
+
 def test_prompt_matrix_as_a1111() -> None:
     spec = prompt_matrix(Request(prompt="a cat|in snow|at night|oil", seed=3))
     assert len(spec.x_labels) == 4 and len(spec.y_labels) == 2  # options b, c across; d down
