@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QToolBar
 
 from sdstudio.core.jobs import Job, JobFinished
 from sdstudio.core.outpaint import Outpaint
-from sdstudio.core.request import Mode, Progress, Request, RequestError, Result
+from sdstudio.core.request import GeneratedImage, Mode, Progress, Request, RequestError, Result
 from sdstudio.core.upscale.extras import ExtrasUpscale
 from sdstudio.core.xyz import GridSpec, prompt_matrix, xyz_grid
 from sdstudio.core.xyz_run import PlotOutcome, grid_task
@@ -49,6 +49,9 @@ class Iterate:
         menu.addSeparator()
         self.outpaint_action = self._add(menu, "&Outpaint the canvas picture…", lambda: self.outpaint())
         self.upscale_action = self._add(menu, "&Upscale the canvas picture…", self.upscale_dialog)
+        self.upscale_gallery_action = QAction("Upscale into the gallery…", w.gallery.view)
+        self.upscale_gallery_action.triggered.connect(self.upscale_gallery_dialog)
+        w.gallery.view.addAction(self.upscale_gallery_action)  # the thumbnails' context menu (A1111's Extras)
         menu.addSeparator()
         self.batch_action = self._add(menu, "Show the &batch as a grid", self.batch_grid)
         self.compare_action = self._add(menu, "&Compare the result with its input", self.compare)
@@ -131,6 +134,32 @@ class Iterate:
         self.upscales[job.id] = done
         return job
 
+    def upscale_gallery_dialog(self) -> Job | None:
+        from sdstudio.core.upscale import all_upscalers
+
+        dialog = UpscaleDialog([u.name for u in all_upscalers(self.w.library)], self.w)
+        return self.upscale_gallery(dialog.settings()) if dialog.exec() else None
+
+    def upscale_gallery(self, settings: ExtrasUpscale) -> Job | None:
+        """Upscale the selected gallery picture on the worker; the result is saved to the gallery beside it,
+        with the picture's own parameters."""
+        from PIL import Image
+
+        record = self.w.gallery.selected()
+        if record is None:
+            self._error("Select a picture in the gallery first.")
+            return None
+        try:
+            with Image.open(record.path) as img:
+                source = img.convert("RGB")
+            settings.validate(source.width, source.height)
+        except (OSError, ValueError) as e:
+            self._error(f"Cannot upscale {record.path}: {e}")
+            return None
+        recorded = self.w.store.request_of(record) or Request()
+        task = upscale_task(source, settings, [], keep=recorded)
+        return self.w.queue.submit(self.w.studio.parameters, source="gui", task=task)
+
     # -- plots -------------------------------------------------------------------------------------
     def xyz_plot(self) -> Job | None:
         dialog = XyzDialog(self.w)
@@ -201,8 +230,9 @@ class Iterate:
         return dialog
 
 
-def upscale_task(picture: Any, settings: ExtrasUpscale, out: list[Any]) -> Any:
-    """A queue task upscaling `picture` into `out`; tiles report as progress steps (phase "upscale")."""
+def upscale_task(picture: Any, settings: ExtrasUpscale, out: list[Any], keep: Request | None = None) -> Any:
+    """A queue task upscaling `picture` into `out`; tiles report as progress steps (phase "upscale").
+    keep: save the upscaled picture to the gallery with this request's parameters."""
 
     def task(engine: Any, on_step: Any, cancel: Any) -> Result:
         from sdstudio.core.upscale.extras import extras_upscale
@@ -216,6 +246,9 @@ def upscale_task(picture: Any, settings: ExtrasUpscale, out: list[Any]) -> Any:
         out.append(
             extras_upscale(picture, settings, engine.library, engine.device, on_tile=tile, cancel=cancel)
         )
+        if keep is not None:
+            seed = max(keep.seed, 0)
+            return Result(keep, (GeneratedImage(out[-1], seed, keep.replace(seed=seed)),))
         return Result(Request(), ())  # the picture goes to the canvas, not the gallery
 
     return task

@@ -132,6 +132,29 @@ def test_upscale_the_canvas_picture_on_the_worker(qtbot: Any, window: Any) -> No
     assert window.iterate.upscale(ExtrasUpscale()) is None and "canvas first" in window.status.message.text()
 
 
+def test_upscale_a_gallery_picture_into_the_gallery(qtbot: Any, window: Any, engine: Any, store: Any) -> None:
+    from sdstudio.core.request import Request
+    from sdstudio.core.upscale.extras import ExtrasUpscale
+
+    store.add(engine.run(Request(prompt="a teal sea", steps=1, width=64, height=64, seed=4)))
+    window.gallery.refresh()
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1, timeout=30_000)
+    assert (
+        window.iterate.upscale_gallery(ExtrasUpscale()) is None
+        and "gallery first" in window.status.message.text()
+    )
+    view = window.gallery.view
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(view.model().index(0, 0)).center()
+    )
+    assert "Upscale into the gallery…" in [a.text() for a in view.actions()]  # the thumbnails' context menu
+    with qtbot.waitSignal(window.worker.finished, timeout=TIMEOUT):
+        window.iterate.upscale_gallery(ExtrasUpscale(upscaler_1="Nearest", upscaling_resize=2.0))
+    qtbot.waitUntil(lambda: store.count() == 2, timeout=10_000)
+    newest = store.search("teal")[0]
+    assert (newest.width, newest.height, newest.prompt) == (128, 128, "a teal sea")
+
+
 def test_outpaint_the_canvas_picture(qtbot: Any, window: Any) -> None:
     from sdstudio.core.outpaint import Outpaint
 
