@@ -176,3 +176,25 @@ def test_resume_continues_with_the_same_losses(demo_home: Path, sdstudio_home: P
     resumed = Trainer(config, library).run(resume=True).losses
     assert len(resumed) == 10
     np.testing.assert_allclose(resumed, straight, rtol=1e-5)
+
+
+def test_sdxl_with_both_text_encoders_writes_keys_every_loader_maps(
+    sdstudio_home: Path, tmp_path: Path
+) -> None:
+    from sdstudio.core import demo
+    from sdstudio.core.lora import read_lora
+    from sdstudio.core.lora.names import key_map
+    from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.settings import Settings
+
+    folder = tmp_path / "tiny-sdxl"
+    pipe = demo.tiny_sdxl_pipeline()
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    config = _config(tmp_path, model=str(folder), steps=3, train_text_encoder=True, locon=False)
+    result = Trainer(config, ModelLibrary(Settings())).run()
+    lora = read_lora(result.output)
+    prefixes = {name.split("_", 2)[0] + "_" + name.split("_", 2)[1] for name in lora.groups}
+    assert prefixes == {"lora_unet", "lora_te1", "lora_te2"}
+    known = key_map(pipe)
+    assert [name for name in lora.groups if name not in known] == []  # A1111/ComfyUI spellings, all mapped
+    assert lora.metadata["ss_base_model_version"] == "sdxl_base_v1-0"

@@ -24,7 +24,7 @@ from sdstudio.core.training.network import (
     text_names,
     text_prefixes,
 )
-from sdstudio.core.training.state import Checkpoints, cached_latents, peak_memory, save_lora
+from sdstudio.core.training.state import Checkpoints, base_version, cached_latents, peak_memory, save_lora
 
 log = logging.getLogger(__name__)
 OOM_ADVICE = (
@@ -194,7 +194,7 @@ class Trainer:
                     checkpoints.save(net, optimizer, scheduler, step + 1, losses)
                 if c.sample_every and (step + 1) % c.sample_every == 0:
                     samples += runner.samples(step + 1, c.state_dir / "samples", self.on_sample)
-            save_lora(c.output, net, c, data, entry, total)
+            save_lora(c.output, net, c, data, entry, total, base_version(pipe, entry))
             checkpoints.save(net, optimizer, scheduler, total, losses)
             return TrainResult(
                 c.output, total, tuple(losses), tuple(samples), peak_memory(pipe.device), data.skipped

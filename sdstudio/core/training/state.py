@@ -101,7 +101,18 @@ def cached_latents(
     return out
 
 
-def save_lora(path: Path, net: LoraNetwork, c: TrainConfig, data: Dataset, entry: Any, steps: int) -> None:
+def base_version(pipe: Any, entry: Any) -> str:
+    """kohya's ss_base_model_version: from the library's family, else from the pipeline's own parts."""
+    if entry.family.base in BASE_VERSIONS:
+        return BASE_VERSIONS[entry.family.base]
+    if getattr(pipe, "text_encoder_2", None) is not None:
+        return "sdxl_base_v1-0"
+    return "sd_v2" if pipe.text_encoder.config.hidden_size == 1024 else "sd_v1"
+
+
+def save_lora(
+    path: Path, net: LoraNetwork, c: TrainConfig, data: Dataset, entry: Any, steps: int, base: str
+) -> None:
     """The LoRA as kohya writes it: its keys, and `ss_*` metadata A1111's and ComfyUI's pickers read."""
     from safetensors.torch import save
 
@@ -112,7 +123,7 @@ def save_lora(path: Path, net: LoraNetwork, c: TrainConfig, data: Dataset, entry
         "ss_network_args": json.dumps(
             {"conv_dim": str(c.rank), "conv_alpha": f"{c.alpha:g}"} if c.locon else {}
         ),
-        "ss_base_model_version": BASE_VERSIONS.get(entry.family.base, "sd_v1"),
+        "ss_base_model_version": base,
         "ss_sd_model_name": entry.name,
         "ss_sd_model_hash": entry.short_hash,
         "ss_new_sd_model_hash": entry.sha256,

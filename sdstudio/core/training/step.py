@@ -35,7 +35,12 @@ class StepRunner:
                 e, p = self._prompts[caption]
             else:
                 with torch.set_grad_enabled(trained):
-                    out = self.pipe.encode_prompt(caption, self.pipe.device, 1, False)
+                    out = self.pipe.encode_prompt(
+                        caption,
+                        device=self.pipe.device,
+                        num_images_per_prompt=1,
+                        do_classifier_free_guidance=False,
+                    )
                 e, p = out[0], (out[2] if self.sdxl else None)
                 if not trained:
                     self._prompts[caption] = (e.detach(), p.detach() if p is not None else None)
