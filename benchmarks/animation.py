@@ -25,9 +25,11 @@ def measure(label: str, model: str, size: int, steps: int, frames: int, rounds: 
     from sdstudio.core.animation.render import Animator
     from sdstudio.core.animation.settings import AnimationSettings
     from sdstudio.core.engine import Engine
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import InputImage, Mode, Request
+    from sdstudio.core.settings import Settings
 
-    engine = Engine(device="cpu")
+    engine = Engine(ModelLibrary(Settings.load()), device="cpu")
     tmp = Path(tempfile.mkdtemp(prefix="sdstudio-bench-"))
     init = tmp / "init.png"
     rng = np.random.default_rng(0)

@@ -28,10 +28,12 @@ def main() -> int:
     from sdstudio.core.engine import Engine
     from sdstudio.core.gallery import GalleryStore
     from sdstudio.core.jobs import JobQueue
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import Request
+    from sdstudio.core.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(device="cpu")
+        engine = Engine(ModelLibrary(Settings.load()), device="cpu")
         store = GalleryStore(Path(tmp) / "out", Path(tmp) / "index.sqlite3")
         queue = JobQueue(engine_factory=lambda: engine, store=store)  # the same engine serves both paths
         thread, stop = queue.start_thread()

@@ -63,10 +63,12 @@ def measure(label: str, model: str, size: int, steps: int, rounds: int) -> float
     import torch
 
     from sdstudio.core.engine import Engine
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import Request
     from sdstudio.core.samplers import SAMPLERS
+    from sdstudio.core.settings import Settings
 
-    engine = Engine(device="cpu")
+    engine = Engine(ModelLibrary(Settings.load()), device="cpu")
     req = Request(
         prompt="a lighthouse at dusk",
         negative_prompt="blurry",

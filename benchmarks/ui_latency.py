@@ -55,8 +55,9 @@ def gui_gaps(steps: int, size: int) -> tuple[float, float, int, float]:
     store = None
     try:
         from sdstudio.core.gallery import GalleryStore
+        from sdstudio.core.settings import Settings
 
-        store = GalleryStore()
+        store = GalleryStore(Settings.load().outputs_path())
     except ImportError:
         pass
     window = MainWindow(JobQueue(store=store), store, preload=True)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sdstudio.core.models import ModelLibrary
+from sdstudio.core.settings import Settings
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -53,7 +56,7 @@ def cpu_engine(demo_home: Path):
     old = os.environ.get("SDSTUDIO_HOME")
     os.environ["SDSTUDIO_HOME"] = str(demo_home)
     try:
-        eng = Engine(device="cpu")
+        eng = Engine(ModelLibrary(Settings.load()), device="cpu")
         eng.run(Request(prompt="warm up", steps=1, width=64, height=64, seed=0))
         yield eng
         eng.close()

@@ -80,7 +80,7 @@ def _auth_dependency(credentials: str | None):
 
 def create_app(
     queue: JobQueue,
-    library: Any | None = None,
+    library: Any,
     *,
     auth: str | None = None,
     model: str = "",
@@ -89,10 +89,6 @@ def create_app(
 ) -> FastAPI:
     """The app; `queue` is the one shared with the studio window (or the headless server's own)."""
     limits = limits or convert.Limits()
-    if library is None:
-        from sdstudio.core.models import ModelLibrary
-
-        library = ModelLibrary()
     state = ApiState(model=model)
     app = FastAPI(
         title="sdstudio API", version=__version__, description="AUTOMATIC1111-compatible web UI API"

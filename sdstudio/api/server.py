@@ -15,7 +15,7 @@ class ApiServer:
     def __init__(
         self,
         queue: Any,
-        library: Any = None,
+        library: Any,
         host: str = "127.0.0.1",
         port: int = 7860,
         auth: str | None = None,

@@ -85,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
     # 2. render into the project folder (frames kept on cancel or failure)
     from sdstudio.core.animation.project import project_for
     from sdstudio.core.animation.render import Animator
-    from sdstudio.core.engine import Engine
+    from sdstudio.core.root import engine_for, load_settings, open_library
 
     project = args.project or project_for(args.output)
-    engine = Engine.from_settings(device=args.device)
+    engine = engine_for(open_library(load_settings()), args.device)
     animator = Animator(engine, settings, project)
     try:
         result = animator.render(on_progress=FrameBar(), resume=args.resume)

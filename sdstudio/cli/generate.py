@@ -244,11 +244,11 @@ def execute(request: Request, args: argparse.Namespace) -> Result:
     except OSError as e:
         raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
 
-    from sdstudio.core.engine import Engine
     from sdstudio.core.gallery.store import keep_inputs
     from sdstudio.core.metadata_io import write_png
+    from sdstudio.core.root import engine_for, load_settings, open_library
 
-    engine = Engine.from_settings(device=args.device)
+    engine = engine_for(open_library(load_settings()), args.device)
     try:
         result = engine.run(request, on_step=ProgressBar())
     except (EngineError, RequestError) as e:

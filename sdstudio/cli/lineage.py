@@ -66,14 +66,14 @@ def _replay(chain: list, store: object, library: object, device: str | None) -> 
     from PIL import Image
 
     from sdstudio.cli.generate import ProgressBar
-    from sdstudio.core.engine import Engine
     from sdstudio.core.errors import EngineError
     from sdstudio.core.replay import ReplayError, compare, read_recipe
     from sdstudio.core.request import RequestError
+    from sdstudio.core.root import engine_for
 
     if chain[0].recipe.parent:
         raise CliError("cannot replay: the first picture's parent is not in the gallery")
-    engine = Engine.from_settings(library=library, device=device)  # type: ignore[arg-type]
+    engine = engine_for(library, device)  # type: ignore[arg-type]
     previous = None
     differing = 0
     for i, step in enumerate(chain, 1):

@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     if models_install.wanted(args):
         return models_install.run(args)
-    library = ModelLibrary()
+    from sdstudio.core.root import load_settings
+
+    library = ModelLibrary(load_settings())
     if args.add_root is not None:
         try:
             count = library.add_root(args.add_root)

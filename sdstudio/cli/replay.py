@@ -97,8 +97,7 @@ def generate_from(args: argparse.Namespace) -> int:
 
 
 def _store_and_library():  # noqa: ANN202 - the two services replay reads
-    from sdstudio.core.gallery.store import GalleryStore
-    from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.root import build_services
 
-    library = ModelLibrary()
-    return GalleryStore(library.settings.outputs_path()), library
+    services = build_services()
+    return services.store, services.library

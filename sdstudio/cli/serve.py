@@ -28,31 +28,22 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sdstudio.api.app import create_app
-    from sdstudio.core.engine import Engine
     from sdstudio.core.errors import ModelError
-    from sdstudio.core.gallery import GalleryStore
-    from sdstudio.core.jobs import JobQueue
-    from sdstudio.core.models import ModelLibrary
-    from sdstudio.core.settings import Settings
+    from sdstudio.core.root import build_services
 
-    settings = Settings.load()
-    library = ModelLibrary(settings)
+    services = build_services()
     try:
-        library.resolve(args.model)
+        services.library.resolve(args.model)
     except ModelError as e:
+        services.close()
         raise CliError(str(e)) from None
-    store = GalleryStore(settings.outputs_path())
-    queue = JobQueue(
-        engine_factory=lambda: Engine.from_settings(library),
-        store=store,
-    )
-    thread, stop = queue.start_thread()
-    app = create_app(queue, library, auth=args.api_auth, model=args.model)
+    thread, stop = services.queue.start_thread()
+    app = create_app(services.queue, services.library, auth=args.api_auth, model=args.model)
     print(f"sdstudio API on http://{args.host}:{args.port} (docs at /docs)")
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         stop.set()
         thread.join(5)
-        store.close()
+        services.close()
     return 0

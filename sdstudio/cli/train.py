@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from sdstudio.core.errors import Cancelled, EngineError
     from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import RequestError
+    from sdstudio.core.root import load_settings
     from sdstudio.core.training import Trainer, preview, scan_dataset
 
     try:
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"checkpoints and samples: {config.state_dir}")
     cancel = threading.Event()
     try:
-        result = Trainer(config, ModelLibrary()).run(
+        result = Trainer(config, ModelLibrary(load_settings())).run(
             on_progress=TrainBar(), cancel=cancel, resume=args.resume
         )
     except KeyboardInterrupt:

@@ -167,10 +167,8 @@ class JobQueue:
     def engine(self) -> Any:
         """The engine, created on the worker thread at first use (torch loads there, not at start-up)."""
         if self._engine is None:
-            if self._engine_factory is None:
-                from sdstudio.core.engine import Engine
-
-                self._engine_factory = Engine
+            if self._engine_factory is None:  # a queue built without one (views under test) runs no job
+                raise EngineError("no engine: this queue was built without an engine factory")
             self._engine = self._engine_factory()
         return self._engine
 

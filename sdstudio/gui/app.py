@@ -1,4 +1,4 @@
-"""Application start-up: QApplication, the real queue, store and library, the main window, the event loop."""
+"""Application start-up: QApplication, the services from the composition root, the main window, the event loop."""
 
 from __future__ import annotations
 
@@ -11,31 +11,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 QUIT_WHEN_SHOWN = "SDSTUDIO_QUIT_WHEN_SHOWN"  # benchmarks: print the time the window was shown, then quit
-
-
-def open_store() -> Any | None:
-    """The gallery store, or None (the window still works; results are then not kept)."""
-    try:
-        from sdstudio.core.gallery import GalleryStore
-    except ImportError:
-        return None
-    try:
-        return GalleryStore()
-    except Exception as e:  # shown in the window's status bar
-        log.warning("gallery store unavailable: %s", e)
-        return None
-
-
-def open_library() -> Any | None:
-    try:
-        from sdstudio.core.models import ModelLibrary
-    except ImportError:
-        return None
-    try:
-        return ModelLibrary()
-    except Exception as e:
-        log.warning("model library unavailable: %s", e)
-        return None
 
 
 def install_excepthook(window: Any) -> None:
@@ -55,28 +30,22 @@ def run_app(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from sdstudio.core.jobs import JobQueue
+    from sdstudio.core.root import build_services
     from sdstudio.gui.main_window import MainWindow
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("sdstudio")
-    store, library = open_store(), open_library()
-
-    def engine_factory() -> Any:  # called on the worker thread: torch and diffusers load there
-        from sdstudio.core.engine import Engine
-
-        return Engine.from_settings(library)
-
-    window = MainWindow(JobQueue(engine_factory=engine_factory, store=store), store, library)
-    if store is None:
+    services = build_services(store_optional=True)  # the engine is made on the worker thread
+    window = MainWindow(services.queue, services.store, services.library)
+    if services.store is None:
         window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
     install_excepthook(window)
     window.show()
     from sdstudio.gui.models_window import offer_first_model
 
     offer_first_model(window)  # only the demo model: offer the Models window, once
-    if getattr(getattr(library, "settings", None), "api_on_start", False):
+    if services.settings.api_on_start:
         window.api.start()
     if os.environ.get(QUIT_WHEN_SHOWN):
 
@@ -86,4 +55,7 @@ def run_app(argv: list[str] | None = None) -> int:
             app.quit()
 
         QTimer.singleShot(0, shown)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        services.close()

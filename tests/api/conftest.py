@@ -49,7 +49,7 @@ class Live:
 def _live(tmp_path: Path, auth: str | None = None) -> Any:
     store = GalleryStore(tmp_path / "outputs", tmp_path / "index.sqlite3")
     library = ModelLibrary(Settings())
-    queue = JobQueue(engine_factory=lambda: Engine(device="cpu", library=library), store=store)
+    queue = JobQueue(engine_factory=lambda: Engine(library, device="cpu"), store=store)
     thread, stop = queue.start_thread()
     port = free_port()
     server = ApiServer(queue, library, port=port, auth=auth, limits=LIMITS)

@@ -26,7 +26,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, demo_home: Path):
     tmp = tmp_path_factory.mktemp("schemathesis")
     store = GalleryStore(tmp / "out", tmp / "index.sqlite3")
     library = ModelLibrary(Settings())
-    queue = JobQueue(engine_factory=lambda: Engine(device="cpu", library=library), store=store)
+    queue = JobQueue(engine_factory=lambda: Engine(library, device="cpu"), store=store)
     thread, stop = queue.start_thread()
     yield create_app(queue, library, limits=LIMITS, job_timeout=60)
     stop.set()

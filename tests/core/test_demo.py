@@ -9,7 +9,9 @@ import torch
 
 from sdstudio.core import demo
 from sdstudio.core.engine import Engine, pick_device, pick_dtype
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import Request
+from sdstudio.core.settings import Settings
 
 
 def test_tokenizer_ids_equal_openai_clip_vit_large(demo_home: Path) -> None:
@@ -60,7 +62,7 @@ def test_engine_from_settings_takes_the_device_preferences() -> None:
 
 def test_engine_uses_sdpa_attention(demo_home: Path, monkeypatch) -> None:
     monkeypatch.setenv("SDSTUDIO_HOME", str(demo_home))
-    engine = Engine(device="cpu")
+    engine = Engine(ModelLibrary(Settings.load()), device="cpu")
     engine.run(Request(prompt="x", steps=1, width=64, height=64, seed=0))
     procs = {type(p).__name__ for p in engine._loaded.pipe.unet.attn_processors.values()}
     assert procs == {"AttnProcessor2_0"}

@@ -48,7 +48,7 @@ def webui(tmp_path: Path, demo_home: Path) -> Path:
 
 @pytest.fixture
 def engine(webui: Path) -> Engine:
-    eng = Engine(device="cpu", library=ModelLibrary(Settings(model_roots=[str(webui)])))
+    eng = Engine(ModelLibrary(Settings(model_roots=[str(webui)])), device="cpu")
     yield eng
     eng.close()
 
@@ -153,7 +153,7 @@ def test_sdxl_embeddings_fill_both_text_encoders_as_diffusers_does(tmp_path: Pat
     clip_l, clip_g = torch.randn(2, 32, generator=g), torch.randn(2, 40, generator=g)
     emb = comfy / "models" / "embeddings" / "xl-glow.safetensors"
     save_file({"clip_l": clip_l, "clip_g": clip_g}, str(emb))
-    engine = Engine(device="cpu", library=ModelLibrary(Settings(model_roots=[str(comfy)])))
+    engine = Engine(ModelLibrary(Settings(model_roots=[str(comfy)])), device="cpu")
     req = Request(
         prompt="a lamp, xl-glow", steps=3, width=W, height=H, seed=2, sampler="Euler", model=str(folder)
     )

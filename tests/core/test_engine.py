@@ -14,8 +14,10 @@ from sdstudio.core import demo
 from sdstudio.core.engine import Engine
 from sdstudio.core.errors import Cancelled, ModelError, OutOfMemory
 from sdstudio.core.inpaint import crop_box, prepare_mask
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import InpaintArea, InputImage, Mode, Request
 from sdstudio.core.samplers import SAMPLERS
+from sdstudio.core.settings import Settings
 
 W = H = 64
 
@@ -277,6 +279,6 @@ def test_modes_share_weights_through_from_pipe(engine: Engine) -> None:
 
 def test_vae_tiling_option_is_applied(demo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SDSTUDIO_HOME", str(demo_home))
-    eng = Engine(device="cpu", vae_tiling=True)
+    eng = Engine(ModelLibrary(Settings.load()), device="cpu", vae_tiling=True)
     assert eng.run(Request(prompt="t", steps=1, width=W, height=H, seed=1)).images
     assert eng._loaded.pipe.vae.use_tiling

@@ -13,7 +13,9 @@ from PIL import Image, ImageDraw
 
 from sdstudio.core.engine import BatchContext, Engine, Extension, RunContext, StepState, UNetCall
 from sdstudio.core.errors import Cancelled, EngineError
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import InputImage, Mode, Request
+from sdstudio.core.settings import Settings
 
 W = H = 64
 
@@ -223,7 +225,7 @@ def test_engine_factories_are_asked_per_request(demo_home: Path, monkeypatch: py
         made.append(request.prompt)
         return Recorder()
 
-    eng = Engine(device="cpu", extensions=[factory])
+    eng = Engine(ModelLibrary(Settings.load()), device="cpu", extensions=[factory])
     eng.run(_req(steps=1))
     eng.run(_req(prompt="a cat <flip>", steps=1))
     assert made == ["a cat <flip>"]

@@ -13,7 +13,9 @@ from PIL.PngImagePlugin import PngInfo
 
 from sdstudio.core.gallery import GalleryStore, infotext, parse_infotext, read_parameters
 from sdstudio.core.gallery.metadata import AI_SOURCE, png_bytes
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import GeneratedImage, InpaintArea, InputImage, Mode, Request, Result
+from sdstudio.core.settings import Settings
 
 
 def _result(prompt: str = "a red fox in snow", seed: int = 123, **kw) -> Result:
@@ -395,7 +397,7 @@ def test_lineage_of_inpaint_of_img2img_of_txt2img(
     from sdstudio.core.jobs import JobFinished, JobQueue
 
     store = GalleryStore(tmp_path / "out", tmp_path / "db.sqlite3")
-    queue = JobQueue(engine_factory=lambda: Engine(device="cpu"), store=store)
+    queue = JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"), store=store)
     base = Request(prompt="a house", steps=2, width=64, height=64, seed=5)
 
     def run(req: Request):

@@ -16,7 +16,9 @@ from sdstudio.core.jobs import (
     JobStarted,
     QueueChanged,
 )
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import Request, RequestError
+from sdstudio.core.settings import Settings
 
 
 def _req(**kw) -> Request:
@@ -25,7 +27,7 @@ def _req(**kw) -> Request:
 
 @pytest.fixture
 def queue(demo_home) -> JobQueue:
-    return JobQueue(engine_factory=lambda: Engine(device="cpu"))
+    return JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"))
 
 
 def test_jobs_run_in_order_with_typed_messages(queue: JobQueue) -> None:
@@ -101,7 +103,7 @@ class _Store:
 
 def test_results_are_saved_to_the_store(demo_home) -> None:
     store = _Store()
-    queue = JobQueue(engine_factory=lambda: Engine(device="cpu"), store=store)
+    queue = JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"), store=store)
     job = queue.submit(_req())
     seen = []
     queue.subscribe(seen.append)

@@ -117,7 +117,7 @@ def test_sd1_lora_matches_diffusers_patched_by_hand_and_restores_exactly(webui: 
     import diffusers
 
     root, tensors = webui
-    engine = Engine(device="cpu", library=ModelLibrary(Settings(model_roots=[str(root)])))
+    engine = Engine(ModelLibrary(Settings(model_roots=[str(root)])), device="cpu")
     before = _run(engine, "a fox")
     req = Request(prompt="a fox <lora:ink-style:0.8>", steps=3, width=W, height=H, seed=5, sampler="Euler")
     result = engine.run(req)
@@ -144,7 +144,7 @@ def test_sd1_lora_matches_diffusers_patched_by_hand_and_restores_exactly(webui: 
 
 def test_unet_and_text_encoder_strengths_and_clear_errors(webui: tuple[Path, dict]) -> None:
     root, _ = webui
-    engine = Engine(device="cpu", library=ModelLibrary(Settings(model_roots=[str(root)])))
+    engine = Engine(ModelLibrary(Settings(model_roots=[str(root)])), device="cpu")
     plain = _run(engine, "a fox")
     te_only = _run(engine, "a fox <lora:ink-style:1:0>")  # A1111 order: te, then unet
     unet_only = _run(engine, "a fox <lora:ink-style:0:1>")
@@ -204,7 +204,7 @@ def test_sdxl_lora_matches_diffusers_patched_by_hand(tmp_path: Path, demo_home: 
         str(comfy / "models" / "loras" / "xl-glow.safetensors"),
         metadata={"ss_base_model_version": "sdxl_base_v1-0"},
     )
-    engine = Engine(device="cpu", library=ModelLibrary(Settings(model_roots=[str(comfy)])))
+    engine = Engine(ModelLibrary(Settings(model_roots=[str(comfy)])), device="cpu")
     before = _run(engine, "a lamp", str(folder), seed=2)
     ours = _run(engine, "a lamp <lora:xl-glow:-0.7>", str(folder), seed=2)
     assert np.array_equal(_run(engine, "a lamp", str(folder), seed=2), before)

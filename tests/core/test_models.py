@@ -219,7 +219,7 @@ def test_single_file_loads_offline_and_matches_folder_form(
     lib = ModelLibrary(Settings(model_roots=[str(tmp_path / "models")]))
     entry = lib.resolve(f"tiny-{family}")
     assert entry.family is (Family.sd1 if family == "sd1" else Family.sdxl) and entry.config_dir
-    engine = Engine(device="cpu", library=lib)
+    engine = Engine(lib, device="cpu")
     req = Request(prompt="a lighthouse", steps=3, width=64, height=64, seed=4, sampler="Euler")
     from_file = engine.run(req.replace(model=f"tiny-{family}")).images[0].image
     assert engine.model_name == f"tiny-{family}"
@@ -253,10 +253,12 @@ def test_switching_models_releases_memory(tmp_path: Path, demo_home: Path) -> No
 import os, gc, resource
 os.environ["SDSTUDIO_HOME"] = {str(demo_home)!r}
 from sdstudio.core.engine import Engine
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import Request
+from sdstudio.core.settings import Settings
 def rss():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-e = Engine(device="cpu")
+e = Engine(ModelLibrary(Settings.load()), device="cpu")
 r = Request(prompt="x", steps=1, width=64, height=64, seed=1)
 for m in ("demo", "demo-inpaint", "demo", "demo-inpaint"):
     e.run(r.replace(model=m))

@@ -83,7 +83,7 @@ import json, sys
 from sdstudio.core.engine import Engine
 from sdstudio.core.jobs import JobFinished, JobProgress, JobQueue
 from sdstudio.core.request import Request
-queue = JobQueue(engine_factory=lambda: Engine(device="cpu"))
+queue = JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"))
 seen = []
 queue.subscribe(lambda m: seen.append([m.progress.phase, m.progress.step, m.progress.total]) if isinstance(m, JobProgress) else None)
 job = queue.submit(Request(prompt="from the hub", steps=2, width=64, height=64, seed=1, model=sys.argv[1]))

@@ -14,6 +14,7 @@ from PIL import Image
 
 from sdstudio.core.errors import Cancelled
 from sdstudio.core.request import RequestError
+from sdstudio.core.settings import Settings
 from sdstudio.core.training import TrainConfig, Trainer, bucket_for, scan_dataset
 
 RED = (220, 30, 30)
@@ -115,7 +116,7 @@ def test_training_lowers_the_loss_moves_pictures_and_patches_back(
     from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import Request
 
-    library = ModelLibrary()
+    library = ModelLibrary(Settings.load())
     lora_folder = library.settings.library_path() / "models" / "Lora"  # where <lora:name> finds it
     config = _config(tmp_path, output=lora_folder / "redstyle.safetensors")
     result = Trainer(config, library).run()
@@ -145,7 +146,7 @@ def test_training_lowers_the_loss_moves_pictures_and_patches_back(
 
     # pictures made with the LoRA (through the engine's own patcher) come closer to the training picture as
     # this random-weight VAE renders it (its decoder turns every latent purplish, red included)
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     plain = engine.run(Request(prompt="redstyle", steps=8, width=64, height=64, seed=3)).images[0].image
     lora = engine.run(Request(prompt="redstyle <lora:redstyle:1>", steps=8, width=64, height=64, seed=3))
     with torch.no_grad():  # the VAE is untouched by the LoRA
@@ -161,7 +162,7 @@ def test_training_lowers_the_loss_moves_pictures_and_patches_back(
 def test_resume_continues_with_the_same_losses(demo_home: Path, sdstudio_home: Path, tmp_path: Path) -> None:
     from sdstudio.core.models import ModelLibrary
 
-    library = ModelLibrary()
+    library = ModelLibrary(Settings.load())
     straight = Trainer(_config(tmp_path / "a", steps=10, save_every=3), library).run().losses
     config = _config(tmp_path / "b", steps=10, save_every=3)
     cancel = threading.Event()

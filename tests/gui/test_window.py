@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 from sdstudio.core.jobs import JobQueue
 from sdstudio.core.request import InpaintArea, Mode, Request
+from sdstudio.core.settings import Settings
 from tests.gui.window_helpers import fill_panel, same_params, small
 
 pytest_plugins = ["tests.gui.window_fixtures"]
@@ -418,7 +419,7 @@ def test_serve_api_from_the_window_shares_its_queue(qtbot: Any, engine: Any, sto
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     queue = JobQueue(engine_factory=lambda: engine, store=store)
-    win = MainWindow(queue, store, ModelLibrary(), preload=False, api_port=port)
+    win = MainWindow(queue, store, ModelLibrary(Settings.load()), preload=False, api_port=port)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from sdstudio.core.jobs import JobQueue
+from sdstudio.core.models import ModelLibrary
+from sdstudio.core.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +17,9 @@ def engine(demo_home: Path) -> Any:
     """One CPU engine per module: the demo pipeline loads once, every test's queue reuses it."""
     from sdstudio.core.engine import Engine
 
-    eng = Engine(device="cpu")  # loads the demo from the test's home, where demo_home is linked in
+    eng = Engine(
+        ModelLibrary(Settings.load()), device="cpu"
+    )  # loads the demo from the test's home, where demo_home is linked in
     yield eng
     eng.close()
 
@@ -34,7 +38,7 @@ def window(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> Any:
     from sdstudio.core.models import ModelLibrary
     from sdstudio.gui.main_window import MainWindow
 
-    library = ModelLibrary()
+    library = ModelLibrary(Settings.load())
     win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, library, preload=False)
     qtbot.addWidget(win)
     win.show()

@@ -25,6 +25,7 @@ from sdstudio.core.request import GeneratedImage, Progress, Request, RequestErro
 from sdstudio.core.speed.memory import MemoryPlan, apply_plan, free_device_memory, plan_memory
 
 if TYPE_CHECKING:
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.prompt.encode import Conditioning
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,11 @@ class Engine:
 
     def __init__(
         self,
+        library: ModelLibrary,
         device: str | None = None,
         dtype: str | None = None,
         vae_tiling: bool = False,
         cpu_offload: bool = False,
-        library: Any | None = None,
         extensions: Sequence[ExtensionFactory] = (),
     ):
         self._device_pref = device
@@ -59,14 +60,10 @@ class Engine:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, library: Any | None = None, device: str | None = None) -> Engine:
-        """An engine with the settings file's device preferences (`device` overrides); None: a new library."""
-        if library is None:
-            from sdstudio.core.models import ModelLibrary
-
-            library = ModelLibrary()
+    def from_settings(cls, library: ModelLibrary, device: str | None = None) -> Engine:
+        """An engine with the library's settings' device preferences (`device` overrides them)."""
         s = library.settings
-        return cls(device or s.device or None, s.dtype or None, s.vae_tiling, s.cpu_offload, library)
+        return cls(library, device or s.device or None, s.dtype or None, s.vae_tiling, s.cpu_offload)
 
     # -- model -----------------------------------------------------------------------------------
     @property
@@ -82,11 +79,7 @@ class Engine:
         return self._loaded.hash if self._loaded else ""
 
     @property
-    def library(self) -> Any:
-        if self._library is None:
-            from sdstudio.core.models import ModelLibrary
-
-            self._library = ModelLibrary()
+    def library(self) -> ModelLibrary:
         return self._library
 
     def _load(self, ref: str, speed: str = "standard") -> LoadedModel:

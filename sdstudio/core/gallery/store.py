@@ -25,11 +25,8 @@ _NUMBERED = re.compile(r"^(\d{5})-")
 
 
 class GalleryStore:
-    def __init__(self, root: Path | None = None, index_path: Path | None = None):
-        if root is None:
-            from sdstudio.core.settings import Settings
-
-            root = Settings.load().outputs_path()
+    def __init__(self, root: Path, index_path: Path | None = None):
+        """A store over the pictures folder `root`; `index_path`: the SQLite index (default: the data folder's)."""
         self.root = Path(root).expanduser()
         self.root.mkdir(parents=True, exist_ok=True)
         self.index_path = index_path or paths.data_dir() / "gallery" / "index.sqlite3"

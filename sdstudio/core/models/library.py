@@ -42,8 +42,8 @@ def demo_entries() -> list[ModelEntry]:
 class ModelLibrary:
     """Every model the user has, where it is. Scans are cached until refresh()."""
 
-    def __init__(self, settings: Settings | None = None, hashes: HashCache | None = None):
-        self.settings = settings if settings is not None else Settings.load()
+    def __init__(self, settings: Settings, hashes: HashCache | None = None):
+        self.settings = settings
         self.hashes = hashes or HashCache()
         self._entries: list[ModelEntry] | None = None
         self._loras: LoraCatalog | None = None
