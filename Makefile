@@ -23,6 +23,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check sdstudio tests benchmarks
 	$(BIN)/ruff format --check sdstudio tests benchmarks
+	$(BIN)/lint-imports  # the layers declared in pyproject.toml
+	$(BIN)/mypy  # sdstudio/core (pyproject.toml [tool.mypy])
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)

@@ -22,7 +22,7 @@ def full_size_sd15(folder: Path) -> Path:
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from sdstudio.core import demo
+    from sdstudio.core import demo, tokenizer
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # the defaults are SD 1.5's
@@ -44,12 +44,12 @@ def full_size_sd15(folder: Path) -> Path:
             eos_token_id=49407,
         )
     )
-    demo.write_clip_tokenizer(folder / "_tok")
+    tokenizer.write_clip_tokenizer(folder / "_tok")
     pipe = StableDiffusionPipeline(
         unet=unet,
         vae=vae,
         text_encoder=text,
-        tokenizer=demo.load_clip_tokenizer(folder / "_tok"),
+        tokenizer=tokenizer.load_clip_tokenizer(folder / "_tok"),
         scheduler=PNDMScheduler.from_config(demo.SD1_SCHEDULER),
         safety_checker=None,
         feature_extractor=None,

@@ -30,6 +30,7 @@ from sdstudio.api.schemas import (
 )
 from sdstudio.core.errors import ModelError
 from sdstudio.core.jobs import JobCancelled, JobFailed, JobFinished, JobQueue
+from sdstudio.core.protocols import Library
 from sdstudio.core.request import RequestError
 from sdstudio.core.samplers import SAMPLERS
 
@@ -80,7 +81,7 @@ def _auth_dependency(credentials: str | None):
 
 def create_app(
     queue: JobQueue,
-    library: Any,
+    library: Library,
     *,
     auth: str | None = None,
     model: str = "",
@@ -370,7 +371,8 @@ def create_app(
 
     @app.post("/sdapi/v1/png-info", response_model=PngInfoResponse, dependencies=guard)
     def png_info(body: PngInfoBody) -> dict[str, Any]:
-        from sdstudio.core.gallery.metadata import parse_infotext, read_parameters
+        from sdstudio.core.gallery.metadata import parse_infotext
+        from sdstudio.core.gallery.reading import read_parameters
 
         if not body.image:
             return {"info": "", "items": {}, "parameters": {}}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sdstudio.core.jobs import JobQueue
+    from sdstudio.core.protocols import Library
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +18,8 @@ class ApiServer:
 
     def __init__(
         self,
-        queue: Any,
-        library: Any,
+        queue: JobQueue,
+        library: Library,
         host: str = "127.0.0.1",
         port: int = 7860,
         auth: str | None = None,

@@ -244,8 +244,8 @@ def execute(request: Request, args: argparse.Namespace) -> Result:
     except OSError as e:
         raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
 
+    from sdstudio.core.gallery.metadata import write_png
     from sdstudio.core.gallery.store import keep_inputs
-    from sdstudio.core.metadata_io import write_png
     from sdstudio.core.root import engine_for, load_settings, open_library
 
     engine = engine_for(open_library(load_settings()), args.device)

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdstudio.core.gallery.metadata import read_parameters
+    from sdstudio.core.gallery.reading import read_parameters
 
     if not args.image.is_file():
         raise CliError(f"{args.image}: no such file")

@@ -5,16 +5,14 @@ Its pictures are noise; it exists so that the app, the tests and a first run wor
 
 from __future__ import annotations
 
-import gzip
 import json
-import os
 import shutil
-import tempfile
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from sdstudio.core import paths
+from sdstudio.core.metadata_io import atomic_folder
+from sdstudio.core.tokenizer import load_clip_tokenizer, write_clip_tokenizer
 
 DEMO_ID = "demo"
 DEMO_INPAINT_ID = "demo-inpaint"
@@ -41,68 +39,6 @@ SD1_SCHEDULER = {
 }
 
 
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte -> printable character table."""
-    bs = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
-
-@lru_cache(maxsize=1)
-def clip_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
-    """The 49,408-token CLIP vocabulary and its merges, from the BPE file shipped in resources/."""
-    bpe = paths.resources_dir() / "clip" / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(bpe, "rt", encoding="utf-8").read().split("\n")
-    merges = lines[1 : 49152 - 256 - 2 + 1]
-    chars = list(bytes_to_unicode().values())
-    tokens = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
-    return {t: i for i, t in enumerate(tokens)}, merges
-
-
-def write_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
-    """Write a CLIPTokenizer folder (vocab.json, merges.txt, configs) equal to openai/clip-vit-large-patch14's."""
-    vocab, merges = clip_vocab_and_merges()
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
-    config = {
-        "tokenizer_class": "CLIPTokenizer",
-        "model_max_length": 77,
-        "bos_token": "<|startoftext|>",
-        "eos_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>",
-        "pad_token": pad_token,
-        "do_lower_case": True,
-        "errors": "replace",
-        "add_prefix_space": False,
-        "clean_up_tokenization_spaces": True,
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
-    special = {k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
-    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
-
-
-def load_clip_tokenizer(folder: Path | None = None):
-    from transformers import CLIPTokenizer
-
-    if folder is None:
-        folder = demo_root() / "clip-tokenizer"
-        if not (folder / "vocab.json").exists():
-            _atomic_build(folder, write_clip_tokenizer)
-    return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
-
-
 def demo_root() -> Path:
     return paths.data_dir() / "models" / f"demo-v{_VERSION}"
 
@@ -113,23 +49,8 @@ def demo_path(inpaint: bool = False) -> Path:
     if not (folder / "model_index.json").exists():
         with _lock:
             if not (folder / "model_index.json").exists():
-                _atomic_build(folder, lambda f: build_tiny_sd1(f, inpaint=inpaint))
+                atomic_folder(folder, lambda f: build_tiny_sd1(f, inpaint=inpaint))
     return folder
-
-
-def _atomic_build(folder: Path, build) -> None:
-    """Build into a temporary sibling, then rename: a crash leaves no half-built model."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    try:
-        build(tmp)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process won the race
-            if not folder.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def tiny_components(inpaint: bool = False, seed: int = 0, vocab_size: int = 49408) -> dict:

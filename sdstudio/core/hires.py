@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.engine.hooks import BatchContext, DenoisePass, Extension, RunContext
+from sdstudio.core.protocols import Library
 
 if TYPE_CHECKING:
     from sdstudio.core.request import Request
@@ -103,7 +104,7 @@ def validate_hires(request: Request) -> None:
         )
 
 
-def check_upscaler(request: Request, library: Any) -> None:
+def check_upscaler(request: Request, library: Library) -> None:
     """Before any sampling: the named hires upscaler exists (RequestError listing the known ones)."""
     if request.enable_hr and request.hr_upscaler not in LATENT_MODES:
         from sdstudio.core.upscale import find_upscaler
@@ -149,7 +150,7 @@ class HiresFix(Extension):
     second img2img pass (phase "hires") at the hires steps and the request's denoising strength."""
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> HiresFix | None:
+    def for_request(cls, request: Request, library: Library) -> HiresFix | None:
         """None without hires fix; RequestError for an unknown upscaler, before the model loads."""
         if not request.enable_hr:
             return None

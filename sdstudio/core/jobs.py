@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdstudio.core.errors import Cancelled, EngineError
+from sdstudio.core.protocols import EngineService, PictureStore
 from sdstudio.core.request import Progress, Request, Result
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # A job's work other than one generation (an animation): called on the worker with the engine, the step
 # callback and the cancel event; returns the Result to report (its pictures, if any, go to the store).
-Task = Callable[[Any, Callable[[Progress], None], threading.Event], Result]
+Task = Callable[[EngineService, Callable[[Progress], None], threading.Event], Result]
 
 
 @dataclass(eq=False)
@@ -76,9 +77,12 @@ Final = JobFinished | JobFailed | JobCancelled
 class JobQueue:
     """Jobs run one at a time on the worker thread that calls run_forever; listeners hear every message there."""
 
-    def __init__(self, engine_factory: Callable[[], Any] | None = None, store: Any | None = None):
+    def __init__(
+        self, engine_factory: Callable[[], EngineService] | None = None, store: PictureStore | None = None
+    ):
+        """`engine_factory` is called on the worker thread at the first job; without one, jobs fail."""
         self._engine_factory = engine_factory
-        self._engine: Any | None = None
+        self._engine: EngineService | None = None
         self.store = store
         self._ids = itertools.count(1)
         self._pending: deque[Job] = deque()
@@ -164,7 +168,7 @@ class JobQueue:
 
     # -- the worker ------------------------------------------------------------------------------
     @property
-    def engine(self) -> Any:
+    def engine(self) -> EngineService:
         """The engine, created on the worker thread at first use (torch loads there, not at start-up)."""
         if self._engine is None:
             if self._engine_factory is None:  # a queue built without one (views under test) runs no job

@@ -1,12 +1,12 @@
-"""Writing result PNGs to a path the user named (the CLI), atomically, with full metadata."""
+"""Atomic file writes: a crash leaves the old file (or folder) or none, never half of one."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-
-from sdstudio.core.request import GeneratedImage, Result
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -24,7 +24,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_png(path: Path, gen: GeneratedImage, result: Result) -> None:
-    from sdstudio.core.gallery.metadata import png_bytes
-
-    atomic_write(path, png_bytes(gen, result))
+def atomic_folder(folder: Path, build: Callable[[Path], object]) -> None:
+    """Build a folder into a temporary sibling, then rename it into place (another process may win the race)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    try:
+        build(tmp)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process won the race
+            if not folder.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

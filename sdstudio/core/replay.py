@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sdstudio.core.errors import ModelError
-from sdstudio.core.gallery.metadata import CHUNK, infotext, parse_infotext, read_parameters
+from sdstudio.core.gallery.metadata import CHUNK, infotext, parse_infotext
+from sdstudio.core.gallery.reading import read_parameters
+from sdstudio.core.protocols import Library
 from sdstudio.core.request import GeneratedImage, InputImage, Request, Result
 
 if TYPE_CHECKING:
@@ -180,12 +182,10 @@ def _norm(value: object) -> str:
         return text
 
 
-def find_model(library: object, name: str, short_hash: str) -> str:
+def find_model(library: Library, name: str, short_hash: str) -> str:
     """The library reference of the recorded model: by hash first (renamed files are found), then by name."""
-    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.models.entries import Kind, Source
 
-    assert isinstance(library, ModelLibrary)
     if short_hash:
         entries = library.entries(Kind.checkpoint)
         # cheapest first: known hashes, then files named as recorded, then every other file

@@ -235,11 +235,13 @@ class Request:
         if self.mode is Mode.inpaint:
             if self.mask is None:
                 raise RequestError("mask", "inpaint needs a mask; paint one or use img2img")
-            if (self.mask.width, self.mask.height) != (self.init_image.width, self.init_image.height):
+            init = self.init_image
+            assert init is not None  # checked above for img2img and inpaint
+            if (self.mask.width, self.mask.height) != (init.width, init.height):
                 raise RequestError(
                     "mask",
                     f"mask is {self.mask.width}x{self.mask.height} but the image is "
-                    f"{self.init_image.width}x{self.init_image.height}; they must be the same size",
+                    f"{init.width}x{init.height}; they must be the same size",
                 )
         elif self.mask is not None:
             raise RequestError("mask", f"{self.mode.value} takes no mask; use inpaint")

@@ -4,9 +4,10 @@ seed's noise and its variation seed's noise, optionally drawn at another size ("
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext
+from sdstudio.core.protocols import Library
 
 if TYPE_CHECKING:
     import torch
@@ -128,7 +129,7 @@ class VariationNoise(Extension):
         self.strength, self.resize_from = strength, resize_from
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> VariationNoise | None:
+    def for_request(cls, request: Request, library: Library) -> VariationNoise | None:
         """None where the noise is each seed's own."""
         resize = (request.seed_resize_from_w, request.seed_resize_from_h)
         if NoiseSeeds((), (), float(request.subseed_strength), resize).plain:

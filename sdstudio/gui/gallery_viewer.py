@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def parameters_text(record: Any) -> str:
     """The picture's full parameters as A1111 shows them (any tool's), else what the index holds."""
-    from sdstudio.core.gallery.metadata import read_parameters
+    from sdstudio.core.gallery.reading import read_parameters
 
     try:
         if text := read_parameters(Path(record.path)).infotext:

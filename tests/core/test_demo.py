@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from sdstudio.core import demo
+from sdstudio.core import demo, tokenizer
 from sdstudio.core.engine import Engine, pick_device, pick_dtype
 from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import Request
@@ -15,7 +15,7 @@ from sdstudio.core.settings import Settings
 
 
 def test_tokenizer_ids_equal_openai_clip_vit_large(demo_home: Path) -> None:
-    tok = demo.load_clip_tokenizer()
+    tok = tokenizer.load_clip_tokenizer()
     assert len(tok) == 49408
     assert tok("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
     assert tok.model_max_length == 77

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sdstudio.core import demo
+from sdstudio.core import demo, tokenizer
 from sdstudio.core.engine import Engine
 from sdstudio.core.prompt import build_conditioning, count_tokens
 from sdstudio.core.request import Request
@@ -271,10 +271,10 @@ def test_sd2_style_tokenizer_pads_like_diffusers(pipe, tmp_path: Path) -> None:
     """SD 2.x tokenizers pad with "!" (id 0) after the end token; parity with diffusers holds there too."""
     import diffusers
 
-    demo.write_clip_tokenizer(tmp_path, pad_token="!")
+    tokenizer.write_clip_tokenizer(tmp_path, pad_token="!")
     sd2 = diffusers.StableDiffusionPipeline(
         **{k: getattr(pipe, k) for k in ("vae", "text_encoder", "unet", "scheduler")},
-        tokenizer=demo.load_clip_tokenizer(tmp_path),
+        tokenizer=tokenizer.load_clip_tokenizer(tmp_path),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

@@ -40,7 +40,7 @@ def test_compare_reports_max_and_mean_difference() -> None:
 
 
 def test_our_pictures_record_the_environment(cpu_engine: Any, tmp_path: Path) -> None:
-    from sdstudio.core.metadata_io import write_png
+    from sdstudio.core.gallery.metadata import write_png
     from sdstudio.core.request import Request
 
     result = cpu_engine.run(Request(prompt="x", steps=1, width=64, height=64, seed=1))

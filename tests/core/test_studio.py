@@ -108,7 +108,8 @@ def test_a_png_chunk_of_a_newer_schema_is_refused_and_the_a1111_text_read() -> N
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from sdstudio.core.gallery.metadata import CHUNK, read_parameters
+    from sdstudio.core.gallery.metadata import CHUNK
+    from sdstudio.core.gallery.reading import read_parameters
 
     info = PngInfo()
     info.add_text("parameters", "a fox\nSteps: 3, Sampler: Euler a, CFG scale: 6, Seed: 11, Size: 64x64")

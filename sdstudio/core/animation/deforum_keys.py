@@ -81,7 +81,7 @@ _ACTIVE: tuple[tuple[str, bool, str], ...] = (
 
 def check_features(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(refusals, notes) for Deforum features switched on in `data`."""
-    refusals, notes = [], []
+    refusals, notes = list[str](), list[str]()
     for key, refuse, message in _ACTIVE:
         if key in data and _on(data[key]):
             (refusals if refuse else notes).append(f"{key}: {message}")

@@ -45,7 +45,7 @@ _FUNCTIONS: dict[str, tuple[int, Callable[..., np.ndarray]]] = {
     "fmod": (2, np.fmod),
     "min": (2, np.minimum),
     "max": (2, np.maximum),
-    "where": (3, lambda c, a, b: np.where(c != 0, a, b)),
+    "where": (3, lambda c, a, b: np.asarray(np.where(c != 0, a, b))),
 }
 _CONSTANTS = {"pi": np.pi, "e": np.e}
 

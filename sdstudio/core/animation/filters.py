@@ -110,7 +110,7 @@ def add_noise(
         return image
     rng = np.random.default_rng(seed)
     h, w, c = image.shape
-    noise = rng.standard_normal((h, w, c), dtype=np.float32)
+    noise: np.ndarray = rng.standard_normal((h, w, c), dtype=np.float32)
     if noise_type == "perlin":
         pw, ph, octaves, persistence = perlin
         field = perlin_octaves(_field_shape(h, w), (int(ph), int(pw)), int(octaves), float(persistence), rng)

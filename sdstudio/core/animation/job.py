@@ -11,6 +11,7 @@ from typing import Any
 from sdstudio.core.animation.encode import encode
 from sdstudio.core.animation.render import AnimationProgress, AnimationResult, Animator
 from sdstudio.core.animation.settings import AnimationSettings
+from sdstudio.core.protocols import EngineService
 from sdstudio.core.request import Mode, Progress, Request, Result
 
 
@@ -49,7 +50,7 @@ def animation_task(
 ) -> Callable[[Any, Callable[[Progress], None], threading.Event], Result]:
     """A queue task rendering `settings` into `project`, then encoding `output` (None: frames only)."""
 
-    def task(engine: Any, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
+    def task(engine: EngineService, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
         def progress(p: AnimationProgress) -> None:
             on_step(as_progress(p))
             if on_animation is not None:

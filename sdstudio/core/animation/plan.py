@@ -24,8 +24,8 @@ def seed_sequence(settings: AnimationSettings, seed: int, frames: list[int]) -> 
     rng = random.Random(seed)
     scheduled = None
     if settings.seed_behavior == "schedule":
-        scheduled = parse_schedule("seed_schedule", settings.seed_schedule, settings.max_frames, seed)
-        scheduled = scheduled.values(settings.max_frames, seed)
+        schedule = parse_schedule("seed_schedule", settings.seed_schedule, settings.max_frames, seed)
+        scheduled = schedule.values(settings.max_frames, seed)
     out: list[int] = []
     current, internal = seed, 0
     for frame in frames:

@@ -5,6 +5,7 @@ between are the last two diffused pictures warped along and cross-faded, as Defo
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import threading
@@ -24,6 +25,7 @@ from sdstudio.core.animation.project import Project
 from sdstudio.core.animation.settings import AnimationSettings
 from sdstudio.core.animation.warp import warp
 from sdstudio.core.errors import Cancelled
+from sdstudio.core.protocols import Generator
 from sdstudio.core.request import InputImage, Mode, Progress, Request
 
 
@@ -56,7 +58,7 @@ class AnimationResult:
 class Animator:
     """Renders one animation into its project folder on `engine` (anything with Engine.run's signature)."""
 
-    def __init__(self, engine: Any, settings: AnimationSettings, project: Project | Path):
+    def __init__(self, engine: Generator, settings: AnimationSettings, project: Project | Path):
         self.engine = engine
         self.settings = settings.validate()
         self.project = project if isinstance(project, Project) else Project(Path(project))
@@ -123,7 +125,7 @@ class Animator:
 
             # 3. the diffused picture
             source = self._prepare(plan, d, prev, sample, init)
-            image = self._diffuse(plan, d, source, lambda p, d=d: report(p, d), cancel)
+            image = self._diffuse(plan, d, source, functools.partial(report, finished=d), cancel)
             if sample is not None and not settings.legacy_colormatch:
                 image = sample(image)
             if settings.color_force_grayscale:

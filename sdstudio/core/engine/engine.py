@@ -25,8 +25,8 @@ from sdstudio.core.request import GeneratedImage, Progress, Request, RequestErro
 from sdstudio.core.speed.memory import MemoryPlan, apply_plan, free_device_memory, plan_memory
 
 if TYPE_CHECKING:
-    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.prompt.encode import Conditioning
+    from sdstudio.core.protocols import Library
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Engine:
 
     def __init__(
         self,
-        library: ModelLibrary,
+        library: Library,
         device: str | None = None,
         dtype: str | None = None,
         vae_tiling: bool = False,
@@ -60,7 +60,7 @@ class Engine:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, library: ModelLibrary, device: str | None = None) -> Engine:
+    def from_settings(cls, library: Library, device: str | None = None) -> Engine:
         """An engine with the library's settings' device preferences (`device` overrides them)."""
         s = library.settings
         return cls(library, device or s.device or None, s.dtype or None, s.vae_tiling, s.cpu_offload)
@@ -79,7 +79,7 @@ class Engine:
         return self._loaded.hash if self._loaded else ""
 
     @property
-    def library(self) -> ModelLibrary:
+    def library(self) -> Library:
         return self._library
 
     def _load(self, ref: str, speed: str = "standard") -> LoadedModel:
@@ -237,9 +237,9 @@ class Engine:
         mode = select_mode(request, loaded.inpaint_model)
         inputs = mode.inputs(request)
         ctx = RunContext(
-            resolved, loaded, mode, None, dict(inputs.kwargs), prompt, negative, inputs.compose,
-            inputs.preview_box, inputs.source, None, on_step, cancel, self.library, self.device,
-            extensions=extensions, encoder=self._encode,
+            resolved, loaded, mode, None, dict(inputs.kwargs), prompt, negative, inputs.compose, self.library,
+            preview_box=inputs.preview_box, source=inputs.source, on_step=on_step, cancel=cancel,
+            device=self.device, extensions=extensions, encoder=self._encode,
         )  # fmt: skip
         ctx.pipe = ctx.pipeline(mode.kind)
         with ExitStack() as undo:

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from sdstudio.core.engine.model import LoadedModel
     from sdstudio.core.engine.modes import Box, ModeStrategy
     from sdstudio.core.prompt.encode import Conditioning
+    from sdstudio.core.protocols import Library
 
 __all__ = [
     "BatchContext",
@@ -80,12 +81,12 @@ class RunContext:
     prompt: str  # mutable until encoding (before_encode): the text that is encoded
     negative: str
     compose: Callable[[Any], Any]  # the mode's raw output -> result picture
+    library: Library  # the engine's (LoRA files, embeddings, upscalers, ...)
     preview_box: Box | None = None  # where the rendered picture lies in the result (only masked)
     source: Any = None  # the init picture at full size (None for txt2img)
     conditioning: Conditioning | None = None  # set by the engine after before_encode
     on_step: Callable[[Progress], None] | None = None
     cancel: threading.Event | None = None
-    library: Any = None  # the engine's ModelLibrary (LoRA files, embeddings, upscalers, ...)
     device: str = "cpu"
     record: dict[str, Any] = field(default_factory=dict)  # Result fields extensions fill (LoRA: "loras")
     extensions: list[Extension] = field(default_factory=list)  # this run's, in hook order
@@ -214,7 +215,9 @@ class Extension:
         """Always called at the end of a run (also on error or cancel), in reverse order: undo patches."""
 
 
-ExtensionFactory = Callable[[Request, Any], "Extension | None"]  # (request, library) -> extension or None
+ExtensionFactory = Callable[
+    [Request, "Library"], "Extension | None"
+]  # (request, library) -> extension or None
 
 
 def overrides(extension: Extension, hook: str) -> bool:

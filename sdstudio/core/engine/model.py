@@ -87,7 +87,8 @@ def is_oom(e: BaseException) -> bool:
     """Whether an exception is the device (or the CPU allocator) running out of memory."""
     import torch
 
-    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", ())
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", MemoryError)
+    assert isinstance(oom, type)
     if isinstance(e, (oom, MemoryError)):
         return True
     return isinstance(e, RuntimeError) and any(t in str(e).lower() for t in OOM_TEXTS)

@@ -105,7 +105,7 @@ class OnlyMasked:
         return ModeInputs(
             {**kwargs, "width": size[0], "height": size[1]},
             lambda im: paste_back(init, im, mask, box),
-            tuple(box),
+            box,
             init,
         )
 

@@ -6,8 +6,8 @@ from sdstudio.core.gallery.metadata import (
     infotext,
     parse_infotext,
     png_bytes,
-    read_parameters,
 )
+from sdstudio.core.gallery.reading import read_parameters
 from sdstudio.core.gallery.store import GalleryStore
 
 __all__ = [

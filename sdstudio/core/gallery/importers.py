@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sdstudio.core.gallery.metadata import ImageParameters, parse_infotext, quote, request_from_params
 from sdstudio.core.samplers import find_sampler
 
 # ComfyUI sampler/scheduler names -> A1111 names
@@ -63,23 +64,17 @@ NOVELAI_SAMPLERS = {
 
 
 def _params_text(p: dict[str, Any]) -> str:
-    from sdstudio.core.gallery.metadata import quote
-
     keys = [k for k in p if k not in ("Prompt", "Negative prompt") and p[k] not in (None, "")]
     neg = f"\nNegative prompt: {p['Negative prompt']}" if p.get("Negative prompt") else ""
     return f"{p.get('Prompt', '')}{neg}\n" + ", ".join(f"{k}: {quote(p[k])}" for k in keys)
 
 
-def _result(p: dict[str, Any], tool: str) -> Any:
-    from sdstudio.core.gallery.metadata import ImageParameters, request_from_params
-
+def _result(p: dict[str, Any], tool: str) -> ImageParameters:
     return ImageParameters(_params_text(p), request_from_params(p), tool, str(p.get("Model", "")), extra=p)
 
 
-def from_other_tool(text: dict[str, str]) -> Any:
+def from_other_tool(text: dict[str, str]) -> ImageParameters:
     """Dispatch on the chunks each tool writes."""
-    from sdstudio.core.gallery.metadata import ImageParameters, parse_infotext
-
     if "invokeai_metadata" in text:
         return _invokeai(json.loads(text["invokeai_metadata"]))
     if "prompt" in text and ("workflow" in text or text["prompt"].lstrip().startswith("{")):
@@ -134,7 +129,9 @@ def _comfyui(graph: dict[str, Any]) -> Any:
             node = nodes.get(str(nxt[0])) if isinstance(nxt, list) else None
         return ""
 
-    latent = next((n["inputs"] for n in nodes.values() if n["class_type"] == "EmptyLatentImage"), {})
+    latent: dict[str, Any] = next(
+        (n["inputs"] for n in nodes.values() if n["class_type"] == "EmptyLatentImage"), {}
+    )
     ckpt = next(
         (n["inputs"].get("ckpt_name", "") for n in nodes.values() if "CheckpointLoader" in n["class_type"]),
         "",

@@ -77,14 +77,15 @@ WRITABLE = [c for c in COLUMNS if c != "id"] + ["mtime", "size"]
 
 def fts_query(text: str) -> str:
     """User text to an FTS5 query: "quoted phrases" kept, other words ANDed, the last word as a prefix."""
-    parts, rest = [], text
+    parts: list[str | tuple[str, str]] = []
+    rest = text
     while rest.count('"') >= 2:
         before, _, after = rest.partition('"')
         phrase, _, rest = after.partition('"')
         parts.extend(before.split())
         if phrase.strip():
             parts.append(("phrase", phrase))
-    words = parts + rest.replace('"', " ").split()
+    words: list[str | tuple[str, str]] = [*parts, *rest.replace('"', " ").split()]
     out = []
     for i, w in enumerate(words):
         if isinstance(w, tuple):
@@ -142,7 +143,7 @@ class Index:
     def insert(self, values: dict[str, Any]) -> int:
         cols = [k for k in WRITABLE if k in values]
         sql = f"INSERT OR REPLACE INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        return int(self.conn().execute(sql, [values[k] for k in cols]).lastrowid)
+        return int(self.conn().execute(sql, [values[k] for k in cols]).lastrowid or 0)
 
     def insert_many(self, rows: list[dict[str, Any]]) -> None:
         c = self.conn()
@@ -178,7 +179,8 @@ class Index:
         since: float | None,
         until: float | None,
     ) -> tuple[str, list[Any]]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if text.strip() and (q := fts_query(text)):
             clauses.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
             args.append(q)

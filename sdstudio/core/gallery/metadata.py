@@ -132,7 +132,7 @@ def parse_infotext(text: str) -> dict[str, Any]:
                 except ValueError:
                     value = value[1:-1]
             out[key.strip()] = value
-    prompt, negative, in_negative = [], [], False
+    prompt, negative, in_negative = list[str](), list[str](), False
     for line in lines:
         if line.startswith("Negative prompt:"):
             in_negative = True
@@ -213,6 +213,13 @@ def pixel_hash(image: Any) -> str:
     return hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()
 
 
+def write_png(path: Path, gen: GeneratedImage, result: Result) -> None:
+    """Write a result picture with full metadata to a path the user named (the CLI), atomically."""
+    from sdstudio.core.metadata_io import atomic_write
+
+    atomic_write(path, png_bytes(gen, result))
+
+
 @dataclass
 class ImageParameters:
     infotext: str  # A1111-style text (made from the tool's own format where needed)
@@ -221,32 +228,3 @@ class ImageParameters:
     model: str = ""
     parent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def read_parameters(source: str | Path | bytes) -> ImageParameters:
-    """Generation parameters of an image made by sdstudio or another tool."""
-    from PIL import Image, UnidentifiedImageError
-
-    from sdstudio.core.gallery.importers import from_other_tool
-
-    try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-            img.load()
-            text = {k: v for k, v in (getattr(img, "text", None) or img.info).items() if isinstance(v, str)}
-    except (UnidentifiedImageError, OSError) as e:
-        name = "image" if isinstance(source, bytes) else str(source)
-        raise ValueError(f"{name}: not a readable image ({e})") from None
-    if CHUNK in text:
-        try:
-            request, extras = schema.loads(text[CHUNK])
-            return ImageParameters(
-                text.get("parameters", ""),
-                request,
-                "sdstudio",
-                str(extras.get("model_name", "")),
-                extras.get("parent"),
-                extras,
-            )
-        except schema.SchemaError as e:  # a newer or damaged chunk: the A1111 text still says a lot
-            log.warning("sdstudio chunk not read: %s", e)
-    return from_other_tool(text)

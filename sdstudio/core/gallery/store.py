@@ -13,7 +13,8 @@ from typing import Any
 
 from sdstudio.core import paths, schema
 from sdstudio.core.gallery.index import Index, Record
-from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes, read_parameters
+from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes
+from sdstudio.core.gallery.reading import read_parameters
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
 

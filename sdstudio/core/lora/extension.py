@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sdstudio.core.engine.hooks import Extension, RunContext
 from sdstudio.core.lora.session import LoraSession, Wanted, resolve_tags
+from sdstudio.core.protocols import Library
 from sdstudio.core.request import Request
 
 
@@ -17,7 +16,7 @@ class ApplyLoras(Extension):
         self.wanted = wanted
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> ApplyLoras:
+    def for_request(cls, request: Request, library: Library) -> ApplyLoras:
         """The LoRAs the (effective) prompt names, found before the model loads (RequestError/ModelError);
         always an extension: a prompt without LoRAs undoes the previous job's."""
         return cls(resolve_tags(library.loras, request.prompt, request.steps))

@@ -17,6 +17,7 @@ from sdstudio.core.errors import ModelError
 from sdstudio.core.models.detect import classify
 from sdstudio.core.models.entries import Family, ModelEntry, Source
 from sdstudio.core.request import Progress
+from sdstudio.core.tokenizer import write_clip_tokenizer
 
 log = logging.getLogger(__name__)
 _CONFIG_VERSION = "1"
@@ -49,7 +50,7 @@ def config_folder(family: Family, source: Path | None = None) -> Path:
     for name in ("tokenizer", "tokenizer_2"):
         if name in index and not any((tmp / name / f).exists() for f in ("vocab.json", "tokenizer.json")):
             pad = "!" if (name == "tokenizer_2" or base.startswith("sd2")) else "<|endoftext|>"
-            demo.write_clip_tokenizer(tmp / name, pad_token=pad)
+            write_clip_tokenizer(tmp / name, pad_token=pad)
     if family.inpaint:
         unet_cfg = tmp / "unet" / "config.json"
         cfg = json.loads(unet_cfg.read_text(encoding="utf-8"))
@@ -105,8 +106,10 @@ def load_pipeline(
                     str(location), torch_dtype=torch_dtype, safety_checker=None
                 )
             if entry.source is Source.hub:
-                folder = _download(entry.location, on_progress)
-                return diffusers.AutoPipelineForText2Image.from_pretrained(folder, torch_dtype=torch_dtype)
+                downloaded = _download(entry.location, on_progress)
+                return diffusers.AutoPipelineForText2Image.from_pretrained(
+                    downloaded, torch_dtype=torch_dtype
+                )
             return _load_single_file(entry, location, torch_dtype)
     except ModelError:
         raise

@@ -81,9 +81,10 @@ def _register(pipe: Any, emb: Embedding) -> list[str]:
     """Add the embedding's vectors to each tokenizer / text encoder of pipe (once); returns its tokens."""
     import torch
 
-    pairs = [(getattr(pipe, t, None), getattr(pipe, e, None)) for t, e in (("tokenizer", "text_encoder"),)]
-    pairs += [(getattr(pipe, "tokenizer_2", None), getattr(pipe, "text_encoder_2", None))]
-    pairs = [(t, e) for t, e in pairs if t is not None and e is not None]
+    found = [
+        (getattr(pipe, f"tokenizer{s}", None), getattr(pipe, f"text_encoder{s}", None)) for s in ("", "_2")
+    ]
+    pairs: list[tuple[Any, Any]] = [(t, e) for t, e in found if t is not None and e is not None]
     tokens = _tokens(emb)
     # 1. every encoder must have vectors of its width: check all before changing any
     widths = [e.get_input_embeddings().weight.shape[-1] for _, e in pairs]
@@ -102,6 +103,7 @@ def _register(pipe: Any, emb: Embedding) -> list[str]:
             encoder.resize_token_embeddings(len(tokenizer))
         table = encoder.get_input_embeddings().weight
         vectors = emb.for_encoder(i, table.shape[-1], len(pairs))
+        assert vectors is not None  # step 1 checked every encoder
         with torch.no_grad():
             table[ids] = vectors.to(table.device, table.dtype)
         known = getattr(tokenizer, _ATTR, None)

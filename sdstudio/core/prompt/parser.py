@@ -323,7 +323,7 @@ def parse_prompt(text: str, inline_negatives: bool = True) -> ParsedPrompt:
 
     A negative prompt is parsed with inline_negatives=False: there a "(-x)" group is plain text."""
     loras = lora_tags(text)
-    body, negatives = strip_loras(text), []
+    body, negatives = strip_loras(text), list[str]()
     if inline_negatives:
         body, negatives = split_inline_negatives(body)
     return ParsedPrompt(body, loras, negatives, _tree(body))

@@ -101,7 +101,7 @@ def make_chunks(fragments: list[tuple[str, float]], tok: _Tok) -> list[Chunk]:
 
 @functools.cache
 def _default_tokenizer() -> Any:
-    from sdstudio.core.demo import load_clip_tokenizer
+    from sdstudio.core.tokenizer import load_clip_tokenizer
 
     return load_clip_tokenizer()
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sdstudio.core.errors import Cancelled, EngineError
+from sdstudio.core.protocols import Library
 from sdstudio.core.training.config import TrainConfig, TrainProgress, TrainResult
 from sdstudio.core.training.dataset import Dataset, bucket_for, scan_dataset
 from sdstudio.core.training.network import (
@@ -41,7 +42,7 @@ class Trainer:
     """Runs one TrainConfig on a model from the library."""
 
     def __init__(
-        self, config: TrainConfig, library: Any, on_sample: Callable[[Any, str, int], None] | None = None
+        self, config: TrainConfig, library: Library, on_sample: Callable[[Any, str, int], None] | None = None
     ):
         self.config = config.validate()
         self.library = library
@@ -152,7 +153,7 @@ class Trainer:
             use_ckpt = c.gradient_checkpointing if c.gradient_checkpointing is not None else auto_ckpt
             if use_ckpt and hasattr(pipe.unet, "enable_gradient_checkpointing"):
                 pipe.unet.enable_gradient_checkpointing()
-            start, losses = 0, []
+            start, losses = 0, list[float]()
             if resume:
                 start, losses = checkpoints.load(net, optimizer, scheduler)
             # 3. latents of every picture, cached on disk by content hash

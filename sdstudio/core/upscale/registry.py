@@ -5,12 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from sdstudio.core.protocols import Library
 from sdstudio.core.request import RequestError
-
-if TYPE_CHECKING:
-    from sdstudio.core.models import ModelLibrary
 
 _SCALE = re.compile(r"(?:^|[^a-z0-9])(?:x(\d)|(\d)x)(?:[^a-z0-9]|plus|$)", re.IGNORECASE)
 
@@ -43,19 +40,19 @@ def scale_from_name(name: str) -> int:
     return int(match.group(1) or match.group(2)) if match else 4
 
 
-def model_upscalers(library: ModelLibrary) -> list[Upscaler]:
+def model_upscalers(library: Library) -> list[Upscaler]:
     return [
         Upscaler(path.stem, "model", str(path), scale_from_name(path.stem))
         for path in library.upscaler_files()
     ]
 
 
-def all_upscalers(library: ModelLibrary | None) -> list[Upscaler]:
+def all_upscalers(library: Library | None) -> list[Upscaler]:
     """The built-in upscalers, then the library's model files by name."""
     return list(BUILTIN) + (model_upscalers(library) if library is not None else [])
 
 
-def find_upscaler(name: str, library: ModelLibrary | None, field: str = "upscaler") -> Upscaler:
+def find_upscaler(name: str, library: Library | None, field: str = "upscaler") -> Upscaler:
     """The upscaler called `name` (case-insensitive; a model also by its file name); RequestError if none."""
     choices = all_upscalers(library)
     wanted = name.strip().lower()
