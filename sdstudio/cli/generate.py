@@ -217,15 +217,15 @@ def run(args: argparse.Namespace) -> int:
 
 def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
     """An X/Y/Z plot or prompt matrix: OUT.png the grid, OUT-1.png ... its cells."""
-    from sdstudio.core.engine import Engine
     from sdstudio.core.errors import EngineError
+    from sdstudio.core.root import engine_for, load_settings, open_library
 
     paths = output_paths(args.output, plot.count + 1)
     try:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
-    engine = Engine.from_settings(device=args.device)
+    engine = engine_for(open_library(load_settings()), args.device)
     try:
         iterate.run_plot(plot, args, paths, engine, ProgressBar())
     except (EngineError, RequestError) as e:

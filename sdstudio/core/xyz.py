@@ -163,8 +163,8 @@ def _expand(kind: AxisKind, raw: list[str]) -> list[Value]:
             ]
         elif kind.type == "float" and (m := _FLOAT_RANGE.fullmatch(text)):
             start, end = float(m.group(1).replace(" ", "")), float(m.group(2).replace(" ", ""))
-            step = float(m.group(3)) if m.group(3) else 1.0
-            out += _arange(start, end + step, step)
+            fstep = float(m.group(3)) if m.group(3) else 1.0
+            out += _arange(start, end + fstep, fstep)
         elif kind.type == "float" and (m := _FLOAT_COUNT.fullmatch(text)):
             start, end = float(m.group(1).replace(" ", "")), float(m.group(2).replace(" ", ""))
             out += _linspace(start, end, int(float(m.group(3) or 1)))

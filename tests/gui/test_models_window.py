@@ -165,7 +165,7 @@ def test_file_menu_opens_the_models_window(qtbot: Any) -> None:
     from sdstudio.core.jobs import JobQueue
     from sdstudio.gui.main_window import MainWindow
 
-    win = MainWindow(JobQueue(), None, ModelLibrary(), preload=False)
+    win = MainWindow(JobQueue(), None, ModelLibrary(Settings.load()), preload=False)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
