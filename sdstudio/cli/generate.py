@@ -22,6 +22,7 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER
 from sdstudio.core.speed import SPEEDS
 
 if TYPE_CHECKING:
+    from sdstudio.core.engine import Engine
     from sdstudio.core.xyz import GridSpec
 
 
@@ -215,17 +216,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
-    """An X/Y/Z plot or prompt matrix: OUT.png the grid, OUT-1.png ... its cells."""
-    from sdstudio.core.errors import EngineError
+def _outputs_and_engine(args: argparse.Namespace, count: int) -> tuple[list[Path], Engine]:
+    """The `count` output paths (their folder made) and the engine from the composition root."""
     from sdstudio.core.root import engine_for, load_settings, open_library
 
-    paths = output_paths(args.output, plot.count + 1)
+    paths = output_paths(args.output, count)
     try:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
-    engine = engine_for(open_library(load_settings()), args.device)
+    return paths, engine_for(open_library(load_settings()), args.device)
+
+
+def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
+    """An X/Y/Z plot or prompt matrix: OUT.png the grid, OUT-1.png ... its cells."""
+    from sdstudio.core.errors import EngineError
+
+    paths, engine = _outputs_and_engine(args, plot.count + 1)
     try:
         iterate.run_plot(plot, args, paths, engine, ProgressBar())
     except (EngineError, RequestError) as e:
@@ -237,18 +244,10 @@ def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
 def execute(request: Request, args: argparse.Namespace) -> Result:
     """Run the request, write OUT.png (OUT-1.png, ...) and keep its inputs for replay; one line per picture."""
     from sdstudio.core.errors import EngineError
-
-    paths = output_paths(args.output, request.images_total)
-    try:
-        paths[0].parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
-
     from sdstudio.core.gallery.metadata import write_png
     from sdstudio.core.gallery.store import keep_inputs
-    from sdstudio.core.root import engine_for, load_settings, open_library
 
-    engine = engine_for(open_library(load_settings()), args.device)
+    paths, engine = _outputs_and_engine(args, request.images_total)
     try:
         result = engine.run(request, on_step=ProgressBar())
     except (EngineError, RequestError) as e:
