@@ -26,12 +26,12 @@ def ensure_home() -> Path:
 
 
 def _tokenizer(pad: str = "<|endoftext|>") -> Any:
-    from sdstudio.core import demo
+    from sdstudio.core import tokenizer
 
     folder = ensure_home() / "bench-tokenizers" / ("bang" if pad == "!" else "eot")
     if not (folder / "vocab.json").exists():
-        demo.write_clip_tokenizer(folder, pad_token=pad)
-    return demo.load_clip_tokenizer(folder)
+        tokenizer.write_clip_tokenizer(folder, pad_token=pad)
+    return tokenizer.load_clip_tokenizer(folder)
 
 
 def build(arch: str, device: str, dtype: Any, seed: int = 0) -> Any:

@@ -57,8 +57,10 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
     import torch
 
     from sdstudio.core.engine import Engine
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import Request
     from sdstudio.core.samplers import SAMPLERS
+    from sdstudio.core.settings import Settings
     from sdstudio.core.speed.extension import use_fast_options
     from sdstudio.core.speed.fast import FastOptions
 
@@ -75,8 +77,9 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
     )
     report: dict[str, Any] = {"size": size, "steps": args.steps, "build_s": round(built, 2), "variants": {}}
     with _builders.serve_pipelines({"std": pipe, "fast": fast_pipe}, tag=f"{arch}-") as refs:
-        engine = Engine(device=device, dtype=dtype)
-        fast_engine = Engine(device=device, dtype=dtype)
+        library = ModelLibrary(Settings.load())
+        engine = Engine(library, device=device, dtype=dtype)
+        fast_engine = Engine(library, device=device, dtype=dtype)
         use_fast_options(fast_engine, fast_options)
         req = Request(
             prompt=PROMPT,

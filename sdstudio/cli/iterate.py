@@ -133,7 +133,7 @@ def plot_spec(args: argparse.Namespace, request: Request) -> GridSpec | None:
 
 def run_plot(spec: GridSpec, args: argparse.Namespace, paths: list[Path], engine: Any, on_step: Any) -> None:
     """Run the grid; OUT.png is the grid picture, OUT-1.png ... the cells in running order."""
-    from sdstudio.core.metadata_io import write_png
+    from sdstudio.core.gallery.metadata import write_png
     from sdstudio.core.xyz_run import PlotOutcome, run_grid
 
     outcome = PlotOutcome(spec, legend=not args.no_legend, margin=max(0, args.grid_margin))

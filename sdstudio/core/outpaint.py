@@ -32,7 +32,8 @@ class Outpaint:
             raise RequestError(
                 "outpaint", f"{text!r}: give four pixel counts, left,top,right,bottom (e.g. 0,0,256,0)"
             )
-        return cls(*(int(p) for p in parts), **options)
+        left, top, right, bottom = (int(p) for p in parts)
+        return cls(left, top, right, bottom, **options)
 
     def sides(self) -> tuple[int, int, int, int]:
         return self.left, self.top, self.right, self.bottom

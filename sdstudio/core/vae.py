@@ -70,7 +70,8 @@ def choice_for(library: Any, wanted: str, location: str) -> VaeChoice | None:
             else []
         )
         near = [c for c in choices if stem and c.name.startswith(stem + ".")]
-        return (beside + near or [None])[0]
+        found = beside + near
+        return found[0] if found else None
     for choice in choices:
         if name in (choice.name, Path(choice.name).stem):
             return choice

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from sdstudio.core.engine import Engine
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import Progress, Request, RequestError
+from sdstudio.core.settings import Settings
 from sdstudio.core.speed.compile_cache import CompiledSizes, cache_folder
 from sdstudio.core.speed.extension import use_fast_options
 from sdstudio.core.speed.fast import COLD_MESSAGE, WARM_MESSAGE, FastOptions
@@ -28,7 +30,7 @@ def test_an_unknown_speed_is_refused_naming_the_choices() -> None:
 
 def test_fast_without_compile_stays_within_tolerance_of_standard(cpu_engine: Engine) -> None:
     standard = _arr(cpu_engine.run(REQ))
-    fast = Engine(device="cpu")
+    fast = Engine(ModelLibrary(Settings.load()), device="cpu")
     use_fast_options(fast, FastOptions(compile=False, cpu_bf16=True))  # fused QKV, channels_last, bf16 UNet
     out = _arr(fast.run(REQ.replace(speed="fast")))
     loaded = fast._loaded
@@ -42,7 +44,7 @@ def test_fast_without_compile_stays_within_tolerance_of_standard(cpu_engine: Eng
 def test_a_first_compile_says_so_and_a_second_start_knows_the_size_is_cached(demo_home: Path) -> None:
     seen: list[Progress] = []
     opts = FastOptions(compile=True, backend="eager", compile_vae=False, cpu_bf16=False)  # traced, not built
-    first = Engine(device="cpu")
+    first = Engine(ModelLibrary(Settings.load()), device="cpu")
     use_fast_options(first, opts)
     standard = _arr(first.run(REQ))
     out = _arr(first.run(REQ.replace(speed="fast"), on_step=seen.append))
@@ -54,7 +56,9 @@ def test_a_first_compile_says_so_and_a_second_start_knows_the_size_is_cached(dem
     assert not [p for p in seen if p.phase == "compile"]  # the same size: nothing to compile
     first.close()
     assert CompiledSizes(cache_folder()).path.exists()
-    second = Engine(device="cpu")  # a new start: the size is in the disk cache's index
+    second = Engine(
+        ModelLibrary(Settings.load()), device="cpu"
+    )  # a new start: the size is in the disk cache's index
     use_fast_options(second, opts)
     seen.clear()
     second.run(REQ.replace(speed="fast"), on_step=seen.append)

@@ -47,7 +47,7 @@ def test_a_chosen_vae_file_matches_diffusers_with_that_vae_and_none_restores(web
 
     library = ModelLibrary(Settings(model_roots=[str(webui)]))
     assert [c.name for c in vae_choices(library)] == ["tiny-diffusers", "tiny-ft-mse.safetensors"]
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     own, _ = _run(engine)
     ours, result = _run(engine, "tiny-ft-mse.safetensors")
     folder, _ = _run(engine, "tiny-diffusers")
@@ -76,7 +76,7 @@ def test_a_chosen_vae_file_matches_diffusers_with_that_vae_and_none_restores(web
 
 def test_the_choice_is_remembered_per_model_and_unknown_names_are_refused(webui: Path) -> None:
     library = ModelLibrary(Settings(model_roots=[str(webui)]))
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     chosen, _ = _run(engine, "tiny-diffusers")
     remember(library, demo.DEMO_ID, "tiny-diffusers")
     assert Settings.load().vae_by_model == {demo.DEMO_ID: "tiny-diffusers"}  # saved

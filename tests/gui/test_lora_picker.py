@@ -123,7 +123,7 @@ def test_the_window_dock_inserts_and_the_job_applies_the_lora(
     from tests.gui.window_helpers import fill_panel, small
 
     library = ModelLibrary(Settings(model_roots=[str(loras.parents[1])]))
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, library, preload=False)
     qtbot.addWidget(win)
     win.show()

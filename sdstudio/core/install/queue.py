@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from sdstudio.core.install.installer import install, partial_path
 from sdstudio.core.install.layout import downloads_folder
@@ -213,9 +214,9 @@ class DownloadQueue:
             return
         for entry in saved if isinstance(saved, list) else []:
             try:
+                remembered: dict[str, Any] = {f: str(entry.get(f, "")) for f in _REMEMBERED}
                 request = InstallRequest(
-                    **{f: str(entry.get(f, "")) for f in _REMEMBERED},
-                    kind=Kind(entry["kind"]) if entry.get("kind") else None,
+                    **remembered, kind=Kind(entry["kind"]) if entry.get("kind") else None
                 )
             except (ValueError, TypeError, AttributeError):
                 continue
