@@ -36,8 +36,8 @@ calls the hooks of every extension of a run, in list order, at these points of `
 Progress with previews, cancel and prompt editing are themselves extensions (builtin.py).
 
 Registering: a feature adds its factory `factory(request, library) -> Extension | None` to
-`standard_extensions()` in registry.py (LoRA, variation seeds and hires fix are there); `Engine(extensions=[...])`
-or `engine.extensions.append(factory)` adds more to one engine. Every run asks each factory before the model
+`standard_extensions()` in registry.py (VAE choice, LoRA, variation seeds, hires fix and the fast path are
+there); `Engine(library, extensions=[...])` or `engine.extensions.append(factory)` adds more to one engine. Every run asks each factory before the model
 loads (None: not needed for this request; raise RequestError/ModelError to refuse it before any heavy work).
 `Engine.run(request, extensions=[...])` adds ready instances for one run. A new extension keeps to its hooks:
 it never edits modes.py or engine.py.
