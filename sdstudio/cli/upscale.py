@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     from sdstudio.core.engine import pick_device
     from sdstudio.core.errors import EngineError
-    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import InputImage
+    from sdstudio.core.root import load_settings, open_library
     from sdstudio.core.upscale.extras import extras_upscale
 
     settings = _settings(args)
@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\rtile {done}/{total}" + ("\n" if done == total else ""))
             sys.stderr.flush()
 
-        out = extras_upscale(picture, settings, ModelLibrary(), args.device or pick_device(), on_tile=bar)
+        out = extras_upscale(
+            picture, settings, open_library(load_settings()), args.device or pick_device(), on_tile=bar
+        )
     except (RequestError, EngineError) as e:
         raise CliError(str(e)) from None
     info = PngImagePlugin.PngInfo()
