@@ -79,7 +79,9 @@ def main() -> int:
     import torch
 
     from sdstudio.core.engine import Engine
+    from sdstudio.core.models import ModelLibrary
     from sdstudio.core.request import Request
+    from sdstudio.core.settings import Settings
     from sdstudio.core.speed.extension import use_fast_options
     from sdstudio.core.speed.fast import FastOptions, cpu_has_bf16
 
@@ -102,7 +104,8 @@ def main() -> int:
         flush=True,
     )
     with _builders.serve_pipelines({"std": pipe, "fast": fast_pipe}, tag="sd21-cpu-") as refs:
-        engines = {name: Engine(device="cpu") for name in ("fp32", "taesd", "fast")}
+        library = ModelLibrary(Settings.load())
+        engines = {name: Engine(library, device="cpu") for name in ("fp32", "taesd", "fast")}
         plain = FastOptions(compile=False, fuse_qkv=False, channels_last=False, cpu_bf16=False, taesd=taesd)
         use_fast_options(engines["taesd"], plain)  # the standard model, only its decoder swapped
         use_fast_options(engines["fast"], FastOptions(compile=False, taesd=taesd))

@@ -116,7 +116,7 @@ def test_taesd_decodes_a_fast_job_and_the_model_keeps_its_own_vae(cpu_engine: En
     ).eval()  # fmt: skip
     decoded: list[tuple[int, ...]] = []
     taesd.decoder.register_forward_hook(lambda mod, args, out: decoded.append(tuple(out.shape)))
-    fast = Engine(device="cpu")
+    fast = Engine(ModelLibrary(Settings.load()), device="cpu")
     use_fast_options(fast, FastOptions(compile=False, taesd=taesd))
     result = fast.run(REQ.replace(speed="fast", cfg_scale=1.0))
     assert decoded == [(1, 3, 64, 64)] and result.images[0].image.size == (64, 64)

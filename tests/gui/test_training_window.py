@@ -25,13 +25,14 @@ def test_a_lora_is_trained_from_the_window(
     qtbot: Any, demo_home: Path, sdstudio_home: Path, tmp_path: Path
 ) -> None:
     from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.settings import Settings
 
     pictures = tmp_path / "pictures" / "3_red"
     pictures.mkdir(parents=True)
     for i in range(2):
         Image.new("RGB", (64, 64), (220, 30, 30)).save(pictures / f"{i}.png")
     Image.new("RGB", (16, 16)).save(pictures / "tiny.png")
-    library = ModelLibrary()
+    library = ModelLibrary(Settings.load())
     lora_folder = library.settings.library_path() / "models" / "Lora"
     queue = JobQueue(store=None)
     worker = Worker(queue, preload=False)
