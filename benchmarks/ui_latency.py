@@ -47,20 +47,14 @@ def gui_gaps(steps: int, size: int) -> tuple[float, float, int, float]:
     from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from sdstudio.core.jobs import JobQueue
     from sdstudio.core.request import Request
     from sdstudio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
-    store = None
-    try:
-        from sdstudio.core.gallery import GalleryStore
-        from sdstudio.core.settings import Settings
+    from sdstudio.core.root import build_services
 
-        store = GalleryStore(Settings.load().outputs_path())
-    except ImportError:
-        pass
-    window = MainWindow(JobQueue(store=store), store, preload=True)
+    services = build_services(store_optional=True)  # as the app wires it
+    window = MainWindow(services.queue, services.store, services.library, preload=True)
     window.show()
     preload_gap = preload_gaps(app, window.worker.preloaded)
 

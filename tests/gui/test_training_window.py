@@ -24,6 +24,7 @@ def _type(qtbot: Any, widget: Any, text: str) -> None:
 def test_a_lora_is_trained_from_the_window(
     qtbot: Any, demo_home: Path, sdstudio_home: Path, tmp_path: Path
 ) -> None:
+    from sdstudio.core.engine import Engine
     from sdstudio.core.models import ModelLibrary
     from sdstudio.core.settings import Settings
 
@@ -34,7 +35,7 @@ def test_a_lora_is_trained_from_the_window(
     Image.new("RGB", (16, 16)).save(pictures / "tiny.png")
     library = ModelLibrary(Settings.load())
     lora_folder = library.settings.library_path() / "models" / "Lora"
-    queue = JobQueue(store=None)
+    queue = JobQueue(engine_factory=lambda: Engine(library, device="cpu"), store=None)  # as the app's
     worker = Worker(queue, preload=False)
     panel = TrainingWindow(library, lambda task, req: queue.submit(req, task=task), lora_folder)
     connect_worker(panel, worker)
