@@ -57,7 +57,7 @@ class Recipe:
     environment: Mapping[str, str] = field(default_factory=dict)  # device, dtype, library versions
     lora_hashes: Mapping[str, str] = field(default_factory=dict)  # LoRA name -> recorded hash
 
-    def bind(self, library: object) -> Request:
+    def bind(self, library: Library) -> Request:
         """The request ready for this library: the model found by hash, renamed LoRAs relinked by hash."""
         request = self.request.replace(model=find_model(library, self.model_name, self.model_hash))
         loras = getattr(library, "loras", None)
