@@ -84,7 +84,7 @@ def _diffusers(root: Path, unit: ControlUnit, mode: Mode, **call: object) -> np.
 
 def test_txt2img_with_a_canny_unit_matches_diffusers_controlnet_pipeline(webui: Path) -> None:
     library = ModelLibrary(Settings(model_roots=[str(webui)]))
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     unit = ControlUnit(
         InputImage.from_pil(_reference()), "canny", weight=0.8, guidance_end=0.9, processor_res=64
     )
@@ -109,7 +109,7 @@ def test_txt2img_with_a_canny_unit_matches_diffusers_controlnet_pipeline(webui: 
 
 def test_img2img_and_inpaint_match_diffusers(webui: Path) -> None:
     library = ModelLibrary(Settings(model_roots=[str(webui)]))
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     unit = ControlUnit(InputImage.from_pil(_reference()), "canny", processor_res=64)
     init = Image.new("RGB", (W, H), (120, 60, 30))
     mask = Image.new("L", (W, H), 0)
@@ -135,7 +135,7 @@ def test_img2img_and_inpaint_match_diffusers(webui: Path) -> None:
 
 def test_missing_models_and_wrong_families_are_one_clear_error(webui: Path) -> None:
     library = ModelLibrary(Settings(model_roots=[str(webui)]))
-    engine = Engine(device="cpu", library=library)
+    engine = Engine(library, device="cpu")
     picture = InputImage.from_pil(_reference())
     base = Request(prompt="a box", steps=1, width=W, height=H, seed=4)
     with pytest.raises(RequestError, match="ControlNet not found: nope .*tiny_sd15_canny"):

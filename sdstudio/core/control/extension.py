@@ -156,7 +156,9 @@ class ApplyControlNet(Extension):
         # 3. control maps at the generation size and the units' weights and step ranges
         r = ctx.request
         size = (r.width, r.height)
-        maps = [control_map((u.image or r.init_image).to_pil(), u, size) for u in self.units]
+        sources = [u.image or r.init_image for u in self.units]
+        maps = [control_map(src.to_pil(), u, size) for src, u in zip(sources, self.units, strict=True) if src]
+        assert len(maps) == len(self.units)  # validate(): a unit without a picture needs an init picture
         one = len(self.units) == 1
         ctx.call_kwargs["image" if ctx.mode.kind == "txt2img" else "control_image"] = maps[0] if one else maps
         weights = [u.weight for u in self.units]
