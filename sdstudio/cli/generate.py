@@ -22,6 +22,7 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER
 from sdstudio.core.speed import SPEEDS
 
 if TYPE_CHECKING:
+    from sdstudio.core.control import ControlUnit
     from sdstudio.core.engine import Engine
     from sdstudio.core.xyz import GridSpec
 
@@ -95,6 +96,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="VAE file from models/VAE (A1111 name, e.g. vae-ft-mse-840000-ema-pruned.safetensors), "
         "Automatic or None (default: the one remembered for the model, else Automatic)",
     )
+    p.add_argument(
+        "--ref",
+        action="append",
+        default=[],
+        metavar="PATH[:WEIGHT[:KIND]]",
+        help="a reference picture steering the picture (repeatable); KIND: canny, lineart or scribble "
+        "(a ControlNet named like it in models/ControlNet); {image} in the prompt refers to the first",
+    )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument(
         "--from",
@@ -165,7 +174,15 @@ def _build_request(args: argparse.Namespace) -> Request:
         **iterate.request_changes(args),
         speed=args.speed,
         vae=args.vae,
+        controls=_references(args.ref),
     ).validate()
+
+
+def _references(specs: list[str]) -> tuple[ControlUnit, ...]:
+    """The --ref pictures as ControlNet units (read now: a missing file is one clear error)."""
+    from sdstudio.core.control import unit_from_ref
+
+    return tuple(unit_from_ref(spec) for spec in specs)
 
 
 def output_paths(out: Path, count: int) -> list[Path]:

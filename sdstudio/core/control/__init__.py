@@ -4,7 +4,7 @@ Qt-free; torch and diffusers are imported only by the engine extension (extensio
 """
 
 from sdstudio.core.control.preprocess import MODULES, control_map, preprocess
-from sdstudio.core.control.tags import ImageTag, parse_image_tags, units_from_tags
+from sdstudio.core.control.tags import ImageTag, parse_image_tags, unit_from_ref, units_from_tags
 from sdstudio.core.control.unit import ControlMode, ControlUnit, ResizeMode, controls_from_list
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "controls_from_list",
     "parse_image_tags",
     "preprocess",
+    "unit_from_ref",
     "units_from_tags",
 ]

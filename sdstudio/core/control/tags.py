@@ -100,3 +100,11 @@ def units_from_tags(
         image = InputImage.from_file(path, f"prompt {tag.text}")
         out.append(_unit_for(tag.kind or DEFAULT_KIND, tag.weight, image, ControlUnit()))
     return tuple(out)
+
+
+def unit_from_ref(spec: str, base_dir: Path | None = None) -> ControlUnit:
+    """A ControlNet unit from a `PATH[:weight[:kind]]` reference (the CLI's --ref), read now."""
+    _, tags = parse_image_tags("{image:" + spec + "}")
+    if len(tags) != 1 or not tags[0].source:
+        raise RequestError("ref", f"{spec!r}: expected PATH[:weight[:kind]]")
+    return units_from_tags(tags, [], base_dir)[0]
