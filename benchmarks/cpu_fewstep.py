@@ -127,7 +127,9 @@ def main() -> int:
         totals: dict[str, list[float]] = {n: [] for n in names}
         parts: dict[str, dict[str, list[float]]] = {n: {p: [] for p in PARTS} for n in names}
         for n in names:  # 2. first calls: loading, the fast path's preparation
+            t0 = time.perf_counter()
             engines[n].run(requests[n])
+            print(f"  {n}: first call {time.perf_counter() - t0:.2f}s", flush=True)
         for r in range(args.rounds):  # 3. timed, alternated
             for n in names[r % len(names) :] + names[: r % len(names)]:
                 timer.seconds.clear()
@@ -136,6 +138,7 @@ def main() -> int:
                 totals[n].append(time.perf_counter() - t0)
                 for p in PARTS:
                     parts[n][p].append(timer.seconds[p])
+            print(f"  round {r + 1}: " + ", ".join(f"{n} {totals[n][-1]:.2f}s" for n in names), flush=True)
         parity = unet_parity(pipe, fast_pipe, args.size)
     out: dict[str, Any] = {"size": args.size, "threads": torch.get_num_threads(), "native_bf16": bf16}
     print(f"SD-Turbo architecture, {args.size}², 1 step, CFG 1, median of {args.rounds} (seconds):")
