@@ -52,8 +52,10 @@ def _pixels(image: Any) -> Any:
     return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
-def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) -> dict[str, Any]:
-    """Every chosen variant on one architecture: first call, then `rounds` alternated timed calls."""
+def bench_model(
+    arch: str, args: argparse.Namespace, device: str, dtype: str, save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Every chosen variant on one architecture: first calls, then alternated timed rounds (save: partial results)."""
     import torch
 
     from sdstudio.core.engine import Engine
@@ -123,12 +125,16 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
                 fast_engine.run(req.replace(model=refs["fast"], speed="fast"), on_step=window).images[0].image
             ),
         }
-        # 2. first calls (loading, compiling), each variant's picture kept for parity
+        # 2. first calls (loading), then rounds alternated, the order rotated each round; the fast path's first
+        #    call (its compile) comes after the standard variants' rounds, so a compile that runs out of time
+        #    leaves them measured; then rounds of every variant. Results are saved after each stage.
         pictures: dict[str, Any] = {}
         times: dict[str, list[float]] = {v: [] for v in variants}
         first: dict[str, float] = {}
         peak: dict[str, float] = {}
-        for v in list(variants):
+        ready: list[str] = []
+
+        def first_call(v: str) -> None:
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
@@ -139,42 +145,58 @@ def bench_model(arch: str, args: argparse.Namespace, device: str, dtype: str) ->
 
                 traceback.print_exc()
                 report.setdefault("errors", {})[v] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-                variants.remove(v)
                 print(f"  {arch} {v}: FAILED {report['errors'][v]}", flush=True)
-                continue
+                return
             _sync(device)
             first[v] = time.perf_counter() - t0
             if device.startswith("cuda"):
                 peak[v] = torch.cuda.max_memory_allocated() / 2**30
+            ready.append(v)
             print(f"  {arch} {v}: first call {first[v]:.2f}s", flush=True)
-        if not variants:
-            return report
-        # 3. timed rounds, the order rotated each round so no variant always runs first
-        for r in range(args.rounds):
-            for v in variants[r % len(variants) :] + variants[: r % len(variants)]:
-                t0 = time.perf_counter()
-                calls[v]()
-                _sync(device)
-                times[v].append(time.perf_counter() - t0)
-        base_v = "plain" if "plain" in variants else variants[0]
-        base = statistics.median(times[base_v]) if times[base_v] else None
-        ref = _pixels(pictures[base_v])
-        for v in variants:
-            med = statistics.median(times[v]) if times[v] else None
-            diff = abs(_pixels(pictures[v]) - ref)
-            report["variants"][v] = {
-                "first_call_s": round(first[v], 3),
-                "median_s": round(med, 4) if med else None,
-                "times_s": [round(t, 4) for t in times[v]],
-                "it_per_s": round(args.steps / med, 2) if med else None,
-                f"time_vs_{base_v}": round(med / base, 3) if med and base else None,
-                f"max_abs_diff_vs_{base_v}": int(diff.max()),
-                f"mean_abs_diff_vs_{base_v}": round(float(diff.mean()), 3),
-                "peak_gib": round(peak[v], 2) if v in peak else None,
-            }
-        report["compile_messages"] = messages
-        plan = (engine._loaded.extras.get("memory_plan") if engine._loaded is not None else None) or None
-        report["memory_plan"] = plan.reason if plan is not None else None
+
+        def rounds() -> None:
+            for r in range(args.rounds):
+                for v in ready[r % len(ready) :] + ready[: r % len(ready)]:
+                    t0 = time.perf_counter()
+                    calls[v]()
+                    _sync(device)
+                    times[v].append(time.perf_counter() - t0)
+
+        def summarise() -> None:
+            if not ready:
+                return
+            base_v = "plain" if "plain" in ready else ready[0]
+            base = statistics.median(times[base_v]) if times[base_v] else None
+            ref = _pixels(pictures[base_v])
+            for v in ready:
+                med = statistics.median(times[v]) if times[v] else None
+                diff = abs(_pixels(pictures[v]) - ref)
+                report["variants"][v] = {
+                    "first_call_s": round(first[v], 3),
+                    "median_s": round(med, 4) if med else None,
+                    "times_s": [round(t, 4) for t in times[v]],
+                    "it_per_s": round(args.steps / med, 2) if med else None,
+                    f"time_vs_{base_v}": round(med / base, 3) if med and base else None,
+                    f"max_abs_diff_vs_{base_v}": int(diff.max()),
+                    f"mean_abs_diff_vs_{base_v}": round(float(diff.mean()), 3),
+                    "peak_gib": round(peak[v], 2) if v in peak else None,
+                }
+            report["compile_messages"] = list(messages)
+            plan = engine._loaded.extras.get("memory_plan") if engine._loaded is not None else None
+            report["memory_plan"] = plan.reason if plan is not None else None
+            save(report)
+
+        standard = [v for v in variants if v != "fast"]
+        for v in standard:
+            first_call(v)
+        rounds()
+        summarise()
+        if "fast" in variants:
+            first_call("fast")
+            summarise()
+            if "fast" in ready:
+                rounds()
+                summarise()
         for e in (engine, fast_engine):
             e.close()
     return report
@@ -254,12 +276,16 @@ def main() -> int:
     print(f"device: {out['device']}, torch {out['torch']}, {dtype}", flush=True)
     for model in models:
         arch = f"tiny-{model}" if args.smoke else model
-        report = bench_model(arch, args, device, dtype)
-        out["models"][model] = report
+
+        def save(report: dict[str, Any], model: str = model) -> None:
+            out["models"][model] = report
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
+
+        report = bench_model(arch, args, device, dtype, save)
+        save(report)
         print_report(arch, report)
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(out, indent=2), encoding="utf-8")
         if device == "cuda":
             torch.cuda.empty_cache()
     return 0
