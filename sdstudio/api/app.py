@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.middleware.base import BaseHTTPMiddleware
 
 from sdstudio import __version__
-from sdstudio.api import convert, extras, install_routes, scripts
+from sdstudio.api import controlnet, convert, extras, install_routes, scripts
 from sdstudio.api.deforum import deforum_router
 from sdstudio.api.replay_routes import replay_router
 from sdstudio.api.schemas import (
@@ -98,6 +98,7 @@ def create_app(
     app.state.sd = state
     guard = [Depends(_auth_dependency(auth))]
     app.include_router(replay_router(queue, library, limits), dependencies=guard)
+    app.include_router(controlnet.controlnet_router(library), dependencies=guard)
     app.include_router(
         deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits),
         dependencies=guard,
@@ -123,6 +124,7 @@ def create_app(
 
         prompt, _ = effective_prompts(request.prompt, request.negative_prompt, request.styles)
         resolve_tags(library.loras, prompt, request.steps)
+        controlnet.check(library, request)
         if request.vae:
             choice_for(library, request.vae, library.resolve(request.model, known_only=True).location)
 

@@ -134,7 +134,9 @@ def to_request(body: Txt2ImgBody, model: str, limits: Limits, vae: str = "") -> 
     )
     if isinstance(body, Img2ImgBody):
         req = _img2img(body, req, limits)
-    req = req.validate()
+    from sdstudio.api.controlnet import controls_of
+
+    req = req.replace(controls=controls_of(body, limits)).validate()
     width, height = output_size(req)
     if width * height > limits.max_output_pixels:
         raise RequestError(

@@ -40,6 +40,9 @@ class Txt2ImgBody(_Body):
     script_name: str | None = None
     script_args: list[Any] = Field(default_factory=list)
     override_settings: dict[str, Any] | None = None
+    alwayson_scripts: dict[str, Any] | None = (
+        None  # {"controlnet": {"args": [unit, ...]}} (api/controlnet.py)
+    )
     sdstudio_speed: str | None = None  # "standard" or "fast" (also accepted in override_settings)
     send_images: bool = True
     save_images: bool = True
