@@ -54,17 +54,22 @@ def _unit(raw: Any, index: int, limits: Limits) -> ControlUnit | None:
         )
         if k in raw
     }
-    for key, default in DEFAULTS.items():
-        value = raw.get(key, default)
-        fields[key] = default if value is None or float(value) < 0 else value
-    if (
-        raw.get("guessmode") and "control_mode" not in raw
-    ):  # webuiapi's old name for "ControlNet is more important"
-        fields["control_mode"] = 2
     try:
+        for key, default in DEFAULTS.items():
+            value = raw.get(key, default)
+            fields[key] = default if value is None or float(value) < 0 else value
+        if (
+            raw.get("guessmode") and "control_mode" not in raw
+        ):  # webuiapi's old "ControlNet is more important"
+            fields["control_mode"] = 2
+        for key in ("module", "model"):
+            if not isinstance(fields.get(key, ""), str):
+                raise ValueError(f"{key} must be a string")
         unit = ControlUnit.from_dict(fields)
     except (TypeError, ValueError) as e:
         raise RequestError(where, str(e)) from None
+    if picture is not None and not isinstance(picture, str):
+        raise RequestError(f"{where}.image", "send the picture as base64 text")
     image = decode_image(picture, f"{where}.image", limits) if picture else None
     return dataclasses.replace(unit, image=image)
 

@@ -40,6 +40,11 @@ def test_a_webuiapi_controlnet_unit_gives_the_cli_ref_picture(
             "/sdapi/v1/txt2img", json=bad | {"alwayson_scripts": {"controlnet": {"args": [{"module": "x"}]}}}
         )
         assert r.status_code == 422 and "unknown preprocessor 'x'" in r.json()["detail"]
+        odd = {"module": ["canny"], "processor_res": "big", "image": 7}
+        for key, value in odd.items():
+            unit = {"module": "canny", key: value}
+            r = c.post("/sdapi/v1/txt2img", json=bad | {"alwayson_scripts": {"controlnet": {"args": [unit]}}})
+            assert r.status_code == 422 and "controlnet.args[0]" in r.json()["field"], r.text
         r = c.post("/sdapi/v1/txt2img", json=bad | {"prompt": "a box {image:/etc/hosts:canny}"})
         assert r.status_code == 422 and "a file on the server" in r.json()["detail"]
 
