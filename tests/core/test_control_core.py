@@ -102,3 +102,17 @@ def test_image_tags_are_removed_from_the_text_and_read_before_any_work(tmp_path:
         units_from_tags(parse_image_tags("{image:https://x.invalid/a.png:canny}")[1], [], tmp_path)
     with pytest.raises(RequestError, match="'reference' is not available yet"):
         units_from_tags(parse_image_tags("{image:hand.png}")[1], [], tmp_path)
+
+
+def test_the_gallery_keeps_references_by_content_hash_and_reuse_brings_them_back(tmp_path: Path) -> None:
+    from sdstudio.core.gallery import GalleryStore
+    from sdstudio.core.request import GeneratedImage, Result
+
+    unit = ControlUnit(InputImage.from_pil(_drawing()), "canny", "tiny_sd15_canny", 0.6)
+    request = Request(prompt="a cat", width=64, height=64, seed=5, controls=(unit,))
+    store = GalleryStore(tmp_path / "outputs", tmp_path / "index.sqlite3")
+    try:
+        (record,) = store.add(Result(request, (GeneratedImage(Image.new("RGB", (64, 64)), 5, request),)))
+        assert store.request_of(record) == request
+    finally:
+        store.close()

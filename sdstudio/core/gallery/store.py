@@ -44,7 +44,11 @@ class GalleryStore:
         records = []
         with self._write_lock:
             for gen in result.images:
-                for image in (gen.request.init_image, gen.request.mask):
+                for image in (
+                    gen.request.init_image,
+                    gen.request.mask,
+                    *(u.image for u in gen.request.controls),
+                ):
                     if image is not None:
                         self._save_input(image)
                 data = png_bytes(gen, result)
