@@ -116,3 +116,18 @@ def test_the_gallery_keeps_references_by_content_hash_and_reuse_brings_them_back
         assert store.request_of(record) == request
     finally:
         store.close()
+
+
+def test_only_masked_inpainting_cuts_the_same_box_out_of_the_full_size_map() -> None:
+    from sdstudio.core.control.extension import unit_map
+
+    source = Image.new("RGB", (128, 96), "grey")
+    unit = ControlUnit(InputImage.from_pil(_drawing((128, 96))), "scribble", processor_res=96)
+    request = Request(prompt="x", width=64, height=64)
+    whole = unit_map(unit, request)
+    assert whole.size == (64, 64)
+    box = (60, 30, 124, 94)
+    cut = unit_map(unit, request, source, box)
+    full = control_map(unit.image.to_pil(), unit, (128, 96))
+    assert np.array_equal(np.asarray(cut), np.asarray(full.crop(box)))  # the box is 64x64: no resize
+    assert not np.array_equal(np.asarray(cut), np.asarray(whole))

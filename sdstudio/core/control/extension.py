@@ -89,6 +89,21 @@ def load_controlnet(entry: Any, like: Any) -> Any:
     return net.to(like.device).eval()
 
 
+def unit_map(unit: ControlUnit, request: Request, source: Any = None, box: Any = None) -> Any:
+    """The unit's control map at the generation size; for "only masked" inpainting (a `box` of the full
+    `source` picture is rendered) the map is fitted to the full picture and the same box cut out, as A1111."""
+    from PIL import Image
+
+    picture = unit.image or request.init_image
+    if picture is None:  # for_request refuses this before any work
+        raise RequestError("controls", "a unit has no reference picture; give one or use img2img")
+    size = (request.width, request.height)
+    if box is None or source is None:
+        return control_map(picture.to_pil(), unit, size)
+    full = control_map(picture.to_pil(), unit, source.size)
+    return full.crop(tuple(box)).resize(size, Image.Resampling.LANCZOS)
+
+
 def _family(config: Any) -> str:
     dim = int(getattr(config, "cross_attention_dim", 0) or 0)
     xl = getattr(config, "addition_embed_type", None) == "text_time"
@@ -155,10 +170,7 @@ class ApplyControlNet(Extension):
         ctx.pipe = pipe
         # 3. control maps at the generation size and the units' weights and step ranges
         r = ctx.request
-        size = (r.width, r.height)
-        sources = [u.image or r.init_image for u in self.units]
-        maps = [control_map(src.to_pil(), u, size) for src, u in zip(sources, self.units, strict=True) if src]
-        assert len(maps) == len(self.units)  # validate(): a unit without a picture needs an init picture
+        maps = [unit_map(u, r, ctx.source, ctx.preview_box) for u in self.units]
         one = len(self.units) == 1
         ctx.call_kwargs["image" if ctx.mode.kind == "txt2img" else "control_image"] = maps[0] if one else maps
         weights = [u.weight for u in self.units]
