@@ -37,4 +37,4 @@ def test_wheel_contains_resources(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "sdstudio/resources/clip/bpe_simple_vocab_16e6.txt.gz" in names
     assert "sdstudio/resources/icons/sdstudio.svg" in names
-    assert "sdstudio/cli/__init__.py" in names and "sdstudio/core/engine.py" in names
+    assert "sdstudio/cli/__init__.py" in names and "sdstudio/core/engine/engine.py" in names
