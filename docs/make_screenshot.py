@@ -76,15 +76,14 @@ def main() -> None:
         from PySide6.QtWidgets import QApplication
 
         from sdstudio.core import demo
-        from sdstudio.core.jobs import JobQueue
         from sdstudio.core.request import InpaintArea, Request
-        from sdstudio.gui.app import open_library, open_store
+        from sdstudio.core.root import build_services
         from sdstudio.gui.main_window import MainWindow
 
         demo.demo_path()
         app = QApplication(sys.argv)
-        store = open_store()
-        queue = JobQueue(store=store)
+        services = build_services()  # the one composition root, as the studio uses it
+        store, queue = services.store, services.queue
         # 1. a few demo generations so the gallery has thumbnails (the demo model draws noise)
         for i, prompt in enumerate(
             ("misty harbour at dawn", "portrait of an old sailor", "lighthouse, storm")
@@ -92,7 +91,7 @@ def main() -> None:
             queue.submit(Request(prompt=prompt, steps=2, width=128, height=128, seed=100 + i))
         queue.run_pending()
         store.set_star(store.search("lighthouse")[0].id, True)
-        win = MainWindow(queue, store, open_library(), preload=False)
+        win = MainWindow(queue, store, services.library, preload=False)
         win.show()  # a 1280×720 screen: the first start opens maximised
         # 2. a picture and a painted mask on the canvas; the prompt of the next round
         win.send_to_canvas(landscape(768, 512))
