@@ -42,9 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         from sdstudio.cli import gui
 
         args.func = gui.run
+    from sdstudio.core.settings import SettingsError
+
     try:
         return int(args.func(args) or 0)
-    except CliError as e:
+    except (CliError, SettingsError) as e:
         print(f"sdstudio: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdstudio.core.errors import Cancelled, EngineError
+from sdstudio.core.errors import Cancelled, CancelToken, EngineError, ErrorKind, JobError, SaveError, classify
 from sdstudio.core.protocols import EngineService, PictureStore
 from sdstudio.core.request import Progress, Request, Result
 
@@ -27,7 +27,8 @@ class Job:
     id: int
     request: Request  # for a task: the request that describes it (its first frame)
     source: str = "gui"
-    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    save: bool = True  # False (A1111's save_images=false): the pictures go back to the caller only
+    cancel: CancelToken = field(default_factory=CancelToken, repr=False)
     task: Task | None = field(default=None, repr=False)
 
 
@@ -52,17 +53,27 @@ class JobFinished:
     job: Job
     result: Result
     records: tuple[Any, ...] = ()
+    save_error: str | None = None  # the pictures are in `result`, but (some) could not be saved
 
 
 @dataclass(frozen=True)
 class JobFailed:
     job: Job
-    message: str
+    error: JobError
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+    @property
+    def kind(self) -> ErrorKind:
+        return self.error.kind
 
 
 @dataclass(frozen=True)
 class JobCancelled:
     job: Job
+    partial: Result | None = None  # an interrupt's pictures decoded from the latents reached
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,9 @@ class QueueChanged:
 
 Message = JobQueued | JobStarted | JobProgress | JobFinished | JobFailed | JobCancelled | QueueChanged
 Final = JobFinished | JobFailed | JobCancelled
+
+
+KEPT_FINALS = 64  # finished jobs remembered for wait(); a waiter that took its own leaves no trace
 
 
 class JobQueue:
@@ -88,17 +102,19 @@ class JobQueue:
         self._pending: deque[Job] = deque()
         self._cond = threading.Condition()
         self._listeners: list[Callable[[Message], None]] = []
-        self._finals: dict[int, Final] = {}
+        self._finals: OrderedDict[int, Final] = OrderedDict()
         self.current: Job | None = None
         self.last_progress: Progress | None = None
         self.last_preview: Any = None  # the running job's latest preview (steps may come without one)
 
     # -- submitting ------------------------------------------------------------------------------
-    def submit(self, request: Request, source: str = "gui", task: Task | None = None) -> Job:
+    def submit(
+        self, request: Request, source: str = "gui", task: Task | None = None, save: bool = True
+    ) -> Job:
         """Validate and enqueue; RequestError goes to the caller and nothing is queued."""
         request.validate()
         with self._cond:
-            job = Job(next(self._ids), request, source, task=task)
+            job = Job(next(self._ids), request, source, save, task=task)
         self._emit(
             JobQueued(job)
         )  # announced before the worker can see it: "queued" always precedes "started"
@@ -115,20 +131,20 @@ class JobQueue:
             if job is None:
                 return False
             self._pending.remove(job)
-            self._finals[job.id] = JobCancelled(job)
-            self._cond.notify_all()
+            self._remember(JobCancelled(job))
         self._emit(JobCancelled(job))
         self._emit_changed()
         return True
 
-    def cancel(self, job_id: int | None = None) -> bool:
-        """Cancel the running job (or the given one, running or waiting); it stops within one step."""
+    def cancel(self, job_id: int | None = None, keep_partial: bool = False) -> bool:
+        """Cancel the running job (or the given one, running or waiting); it stops within one step.
+        keep_partial (A1111's interrupt): the running job ends with the pictures decoded so far."""
         with self._cond:
             current = self.current
         if job_id is None or (current is not None and current.id == job_id):
             if current is None:
                 return False
-            current.cancel.set()
+            current.cancel.set(keep_partial)
             return True
         return self.remove(job_id)
 
@@ -165,6 +181,18 @@ class JobQueue:
         with self._cond:
             self._cond.wait_for(lambda: job.id in self._finals, timeout)
             return self._finals.get(job.id)
+
+    def take(self, job: Job) -> Final | None:
+        """The job's final message if it has ended (forgotten then: memory stays flat), else None."""
+        with self._cond:
+            return self._finals.pop(job.id, None)
+
+    def _remember(self, final: Final) -> None:
+        """Keep a final message for wait(), at most KEPT_FINALS of them (caller holds the lock)."""
+        self._finals[final.job.id] = final
+        while len(self._finals) > KEPT_FINALS:
+            self._finals.popitem(last=False)
+        self._cond.notify_all()
 
     # -- the worker ------------------------------------------------------------------------------
     @property
@@ -215,24 +243,30 @@ class JobQueue:
                 result = job.task(engine, on_step, job.cancel)
             else:
                 result = engine.run(job.request, on_step=on_step, cancel=job.cancel)
-            records = tuple(self.store.add(result)) if self.store is not None and result.images else ()
-            final = JobFinished(job, result, records)
-        except Cancelled:
-            final = JobCancelled(job)
-        except (EngineError, ValueError) as e:
-            final = JobFailed(job, str(e))
+            final = self._save(job, result)
+        except Cancelled as e:
+            final = JobCancelled(job, e.partial if isinstance(e.partial, Result) else None)
         except Exception as e:  # never let the worker die
-            log.exception("job %s failed", job.id)
-            final = JobFailed(job, f"{type(e).__name__}: {e}")
+            error = classify(e)
+            if error.kind is ErrorKind.internal:
+                log.error("job %s failed", job.id, exc_info=e)
+            final = JobFailed(job, error)
         with self._cond:
             self.current = None
-            self._finals[job.id] = final
-            if len(self._finals) > 1000:
-                for key in sorted(self._finals)[:500]:
-                    del self._finals[key]
-            self._cond.notify_all()
+            self._remember(final)
         self._emit(final)
         self._emit_changed()
+
+    def _save(self, job: Job, result: Result) -> JobFinished:
+        """Save into the gallery (unless the request says not to); a failed save keeps the pictures."""
+        if self.store is None or not job.save or not result.images:
+            return JobFinished(job, result)
+        try:
+            records = tuple(self.store.add(result))
+        except SaveError as e:
+            log.error("job %s: %s", job.id, e)
+            return JobFinished(job, result, e.records, str(e))
+        return JobFinished(job, result, records)
 
     def _progress(self, job: Job, progress: Progress) -> None:
         self.last_progress = progress

@@ -23,7 +23,8 @@ MAX_SIDE = 4096
 MAX_STEPS = 150
 MAX_BATCH_SIZE = 16
 MAX_BATCH_COUNT = 1000
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**64 - 1  # ComfyUI writes 64-bit seeds and torch's CPU generator takes them
+RANDOM_SEEDS = 2**32  # random seeds stay 32-bit, as A1111's
 
 
 def size_for_picture(width: int, height: int, long_side: int = 1024) -> tuple[int, int]:
@@ -51,6 +52,33 @@ class RequestError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class ImageTooLarge(RequestError):
+    """An input picture over the pixel limit (HTTP 413), told from its header before decoding."""
+
+
+def open_image(data: bytes, what: str = "image", max_pixels: int | None = None) -> Any:
+    """Decode untrusted picture bytes fully; every failure is a RequestError naming `what`.
+    The pixel count is checked from the header first, and Pillow's decompression-bomb guard answers too."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise ImageTooLarge(
+                what, f"image has {img.width * img.height:,} pixels; the limit is {max_pixels:,}"
+            )
+        img.load()
+        return img
+    except RequestError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageTooLarge(what, f"image is too large to decode ({e})") from None
+    except UnidentifiedImageError:
+        raise RequestError(what, "not a readable image (unknown or corrupt format)") from None
+    except Exception as e:  # Pillow's decoders raise many types on corrupt input (OSError, SyntaxError, ...)
+        raise RequestError(what, f"not a readable image ({type(e).__name__}: {e})") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,16 +113,8 @@ class InputImage:
     @classmethod
     def from_bytes(cls, data: bytes, what: str = "image") -> InputImage:
         """Decode any format Pillow reads; a corrupt file raises RequestError naming `what`."""
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
-                return cls.from_pil(img)
-        except UnidentifiedImageError:
-            raise RequestError(what, "not a readable image (unknown or corrupt format)") from None
-        except (OSError, ValueError, SyntaxError) as e:
-            raise RequestError(what, f"not a readable image ({e})") from None
+        with open_image(data, what) as img:
+            return cls.from_pil(img)
 
     @classmethod
     def from_file(cls, path: str | Path, what: str = "image") -> InputImage:

@@ -14,6 +14,10 @@ from sdstudio.core import paths
 log = logging.getLogger(__name__)
 
 
+class SettingsError(ValueError):
+    """settings.json holds a value of the wrong type or shape; the message names the key and the fix."""
+
+
 @dataclass
 class Settings:
     model_roots: list[str] = field(default_factory=list)  # A1111 / ComfyUI installs or plain folders
@@ -39,7 +43,8 @@ class Settings:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
-        """Read the settings; a missing file gives defaults, a broken one is reported and set aside."""
+        """Read the settings; a missing file gives defaults, an unreadable one is reported and set aside,
+        a value of the wrong type raises SettingsError naming the key (never guessed or coerced)."""
         path = path or cls.default_path()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -48,8 +53,25 @@ class Settings:
         except (OSError, ValueError) as e:
             log.warning("settings file %s is unreadable (%s); using defaults", path, e)
             return cls()
+        return cls.from_dict(data, str(path))
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "settings") -> Settings:
+        """Validated settings from plain JSON data; unknown keys are ignored (older/newer versions)."""
+        from pydantic import TypeAdapter, ValidationError
+
+        if not isinstance(data, dict):
+            raise SettingsError(f"{source}: expected a JSON object of settings, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        known = {k: v for k, v in data.items() if k in names}
+        try:
+            return TypeAdapter(cls).validate_json(json.dumps(known), strict=True)
+        except ValidationError as e:
+            first = e.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            raise SettingsError(
+                f"{source}: {key!r} {_expected(cls, str(first['loc'][0]))}, not {first['input']!r}"
+            ) from None
 
     def save(self, path: Path | None = None) -> None:
         from sdstudio.core.metadata_io import atomic_write
@@ -67,3 +89,13 @@ class Settings:
 
     def outputs_path(self) -> Path:
         return Path(self.outputs_dir).expanduser() if self.outputs_dir else paths.default_outputs_dir()
+
+
+def _expected(cls: type, name: str) -> str:
+    """What a field takes, in words."""
+    kind = {f.name: f.type for f in dataclasses.fields(cls)}.get(name, "")
+    return {
+        "list[str]": 'must be a list of folder paths, e.g. ["/opt/models"]',
+        "str": "must be a string",
+        "bool": "must be true or false",
+    }.get(str(kind), f"must be {kind}")

@@ -37,8 +37,10 @@ def batch_seeds(
 ) -> tuple[list[int], list[int]]:
     """Seeds and variation seeds of pictures first..first+count-1 of a job, numbered as A1111 does: with a
     variation strength every picture keeps the seed and the variation seed counts up; without, the seed does."""
-    seeds = [(seed + (0 if strength else first + i)) % 2**32 for i in range(count)]
-    subseeds = [(subseed + first + i) % 2**32 for i in range(count)]
+    seeds = [
+        (seed + (0 if strength else first + i)) % 2**64 for i in range(count)
+    ]  # 64-bit seeds wrap as torch
+    subseeds = [(subseed + first + i) % 2**64 for i in range(count)]
     return seeds, subseeds
 
 

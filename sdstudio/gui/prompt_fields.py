@@ -40,7 +40,7 @@ def dspin(lo: float, hi: float, value: float, step: float, decimals: int) -> QDo
 
 def seed_edit() -> QLineEdit:
     seed = QLineEdit("-1")
-    seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,10}"), seed))
+    seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"-?\d{0,20}"), seed))
     seed.setPlaceholderText("-1 = random")
     seed.setToolTip(f"-1 for a random seed, or 0 to {MAX_SEED}")
     return seed

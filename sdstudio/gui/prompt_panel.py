@@ -24,8 +24,8 @@ from sdstudio.core import demo
 from sdstudio.core.request import (
     MAX_BATCH_COUNT,
     MAX_BATCH_SIZE,
-    MAX_SEED,
     MAX_STEPS,
+    RANDOM_SEEDS,
     InpaintArea,
     InputImage,
     Mode,
@@ -348,7 +348,7 @@ class PromptPanel(QWidget):
             self.studio.set("seed", self.last_seed)
 
     def randomize_seed_now(self) -> None:
-        self.studio.set("seed", secrets.randbelow(MAX_SEED + 1))
+        self.studio.set("seed", secrets.randbelow(RANDOM_SEEDS))
 
     def _apply_preset(self, index: int) -> None:
         size = self.size_preset.size_at(index)

@@ -56,7 +56,8 @@ class ReportProgress(Extension):
 
 class CancelOnEvent(Extension):
     """Stops the run when `cancel` is set: before each batch (also right after the model loaded) and after
-    each step, so nothing more is decoded."""
+    each step, so nothing more is decoded. An interrupt (`cancel.keep_partial`, A1111's) instead lets the
+    pipeline skip its remaining steps and decode what it reached; the engine then ends with those pictures."""
 
     def __init__(self, cancel: threading.Event):
         self.cancel = cancel
@@ -67,7 +68,9 @@ class CancelOnEvent(Extension):
 
     def post_step(self, ctx: RunContext, step: StepState) -> None:
         if self.cancel.is_set():
-            raise Cancelled()
+            if not getattr(self.cancel, "keep_partial", False):
+                raise Cancelled()
+            step.denoise.pipe._interrupt = True  # diffusers skips the remaining steps, then decodes
 
 
 class PromptEditing(Extension):

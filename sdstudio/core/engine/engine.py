@@ -21,7 +21,7 @@ from sdstudio.core.engine.model import LoadedModel, is_oom, pick_device, pick_dt
 from sdstudio.core.engine.modes import select_mode
 from sdstudio.core.engine.registry import standard_extensions
 from sdstudio.core.errors import Cancelled, EngineError, OutOfMemory
-from sdstudio.core.request import GeneratedImage, Progress, Request, RequestError, Result
+from sdstudio.core.request import RANDOM_SEEDS, GeneratedImage, Progress, Request, RequestError, Result
 from sdstudio.core.speed.memory import MemoryPlan, apply_plan, free_device_memory, plan_memory
 
 if TYPE_CHECKING:
@@ -217,16 +217,15 @@ class Engine:
         extra: Sequence[Extension],
     ) -> Result:
         from sdstudio.core.prompt import effective_prompts
-        from sdstudio.core.replay import environment
 
         started = time.perf_counter()
         # 2. effective prompts (styles applied, inline negatives moved), seeds: what runs and gets recorded;
         #    the extensions for it (the LoRAs it names are found before the model loads)
         prompt, negative = effective_prompts(request.prompt, request.negative_prompt, request.styles)
-        seed = request.seed if request.seed >= 0 else secrets.randbelow(2**32)
+        seed = request.seed if request.seed >= 0 else secrets.randbelow(RANDOM_SEEDS)
         subseed = request.subseed
         if subseed < 0 and request.subseed_strength:
-            subseed = secrets.randbelow(2**32)
+            subseed = secrets.randbelow(RANDOM_SEEDS)
         resolved = request.replace(
             seed=seed, subseed=subseed, prompt=prompt, negative_prompt=negative, styles=()
         )
@@ -269,16 +268,21 @@ class Engine:
                         seed=batch.seeds[i], batch_size=1, batch_count=1, **batch.fields[i]
                     )
                     outputs.append(GeneratedImage(ctx.compose(image), batch.seeds[i], single, len(outputs)))
+                if cancel is not None and cancel.is_set():  # an interrupt: the pictures reached so far
+                    raise Cancelled(self._result(ctx, outputs, started))
+        return self._result(ctx, outputs, started)
+
+    def _result(self, ctx: RunContext, outputs: list[GeneratedImage], started: float) -> Result:
+        from sdstudio.core.replay import environment
+
         env = environment(self.device, str(pick_dtype(self.device, self._dtype_pref)))
-        elapsed = time.perf_counter() - started
-        embeddings = self._embeddings_used([prompt, negative])
         return Result(
-            resolved,
+            ctx.request,
             tuple(outputs),
-            loaded.name,
-            loaded.hash,
-            elapsed,
-            embeddings=embeddings,
+            ctx.model.name,
+            ctx.model.hash,
+            time.perf_counter() - started,
+            embeddings=self._embeddings_used([ctx.prompt, ctx.negative]),
             environment=env,
             **ctx.record,
         )

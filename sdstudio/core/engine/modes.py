@@ -9,9 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sdstudio.core.errors import EngineError
 from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
-from sdstudio.core.request import InpaintArea, Mode, Request
+from sdstudio.core.request import InpaintArea, Mode, Request, RequestError
 
 Box = tuple[int, int, int, int]
 
@@ -98,7 +97,7 @@ class OnlyMasked:
         mask = prepare_mask(request.mask.to_pil(), request.mask_blur)
         box = crop_box(mask, request.inpaint_padding, request.width, request.height)
         if box is None:
-            raise EngineError("mask: the mask is empty; paint the area to inpaint")
+            raise RequestError("mask", "the mask is empty; paint the area to inpaint")
         crop_img = init.crop(box).resize(size, Image.Resampling.LANCZOS)
         crop_mask = mask.crop(box).resize(size, Image.Resampling.LANCZOS)
         kwargs = {"image": crop_img, "mask_image": crop_mask, "strength": request.strength}

@@ -73,30 +73,49 @@ def _result(p: dict[str, Any], tool: str) -> ImageParameters:
     return ImageParameters(_params_text(p), request_from_params(p), tool, str(p.get("Model", "")), extra=p)
 
 
+_MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, StopIteration, RecursionError)
+
+
 def from_other_tool(text: dict[str, str]) -> ImageParameters:
-    """Dispatch on the chunks each tool writes."""
-    if "invokeai_metadata" in text:
-        return _invokeai(json.loads(text["invokeai_metadata"]))
-    if "prompt" in text and ("workflow" in text or text["prompt"].lstrip().startswith("{")):
-        try:
-            return _comfyui(json.loads(text["prompt"]))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            pass
-    if text.get("Software", "").startswith("NovelAI") or ("Comment" in text and "Description" in text):
-        return _novelai(text)
+    """Dispatch on the chunks each tool writes; a chunk that is not what its tool writes (not JSON, not an
+    object, odd values) is passed over for the next reader, down to A1111's text or nothing."""
+    readers: list[tuple[bool, Any]] = [
+        ("invokeai_metadata" in text, lambda: _invokeai(_object(text["invokeai_metadata"]))),
+        (
+            "prompt" in text and ("workflow" in text or text["prompt"].lstrip().startswith("{")),
+            lambda: _comfyui(_object(text["prompt"])),
+        ),
+        (
+            text.get("Software", "").startswith("NovelAI") or ("Comment" in text and "Description" in text),
+            lambda: _novelai(text),
+        ),
+        (
+            text.get("parameters", "").strip().startswith("{"),  # Fooocus: JSON in `parameters`
+            lambda: _fooocus(_object(text["parameters"])),
+        ),
+    ]
+    for applies, read in readers:
+        if applies:
+            try:
+                return read()
+            except _MALFORMED:
+                continue
     if "parameters" in text:
         raw = text["parameters"].strip()
-        if raw.startswith("{"):  # Fooocus writes JSON in `parameters` (fooocus_scheme "fooocus")
-            try:
-                return _fooocus(json.loads(raw))
-            except (ValueError, KeyError, TypeError):
-                pass
         p = parse_infotext(raw)
         tool = "Fooocus" if "Fooocus" in str(p.get("Version", "")) or text.get("fooocus_scheme") else "A1111"
         result = _result(p, tool)
         result.infotext = raw
         return result
     return ImageParameters("", None, "unknown")
+
+
+def _object(raw: str) -> dict[str, Any]:
+    """A JSON object, or TypeError."""
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _invokeai(m: dict[str, Any]) -> Any:
@@ -121,12 +140,14 @@ def _comfyui(graph: dict[str, Any]) -> Any:
     inputs = sampler["inputs"]
 
     def text_of(link: Any) -> str:
-        node = nodes.get(str(link[0])) if isinstance(link, list) else None
-        while node is not None:
+        node = nodes.get(str(link[0])) if isinstance(link, list) and link else None
+        for _ in range(len(nodes)):  # a crafted graph may loop
+            if node is None:
+                break
             if "text" in node["inputs"] and isinstance(node["inputs"]["text"], str):
                 return node["inputs"]["text"]
             nxt = node["inputs"].get("conditioning") or node["inputs"].get("text")
-            node = nodes.get(str(nxt[0])) if isinstance(nxt, list) else None
+            node = nodes.get(str(nxt[0])) if isinstance(nxt, list) and nxt else None
         return ""
 
     latent: dict[str, Any] = next(
@@ -155,7 +176,7 @@ def _comfyui(graph: dict[str, Any]) -> Any:
 
 
 def _novelai(text: dict[str, str]) -> Any:
-    c = json.loads(text.get("Comment", "{}"))
+    c = _object(text.get("Comment", "{}"))
     p = {
         "Prompt": text.get("Description", c.get("prompt", "")),
         "Negative prompt": c.get("uc", ""),

@@ -143,7 +143,7 @@ class Index:
     def insert(self, values: dict[str, Any]) -> int:
         cols = [k for k in WRITABLE if k in values]
         sql = f"INSERT OR REPLACE INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
-        return int(self.conn().execute(sql, [values[k] for k in cols]).lastrowid or 0)
+        return int(self.conn().execute(sql, [_column(k, values[k]) for k in cols]).lastrowid or 0)
 
     def insert_many(self, rows: list[dict[str, Any]]) -> None:
         c = self.conn()
@@ -153,7 +153,7 @@ class Index:
                 cols = [k for k in WRITABLE if k in values]
                 c.execute(
                     f"INSERT OR REPLACE INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                    [values[k] for k in cols],
+                    [_column(k, values[k]) for k in cols],
                 )
             c.execute("COMMIT")
         except BaseException:
@@ -258,7 +258,16 @@ class Index:
         self.conn().execute("INSERT OR IGNORE INTO roots(path) VALUES (?)", (path,))
 
 
+def _column(key: str, value: Any) -> Any:
+    """SQLite integers are signed 64-bit: seeds from 2**63 up (ComfyUI writes them) are kept two's-complement."""
+    if key == "seed" and isinstance(value, int) and value >= 2**63:
+        return value - 2**64
+    return value
+
+
 def _record(row: sqlite3.Row) -> Record:
     d = dict(row)
     d["starred"] = bool(d["starred"])
+    if isinstance(d.get("seed"), int) and d["seed"] < -1:  # seeds are -1 or positive: a wrapped 64-bit one
+        d["seed"] += 2**64
     return Record(**d)

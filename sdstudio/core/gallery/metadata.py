@@ -27,7 +27,7 @@ XMP = (
     'xmlns:xmp="http://ns.adobe.com/xap/1.0/" Iptc4xmpExt:DigitalSourceType="{source}" xmp:CreatorTool="sdstudio {version}"/>'
     '</rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>'
 )
-_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_PARAM = re.compile(r'\s*(\w[\w \-/]{1,80}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
 
 def quote(value: Any) -> str:
@@ -111,7 +111,7 @@ def hires_params(r: Request) -> dict[str, Any]:
 
 def _pair(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
-    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+    if len(parts) == 2 and all(p.strip().isascii() and p.strip().isdigit() for p in parts):  # not "²"
         return int(parts[0]), int(parts[1])
     return 0, 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sdstudio.core import paths, schema
+from sdstudio.core.errors import SaveError
 from sdstudio.core.gallery.index import Index, Record
 from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes
 from sdstudio.core.gallery.reading import read_parameters
@@ -35,39 +36,66 @@ class GalleryStore:
         self._counters: dict[Path, int] = {}
         self.index = Index(self.index_path)
         self.index.add_root(str(self.root.resolve()))
+        self.clean_debris()
         if self.index.created:  # missing index: rebuild it from the files
             self.rescan()
 
     # -- writing ---------------------------------------------------------------------------------
     def add(self, result: Result) -> list[Record]:
-        """Save every picture of a result (atomically) and index it."""
-        records = []
+        """Save every picture of a result (atomically, under a name no other process holds) and index it.
+        A failure raises SaveError whose `records` are the pictures saved before it."""
+        records: list[Record] = []
         with self._write_lock:
             for gen in result.images:
-                for image in (
-                    gen.request.init_image,
-                    gen.request.mask,
-                    *(u.image for u in gen.request.controls),
-                ):
-                    if image is not None:
-                        self._save_input(image)
-                data = png_bytes(gen, result)
-                path = self._next_path(gen.seed)
-                atomic_write(path, data)  # temp + fsync + rename: no partial file, ever
+                try:
+                    for image in (
+                        gen.request.init_image,
+                        gen.request.mask,
+                        *(u.image for u in gen.request.controls),
+                    ):
+                        if image is not None:
+                            self._save_input(image)
+                    path = self._write_numbered(png_bytes(gen, result), gen.seed)
+                except OSError as e:
+                    raise SaveError(_save_failure(self.root, e), tuple(records)) from e
                 parent = pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None
                 known = ImageParameters("", gen.request, "sdstudio", result.model_name, parent)
                 records.append(self._index_file(path, known=known, image=gen.image))
         return records
 
-    def _next_path(self, seed: int) -> Path:
+    def _write_numbered(self, data: bytes, seed: int) -> Path:
+        """Write under the day folder's next free number; the name is claimed exclusively (O_EXCL), so the
+        window and `serve` sharing a folder never overwrite each other, and a failure skips no number."""
         folder = self.root / time.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
         if folder not in self._counters:
-            numbers = [int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name))]
-            self._counters[folder] = max(numbers, default=-1) + 1
-        n = self._counters[folder]
-        self._counters[folder] = n + 1
-        return folder / f"{n:05d}-{seed}.png"
+            self._counters[folder] = _next_number(folder)
+        while True:
+            path = folder / f"{self._counters[folder]:05d}-{seed}.png"
+            try:
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:  # another process took it: look again past its numbers
+                self._counters[folder] = max(self._counters[folder] + 1, _next_number(folder))
+                continue
+            try:
+                atomic_write(path, data)  # temp + fsync + rename over the claimed name
+            except BaseException:
+                path.unlink(missing_ok=True)  # give the number back
+                raise
+            self._counters[folder] += 1
+            return path
+
+    def clean_debris(self) -> int:
+        """Remove what a crash can leave: temporary files and claimed-but-empty names; returns how many."""
+        removed = 0
+        for dirpath, _dirs, filenames in os.walk(self.root):
+            for name in filenames:
+                full = Path(dirpath, name)
+                empty_claim = _NUMBERED.match(name) and name.endswith(".png") and _size_of(full) == 0
+                if (name.startswith(".") and name.endswith(".tmp")) or empty_claim:
+                    full.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def _input_path(self, sha: str) -> Path:
         return input_path(self.root, sha)
@@ -283,6 +311,28 @@ def keep_inputs(root: Path, request: Request) -> None:
                 _save_input(Path(root).expanduser(), image)
             except OSError as e:  # the picture itself still gets written; only replay loses its input
                 log.warning("could not keep the input picture for replay: %s", e)
+
+
+def _next_number(folder: Path) -> int:
+    return max((int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name))), default=-1) + 1
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _save_failure(folder: Path, error: OSError) -> str:
+    """One line naming the folder, the reason and the free space."""
+    import shutil
+
+    try:
+        free = f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return f"could not save to {folder} ({error.strerror or error}; {free})"
 
 
 def _size(path: Path) -> tuple[int, int]:
