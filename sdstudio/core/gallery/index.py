@@ -259,15 +259,16 @@ class Index:
 
 
 def _column(key: str, value: Any) -> Any:
-    """SQLite integers are signed 64-bit: seeds from 2**63 up (ComfyUI writes them) are kept two's-complement."""
-    if key == "seed" and isinstance(value, int) and value >= 2**63:
-        return value - 2**64
+    """SQLite integers are signed 64-bit: seeds from 2**63 up (ComfyUI writes them) are kept two's-complement,
+    and a picture's unknown seed (-1) is NULL."""
+    if key == "seed" and isinstance(value, int):
+        return None if value == -1 else value - 2**64 if value >= 2**63 else value
     return value
 
 
 def _record(row: sqlite3.Row) -> Record:
     d = dict(row)
     d["starred"] = bool(d["starred"])
-    if isinstance(d.get("seed"), int) and d["seed"] < -1:  # seeds are -1 or positive: a wrapped 64-bit one
+    if isinstance(d.get("seed"), int) and d["seed"] < 0:  # a 64-bit seed kept two's-complement
         d["seed"] += 2**64
     return Record(**d)

@@ -64,37 +64,46 @@ class GalleryStore:
         return records
 
     def _write_numbered(self, data: bytes, seed: int) -> Path:
-        """Write under the day folder's next free number; the name is claimed exclusively (O_EXCL), so the
-        window and `serve` sharing a folder never overwrite each other, and a failure skips no number."""
+        """Write under the day folder's next free number. The number is claimed exclusively (O_EXCL on a
+        claim file) and checked free, so the window and `serve` sharing a folder never take the same one,
+        and a failed write gives its number back."""
         folder = self.root / time.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
         if folder not in self._counters:
             self._counters[folder] = _next_number(folder)
         while True:
-            path = folder / f"{self._counters[folder]:05d}-{seed}.png"
+            n = self._counters[folder]
+            claim = folder / f".{n:05d}.claim"
             try:
-                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            except FileExistsError:  # another process took it: look again past its numbers
-                self._counters[folder] = max(self._counters[folder] + 1, _next_number(folder))
+                os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+            except FileExistsError:  # another process is writing this number
+                self._counters[folder] = max(n + 1, _next_number(folder))
                 continue
             try:
-                atomic_write(path, data)  # temp + fsync + rename over the claimed name
-            except BaseException:
-                path.unlink(missing_ok=True)  # give the number back
-                raise
-            self._counters[folder] += 1
-            return path
+                if any(folder.glob(f"{n:05d}-*")):  # another process wrote it since our count
+                    self._counters[folder] = max(n + 1, _next_number(folder))
+                    continue
+                path = folder / f"{n:05d}-{seed}.png"
+                atomic_write(path, data)  # temp + fsync + rename: no partial file, ever
+                self._counters[folder] = n + 1
+                return path
+            finally:
+                claim.unlink(missing_ok=True)
 
-    def clean_debris(self) -> int:
-        """Remove what a crash can leave: temporary files and claimed-but-empty names; returns how many."""
-        removed = 0
+    def clean_debris(self, older_than: float = 120.0) -> int:
+        """Remove what a crash left (temporary and claim files older than `older_than` seconds: a process
+        sharing the folder may be writing the fresh ones); returns how many."""
+        removed, now = 0, time.time()
         for dirpath, _dirs, filenames in os.walk(self.root):
             for name in filenames:
-                full = Path(dirpath, name)
-                empty_claim = _NUMBERED.match(name) and name.endswith(".png") and _size_of(full) == 0
-                if (name.startswith(".") and name.endswith(".tmp")) or empty_claim:
-                    full.unlink(missing_ok=True)
-                    removed += 1
+                if name.startswith(".") and name.endswith((".tmp", ".claim")):
+                    full = Path(dirpath, name)
+                    try:
+                        if now - full.stat().st_mtime > older_than:
+                            full.unlink()
+                            removed += 1
+                    except OSError:
+                        continue
         return removed
 
     def _input_path(self, sha: str) -> Path:
@@ -263,9 +272,6 @@ class GalleryStore:
                     dirnames[:] = []
                     continue
                 for name in filenames:
-                    if name.startswith(".") and name.endswith(".tmp"):
-                        Path(dirpath, name).unlink(missing_ok=True)  # debris of a crash before rename
-                        continue
                     if not name.lower().endswith(IMAGE_SUFFIXES):
                         continue
                     full = os.path.join(dirpath, name)
@@ -315,13 +321,6 @@ def keep_inputs(root: Path, request: Request) -> None:
 
 def _next_number(folder: Path) -> int:
     return max((int(m.group(1)) for p in folder.iterdir() if (m := _NUMBERED.match(p.name))), default=-1) + 1
-
-
-def _size_of(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
 
 
 def _save_failure(folder: Path, error: OSError) -> str:
