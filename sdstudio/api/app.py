@@ -1,24 +1,28 @@
-"""The AUTOMATIC1111-compatible HTTP API over the shared job queue (FastAPI)."""
+"""The AUTOMATIC1111-compatible HTTP API over the shared job queue (FastAPI).
+
+Generation endpoints are async: a request waits for its job on an asyncio future (no worker thread held),
+so /progress and /interrupt answer at once however many jobs wait; a client that disconnects cancels its job.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 import io
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
-from starlette.middleware.base import BaseHTTPMiddleware
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from sdstudio import __version__
-from sdstudio.api import controlnet, convert, extras, install_routes, scripts
+from sdstudio.api import controlnet, convert, errors, extras, install_routes, scripts
 from sdstudio.api.deforum import deforum_router
+from sdstudio.api.errors import ERROR_RESPONSES
 from sdstudio.api.replay_routes import replay_router
+from sdstudio.api.routes_info import add_info_routes
 from sdstudio.api.schemas import (
     ImagesResponse,
     Img2ImgBody,
@@ -28,11 +32,10 @@ from sdstudio.api.schemas import (
     ProgressState,
     Txt2ImgBody,
 )
-from sdstudio.core.errors import ModelError
+from sdstudio.api.security import LOOPBACK_HOSTS, FailedLogins, Guard
+from sdstudio.api.waiting import Disconnected, Waiters
 from sdstudio.core.jobs import JobCancelled, JobFailed, JobFinished, JobQueue
 from sdstudio.core.protocols import Library
-from sdstudio.core.request import RequestError
-from sdstudio.core.samplers import SAMPLERS
 
 
 @dataclass
@@ -46,75 +49,58 @@ class ApiState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _BodyLimit(BaseHTTPMiddleware):
-    def __init__(self, app: Any, limit: int):
-        super().__init__(app)
-        self.limit = limit
-
-    async def dispatch(self, request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.limit:
-            return JSONResponse(
-                {"error": "PayloadTooLarge", "detail": f"request body is over {self.limit:,} bytes"}, 413
-            )
-        return await call_next(request)
-
-
-def _auth_dependency(credentials: str | None):
-    """HTTP Basic auth compared in constant time; with no credentials configured anything passes."""
-    if not credentials:
-        return lambda: None
-    expected = credentials.encode()
-
-    def check(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        try:
-            given = base64.b64decode(token.strip(), validate=True) if scheme.lower() == "basic" else b""
-        except (binascii.Error, ValueError):
-            given = b""
-        if not hmac.compare_digest(given, expected):
-            raise HTTPException(401, "Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
-
-    return check
-
-
 def create_app(
     queue: JobQueue,
     library: Library,
     *,
-    auth: str | None = None,
+    auth: str | dict[str, str] | None = None,
     model: str = "",
     limits: convert.Limits | None = None,
     job_timeout: float | None = None,
+    allowed_hosts: Iterable[str] | None = LOOPBACK_HOSTS,
+    allowed_origins: Iterable[str] = (),
+    failed_logins: FailedLogins | None = None,
 ) -> FastAPI:
-    """The app; `queue` is the one shared with the studio window (or the headless server's own)."""
+    """The app; `queue` is the one shared with the studio window (or the headless server's own).
+    `auth`: A1111's "user:pass,user2:pass2" or a dict; `allowed_hosts` None: any Host header."""
+    from sdstudio.api.security import parse_credentials
+
     limits = limits or convert.Limits()
+    credentials = parse_credentials(auth) if isinstance(auth, str) else auth
     state = ApiState(model=model)
     app = FastAPI(
-        title="sdstudio API", version=__version__, description="AUTOMATIC1111-compatible web UI API"
+        title="sdstudio API",
+        version=__version__,
+        description="AUTOMATIC1111-compatible web UI API. Errors answer in A1111's shape (ErrorResponse).",
+        responses=ERROR_RESPONSES,
     )
-    app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    app.add_middleware(
+        Guard,
+        max_body=limits.max_body_bytes,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+        credentials=credentials,
+        failures=failed_logins,
+    )
+    errors.install(app)
     app.state.sd = state
-    guard = [Depends(_auth_dependency(auth))]
-    app.include_router(replay_router(queue, library, limits), dependencies=guard)
-    app.include_router(controlnet.controlnet_router(library), dependencies=guard)
+    app.include_router(replay_router(queue, library, limits))
+    app.include_router(controlnet.controlnet_router(library))
     app.include_router(
-        deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits),
-        dependencies=guard,
+        deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits)
     )
 
-    @app.exception_handler(RequestError)
-    async def _bad_request(request: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse({"error": "RequestError", "detail": str(exc), "field": exc.field}, 422)
+    def _started(job: Any) -> None:
+        state.interrupted = False  # A1111 clears it when the next job starts
+        state.job_timestamp = time.strftime("%Y%m%d%H%M%S")
 
-    @app.exception_handler(convert.TooLarge)
-    async def _too_large(request: Request, exc: convert.TooLarge) -> JSONResponse:
-        return JSONResponse({"error": "PayloadTooLarge", "detail": str(exc)}, 413)
+    waiters = Waiters(queue, on_start=_started)
+    app.state.unsubscribe = waiters.unsubscribe
 
-    @app.exception_handler(ModelError)
-    async def _model_error(request: Request, exc: ModelError) -> JSONResponse:
-        return JSONResponse({"error": "ModelError", "detail": str(exc)}, 422)
+    def _library_model(name: str) -> str:
+        """A checkpoint a client named: looked up in the library only (ModelError -> 422), never a path."""
+        entry = library.resolve(name, known_only=True)
+        return entry.location if entry.source.value != "demo" else entry.name
 
     def _check_networks(request: Any) -> None:
         """LoRAs and the VAE a request names must be in the library: a 422 now, not a failed job later."""
@@ -128,47 +114,46 @@ def create_app(
         if request.vae:
             choice_for(library, request.vae, library.resolve(request.model, known_only=True).location)
 
-    def _run(body: Txt2ImgBody) -> dict[str, Any]:
-        override = (body.override_settings or {}).get("sd_model_checkpoint")
-        if isinstance(override, str) and override:  # a library entry only, never a client-named path
-            entry = library.resolve(override, known_only=True)
-            body.override_settings = dict(body.override_settings or {}) | {
-                "sd_model_checkpoint": entry.location if entry.source.value != "demo" else entry.name
-            }
-        request = convert.to_request(body, state.model, limits)
-        script = scripts.plan(body, request, limits)
-        _check_networks(request)
-        state.interrupted = False
-        state.job_timestamp = time.strftime("%Y%m%d%H%M%S")
-        job = queue.submit(request, source="api", task=script.task(queue.store) if script else None)
-        final = queue.wait(job, job_timeout)
+    async def _run(body: Txt2ImgBody, client: Request) -> Any:
+        # 1. convert (decodes pictures, looks up the model, LoRAs and VAE) off the event loop
+        warnings = convert.warnings_for(body)
+        request = await run_in_threadpool(convert.to_request, body, state.model, limits, _library_model)
+        script = await run_in_threadpool(scripts.plan, body, request, limits)  # x/y/z plot, prompt matrix
+        await run_in_threadpool(_check_networks, request)
+        task = script.task(queue.store) if script else None
+        # 2. wait for the job without holding a thread
+        try:
+            final = await waiters.run(request, client, save=body.save_images, timeout=job_timeout, task=task)
+        except Disconnected:
+            return Response(status_code=499)  # nobody reads it; the job was cancelled
+        # 3. answer as A1111 does: pictures (partial ones after an interrupt), or a typed error
+        if isinstance(final, JobFailed):
+            raise errors.job_error(final.error)
         if isinstance(final, JobFinished):
             result = script.response_result(final.result) if script else final.result
-            return convert.images_response(body, result, request)
-        if isinstance(final, JobCancelled) or final is None:
-            if final is None:
-                queue.cancel(job.id)
-            return convert.images_response(body, None, request)
-        assert isinstance(final, JobFailed)
-        raise HTTPException(500, final.message)
+            if final.save_error:
+                warnings.append(f"save_images: {final.save_error}")
+        else:
+            assert isinstance(final, JobCancelled)
+            result = final.partial
+        return await run_in_threadpool(convert.images_response, body, result, request, warnings)
 
-    @app.post("/sdapi/v1/txt2img", response_model=ImagesResponse, dependencies=guard)
-    def txt2img(body: Txt2ImgBody) -> dict[str, Any]:
-        return _run(body)
+    @app.post("/sdapi/v1/txt2img", response_model=ImagesResponse)
+    async def txt2img(body: Txt2ImgBody, client: Request) -> Any:
+        return await _run(body, client)
 
-    @app.post("/sdapi/v1/img2img", response_model=ImagesResponse, dependencies=guard)
-    def img2img(body: Img2ImgBody) -> dict[str, Any]:
-        return _run(body)
+    @app.post("/sdapi/v1/img2img", response_model=ImagesResponse)
+    async def img2img(body: Img2ImgBody, client: Request) -> Any:
+        return await _run(body, client)
 
-    @app.get("/sdapi/v1/progress", response_model=ProgressResponse, dependencies=guard)
+    @app.get("/sdapi/v1/progress", response_model=ProgressResponse)
     def progress(skip_current_image: bool = False) -> dict[str, Any]:
         current, p = queue.current, queue.last_progress
         jobs = queue.jobs()
-        done = p.fraction if (current is not None and p is not None) else 0.0
-        eta = p.eta if p is not None and current is not None else 0.0
+        live = p if current is not None else None
         image = None
         preview = queue.last_preview
-        if not skip_current_image and p is not None and preview is not None and current is not None:
+        if not skip_current_image and live is not None and preview is not None:
             buf = io.BytesIO()
             preview.save(buf, format="PNG")
             image = convert.png_b64(buf.getvalue())
@@ -177,22 +162,29 @@ def create_app(
             job=f"task({current.id})" if current else "",
             job_count=len(jobs),
             job_timestamp=state.job_timestamp,
-            job_no=p.batch_index if p is not None and current is not None else 0,
-            sampling_step=p.step if p is not None and current is not None else 0,
-            sampling_steps=p.total if p is not None and current is not None else 0,
+            job_no=live.batch_index if live else 0,
+            sampling_step=live.step if live else 0,
+            sampling_steps=live.total if live else 0,
         )
-        return {"progress": done, "eta_relative": eta, "state": st, "current_image": image, "textinfo": None}
+        return {
+            "progress": live.fraction if live else 0.0,
+            "eta_relative": live.eta if live else 0.0,
+            "state": st,
+            "current_image": image,
+            "textinfo": None,
+        }
 
-    @app.post("/sdapi/v1/interrupt", dependencies=guard)
+    @app.post("/sdapi/v1/interrupt")
     def interrupt() -> dict[str, Any]:
-        state.interrupted = True
-        queue.cancel()
+        """The running job stops and answers with the pictures reached (A1111's interrupt); waiting ones stay."""
+        if queue.cancel(keep_partial=True):
+            state.interrupted = True
         return {}
 
-    @app.post("/sdapi/v1/skip", dependencies=guard)
+    @app.post("/sdapi/v1/skip")
     def skip() -> dict[str, Any]:
-        # sdstudio cancels the running job as a whole (A1111 skips one image of a batch)
-        queue.cancel()
+        # sdstudio stops the running job as a whole, keeping what it reached (A1111 skips one image of a batch)
+        queue.cancel(keep_partial=True)
         return {}
 
     def _options() -> dict[str, Any]:
@@ -210,168 +202,39 @@ def create_app(
             "eta_noise_seed_delta": 0,
         } | state.options
 
-    @app.get("/sdapi/v1/options", dependencies=guard)
+    @app.get("/sdapi/v1/options")
     def get_options() -> dict[str, Any]:
         return _options()
 
-    @app.post("/sdapi/v1/options", dependencies=guard)
+    @app.post("/sdapi/v1/options")
     def set_options(options: dict[str, Any]) -> dict[str, Any]:
-        # The whole dict may come back (clients post what they read): only the keys we act on matter.
+        # The whole dict may come back (clients post what they read): other keys are accepted and ignored,
+        # the ones we know are checked before any is applied.
+        for key, value in options.items():
+            convert.check_option(key, value, "options")
         with state.lock:
             ckpt = options.get("sd_model_checkpoint")
-            if isinstance(ckpt, str) and ckpt:
-                entry = library.resolve(ckpt, known_only=True)  # ModelError -> 422 with the reason
-                state.model = entry.location if entry.source.value != "demo" else entry.name
+            if ckpt:
+                state.model = _library_model(ckpt)  # ModelError -> 422 with the reason
             vae = options.get("sd_vae")
-            if isinstance(vae, str) and vae:  # A1111's VAE choice, remembered for the current model
+            if vae:  # A1111's VAE choice, remembered for the current model
                 from sdstudio.core.vae import choice_for, remember
 
                 entry = library.resolve(state.model)
                 choice_for(library, vae, entry.location)  # ModelError -> 422 naming the known VAEs
                 remember(library, entry.location, vae)
-            known = set(_options())
             state.options |= {
                 k: v
                 for k, v in options.items()
-                if k in known and k not in ("sd_model_checkpoint", "sd_checkpoint_hash", "sd_vae")
+                if k in convert.OPTIONS and k not in ("sd_model_checkpoint", "sd_checkpoint_hash", "sd_vae")
             }
         return {}
 
-    @app.get("/sdapi/v1/sd-models", dependencies=guard)
-    def sd_models() -> list[dict[str, Any]]:
-        return [
-            {
-                "title": e.title,
-                "model_name": e.name,
-                "hash": e.short_hash or None,
-                "sha256": e.sha256 or None,
-                "filename": e.location,
-                "config": None,
-            }
-            for e in library.entries()
-        ]
+    add_info_routes(app, library)
+    extras.register(app, [], library, limits)  # credentials are checked by the Guard, before any route
+    install_routes.register(app, [], library, auth_enabled=bool(credentials))
 
-    @app.post("/sdapi/v1/refresh-checkpoints", dependencies=guard)
-    def refresh_checkpoints() -> dict[str, Any]:
-        library.refresh()
-        return {}
-
-    @app.get("/sdapi/v1/samplers", dependencies=guard)
-    def samplers() -> list[dict[str, Any]]:
-        return [
-            {
-                "name": s.name,
-                "aliases": list(s.aliases),
-                "options": {"scheduler": s.schedule.lower()} if s.schedule != "Automatic" else {},
-            }
-            for s in SAMPLERS.values()
-        ]
-
-    @app.get("/sdapi/v1/schedulers", dependencies=guard)
-    def schedulers() -> list[dict[str, Any]]:
-        return [
-            {
-                "name": "automatic",
-                "label": "Automatic",
-                "aliases": None,
-                "default_rho": -1,
-                "need_inner_model": False,
-            },
-            {
-                "name": "karras",
-                "label": "Karras",
-                "aliases": None,
-                "default_rho": 7.0,
-                "need_inner_model": False,
-            },
-        ]
-
-    @app.get("/sdapi/v1/sd-vae", dependencies=guard)
-    def sd_vae() -> list[dict[str, Any]]:
-        from sdstudio.core.vae import vae_choices
-
-        return [{"model_name": c.name, "filename": str(c.path)} for c in vae_choices(library)]
-
-    @app.post("/sdapi/v1/refresh-vae", dependencies=guard)
-    def refresh_vae() -> dict[str, Any]:
-        library.refresh()
-        return {}
-
-    @app.get("/sdapi/v1/loras", dependencies=guard)
-    def loras() -> list[dict[str, Any]]:
-        from sdstudio.core.lora.catalog import api_metadata
-
-        return [
-            {"name": i.name, "alias": i.alias, "path": str(i.path), "metadata": api_metadata(i.metadata)}
-            for i in library.loras.infos()
-        ]
-
-    @app.post("/sdapi/v1/refresh-loras", dependencies=guard)
-    def refresh_loras() -> dict[str, Any]:
-        library.refresh()
-        return {}
-
-    extras.register(app, guard, library, limits)
-
-    @app.get("/sdapi/v1/scripts", dependencies=guard)
-    def script_list() -> dict[str, Any]:
-        return {"txt2img": list(scripts.SCRIPTS), "img2img": list(scripts.SCRIPTS)}
-
-    @app.get("/sdapi/v1/script-info", dependencies=guard)
-    def script_info() -> list[Any]:
-        return []
-
-    @app.get("/sdapi/v1/prompt-styles", dependencies=guard)
-    def prompt_styles() -> list[dict[str, Any]]:
-        from sdstudio.core.prompt import all_styles
-
-        try:
-            styles = all_styles()
-        except ValueError:  # a broken styles file: the built-in presets still serve
-            from sdstudio.core.prompt import builtin_presets
-
-            styles = builtin_presets()
-        return [
-            {"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
-            for s in styles.values()
-        ]
-
-    from sdstudio.core.prompt.embeddings import EmbeddingCatalog
-
-    catalog = EmbeddingCatalog(library.embedding_files)
-
-    @app.get("/sdapi/v1/embeddings", dependencies=guard)
-    def embeddings() -> dict[str, Any]:
-        """A1111's shape: usable embeddings under "loaded" (vectors, width), unreadable ones under "skipped"."""
-        loaded, skipped = {}, {}
-        for name, shape in catalog.shapes().items():
-            if shape is None:
-                skipped[name] = {}
-            else:
-                loaded[name] = {
-                    "step": None,
-                    "sd_checkpoint": None,
-                    "sd_checkpoint_name": None,
-                    "shape": shape[1],
-                    "vectors": shape[0],
-                }
-        return {"loaded": loaded, "skipped": skipped}
-
-    @app.get("/sdapi/v1/cmd-flags", dependencies=guard)
-    def cmd_flags() -> dict[str, Any]:
-        return {"api": True, "nowebui": True, "listen": False}
-
-    @app.get("/sdapi/v1/memory", dependencies=guard)
-    def memory() -> dict[str, Any]:
-        import os
-
-        try:
-            pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            pages = 0
-        return {"ram": {"total": pages}, "cuda": {"error": "not reported"}}
-
-    @app.post("/sdapi/v1/png-info", response_model=PngInfoResponse, dependencies=guard)
+    @app.post("/sdapi/v1/png-info", response_model=PngInfoResponse)
     def png_info(body: PngInfoBody) -> dict[str, Any]:
         from sdstudio.core.gallery.metadata import parse_infotext
         from sdstudio.core.gallery.reading import read_parameters
@@ -386,5 +249,4 @@ def create_app(
             "parameters": parsed,
         }
 
-    install_routes.register(app, guard, library, auth_enabled=bool(auth))
     return app

@@ -1,17 +1,21 @@
-"""A1111 payloads to sdstudio Requests, and Results back to A1111's response shapes."""
+"""A1111 payloads to sdstudio Requests, and Results back to A1111's response shapes.
+
+Table-driven: OVERRIDES says how each A1111 option a client may set is checked and where it goes,
+UNSUPPORTED what happens to a field sdstudio does not implement (a warning in `info`, or a 422).
+"""
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sdstudio import __version__
 from sdstudio.api.schemas import Img2ImgBody, Txt2ImgBody
-from sdstudio.core.request import InpaintArea, InputImage, Mode, Request, RequestError, Result
+from sdstudio.core.request import InpaintArea, InputImage, Mode, Request, RequestError, Result, open_image
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS, find_sampler
 
 
@@ -26,8 +30,62 @@ class Limits:
     max_frames: int = 10_000  # frames of one animation (/deforum_api)
 
 
-class TooLarge(ValueError):
-    """An input over the configured limits (HTTP 413)."""
+@dataclass(frozen=True)
+class Option:
+    """An A1111 option a client may set (override_settings or POST /options): its type and range."""
+
+    kind: type | tuple[type, ...]
+    check: Callable[[Any], bool] = lambda v: True
+    expect: str = ""
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+OPTIONS: dict[str, Option] = {
+    "sd_model_checkpoint": Option(str, expect="a model title from /sdapi/v1/sd-models"),
+    "sd_checkpoint_hash": Option((str, type(None))),
+    "CLIP_stop_at_last_layers": Option(int, lambda v: _is_int(v) and 1 <= v <= 12, "a whole number 1 to 12"),
+    "sd_vae": Option(str, expect="a VAE name, or Automatic"),
+    "samples_format": Option(str, expect="a file type such as png"),
+    "save_images_add_number": Option(bool, expect="true or false"),
+    "outdir_samples": Option(str, expect="a folder"),
+    "enable_pnginfo": Option(bool, expect="true or false"),
+    "sd_checkpoint_cache": Option(int, _is_int, "a whole number"),
+    "eta_noise_seed_delta": Option(int, _is_int, "a whole number"),
+    "sdstudio_speed": Option(str, lambda v: v in ("standard", "fast"), "standard or fast"),
+}
+# Options that change what a job does; any other option sent in override_settings is reported as not applied.
+APPLIED = {"sd_model_checkpoint", "CLIP_stop_at_last_layers", "sd_vae", "sdstudio_speed"}
+
+
+def check_option(key: str, value: Any, where: str) -> None:
+    """RequestError naming `where.key` when a known option has the wrong type or range."""
+    option = OPTIONS.get(key)
+    if option is None:
+        return
+    if not isinstance(value, option.kind) or (option.kind is int and isinstance(value, bool)):
+        raise RequestError(f"{where}.{key}", f"must be {option.expect or option.kind}, not {value!r:.60}")
+    if not option.check(value):
+        raise RequestError(f"{where}.{key}", f"must be {option.expect}, not {value!r:.60}")
+
+
+def _set(v: Any) -> bool:
+    return bool(v)
+
+
+def _other_scripts(v: Any) -> list[str]:
+    """The always-on scripts named besides ControlNet (which runs: api.controlnet)."""
+    return [str(k) for k in v if str(k).lower() != "controlnet"] if isinstance(v, dict) else []
+
+
+# field -> (is it in use?, refuse with 422?, what to tell the client)
+UNSUPPORTED: dict[str, tuple[Callable[[Any], bool], bool, str]] = {
+    "restore_faces": (_set, False, "face restoration is not available; faces are as generated"),
+    "tiling": (_set, False, "tiling is not available; the picture does not tile"),
+    "alwayson_scripts": (_other_scripts, False, "scripts are not run here: {value}"),
+}
 
 
 def decode_image(data: str, what: str, limits: Limits) -> InputImage:
@@ -37,8 +95,6 @@ def decode_image(data: str, what: str, limits: Limits) -> InputImage:
 
 def decode_bytes(data: str, what: str, limits: Limits) -> bytes:
     """Raw base64 or a data URI to the file's bytes; the pixel count is checked from the header before decoding."""
-    from PIL import Image, UnidentifiedImageError
-
     if not isinstance(data, str) or not data:
         raise RequestError(what, "empty image")
     if data.startswith("data:"):
@@ -47,13 +103,7 @@ def decode_bytes(data: str, what: str, limits: Limits) -> bytes:
         raw = base64.b64decode(data, validate=False)
     except (ValueError, TypeError):
         raise RequestError(what, "invalid base64") from None
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            pixels = img.width * img.height
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise RequestError(what, "not a readable image (unknown or corrupt format)") from None
-    if pixels > limits.max_image_pixels:
-        raise TooLarge(f"{what}: image has {pixels:,} pixels; the limit is {limits.max_image_pixels:,}")
+    open_image(raw, what, limits.max_image_pixels).close()  # ImageTooLarge (413) or RequestError (422)
     return raw
 
 
@@ -92,16 +142,55 @@ def output_size(req: Request) -> tuple[int, int]:
 
 def _sampler(body: Txt2ImgBody) -> str:
     name = body.sampler_name or body.sampler_index or DEFAULT_SAMPLER
-    found = find_sampler(name, body.scheduler)
+    try:
+        found = find_sampler(name, body.scheduler)
+    except ValueError as e:
+        raise RequestError("scheduler", str(e)) from None
     if found is None:
         raise RequestError("sampler_name", f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
     return found.name
 
 
-def to_request(body: Txt2ImgBody, model: str, limits: Limits, vae: str = "") -> Request:
-    """The request for an A1111 body; `vae` is the server's sd_vae option (override_settings wins)."""
+def _styles(body: Txt2ImgBody) -> tuple[str, ...]:
+    if not body.styles:
+        return ()
+    from sdstudio.core.prompt import all_styles
+
+    try:
+        known = all_styles()
+    except ValueError as e:
+        raise RequestError("styles", f"the styles file cannot be read ({e})") from None
+    unknown = [s for s in body.styles if s not in known]
+    if unknown:
+        raise RequestError("styles", f"unknown style {unknown[0]!r}; known: {', '.join(known)}")
+    return tuple(body.styles)
+
+
+def warnings_for(body: Txt2ImgBody) -> list[str]:
+    """What the client asked for that this server does not do (a 422 for what it must not pretend)."""
+    out = []
+    for name, (in_use, refuse, text) in UNSUPPORTED.items():
+        value = getattr(body, name, None)
+        used = in_use(value)
+        if used:
+            message = text.format(value=", ".join(used) if isinstance(used, list) else value)
+            if refuse:
+                raise RequestError(name, message)
+            out.append(f"{name}: {message}")
+    for key in (body.override_settings or {}).keys() - APPLIED:
+        out.append(f"override_settings.{key}: not applied by this server")
+    return sorted(out)
+
+
+def to_request(
+    body: Txt2ImgBody, model: str, limits: Limits, resolve: Callable[[str], str], vae: str = ""
+) -> Request:
+    """The Request for a body; `resolve` turns a client-named checkpoint into a library reference
+    (ModelError when it is not in the library); `vae` is the server's sd_vae option (override_settings
+    wins). Raises RequestError naming the field."""
     overrides = body.override_settings or {}
-    clip_skip = body.clip_skip or overrides.get("CLIP_stop_at_last_layers") or 1
+    for key, value in overrides.items():
+        check_option(key, value, "override_settings")
     if body.width * body.height > limits.max_output_pixels:
         raise RequestError(
             "width",
@@ -114,6 +203,7 @@ def to_request(body: Txt2ImgBody, model: str, limits: Limits, vae: str = "") -> 
             "batch_size",
             f"{body.batch_size * body.n_iter} images is over this server's limit of {limits.max_images}",
         )
+    ckpt = overrides.get("sd_model_checkpoint")
     req = Request(
         prompt=body.prompt,
         negative_prompt=body.negative_prompt,
@@ -125,9 +215,9 @@ def to_request(body: Txt2ImgBody, model: str, limits: Limits, vae: str = "") -> 
         batch_size=body.batch_size,
         batch_count=body.n_iter,
         sampler=_sampler(body),
-        clip_skip=int(clip_skip),
-        model=str(overrides.get("sd_model_checkpoint") or model or ""),
-        styles=tuple(body.styles or ()),
+        clip_skip=body.clip_skip or overrides.get("CLIP_stop_at_last_layers") or 1,
+        model=resolve(ckpt) if ckpt else model,
+        styles=_styles(body),
         **_same_fields(body),
         speed=str(body.sdstudio_speed or overrides.get("sdstudio_speed") or "standard"),
         vae=str(overrides.get("sd_vae") or vae or ""),
@@ -183,8 +273,11 @@ def png_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def images_response(body: Txt2ImgBody, result: Result | None, request: Request) -> dict[str, Any]:
-    """A1111's {"images", "parameters", "info"} with the info JSON string other clients parse."""
+def images_response(
+    body: Txt2ImgBody, result: Result | None, request: Request, warnings: list[str] = ()
+) -> dict[str, Any]:
+    """A1111's {"images", "parameters", "info"} with the info JSON string other clients parse;
+    `warnings` (what was not done, a failed save) ride along in info."""
     from sdstudio.core.gallery.metadata import hires_params, infotext, png_bytes
 
     gens = result.images if result else ()
@@ -226,6 +319,7 @@ def images_response(body: Txt2ImgBody, result: Result | None, request: Request) 
         "is_using_inpainting_conditioning": False,
         "version": f"sdstudio {__version__}",
         "peak_memory_gib": round(result.peak_memory / 2**30, 2) if result and result.peak_memory else None,
+        "warnings": list(warnings),
     }
     parameters = body.model_dump()
     parameters.pop("init_images", None)

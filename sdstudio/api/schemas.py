@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _check_text(value: Any, where: str = "") -> None:
+    """Strings must be valid Unicode (JSON lets a client send lone surrogates, which no file can hold)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"text{where} holds a lone surrogate (\\ud800-\\udfff); send valid Unicode"
+            ) from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, where)
+            _check_text(v, f" under {k!r}" if isinstance(k, str) and k.isascii() else where)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v, where)
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*")
+    @classmethod
+    def _valid_unicode(cls, value: Any) -> Any:
+        _check_text(value)
+        return value
 
 
 class Txt2ImgBody(_Body):
@@ -46,6 +70,10 @@ class Txt2ImgBody(_Body):
     sdstudio_speed: str | None = None  # "standard" or "fast" (also accepted in override_settings)
     send_images: bool = True
     save_images: bool = True
+    # read so they are never silently dropped: warned about in `info` (or refused) by convert.UNSUPPORTED
+    restore_faces: bool | None = None
+    tiling: bool | None = None
+    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
 
 
 class Img2ImgBody(Txt2ImgBody):

@@ -22,14 +22,27 @@ class ApiServer:
         library: Library,
         host: str = "127.0.0.1",
         port: int = 7860,
-        auth: str | None = None,
+        auth: str | dict[str, str] | None = None,
         model: str = "",
         limits: Any = None,
+        insecure: bool = False,
+        job_timeout: float | None = None,
     ):
         from sdstudio.api.app import create_app
+        from sdstudio.api.security import LOOPBACK_HOSTS, check_exposure, is_loopback, parse_credentials
 
+        credentials = parse_credentials(auth) if isinstance(auth, str) else auth
+        check_exposure(host, credentials, insecure)  # CredentialsError: nothing starts
         self.host, self.port = host, port
-        self.app = create_app(queue, library, auth=auth, model=model, limits=limits)
+        self.app = create_app(
+            queue,
+            library,
+            auth=credentials,
+            model=model,
+            limits=limits,
+            job_timeout=job_timeout,
+            allowed_hosts=LOOPBACK_HOSTS if is_loopback(host) else None,
+        )
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -54,6 +67,7 @@ class ApiServer:
             raise OSError(f"the API server could not start on {self.url} (port in use?)")
 
     def stop(self) -> None:
+        self.app.state.unsubscribe()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -78,16 +78,98 @@ _TABLE = [
     Sampler("DDPM", "DDPMScheduler", {}, "DDPM"),
 ]
 
-SAMPLERS: dict[str, Sampler] = {s.name: s for s in _TABLE}
+# A1111's "Schedule type" names (1.9+) as diffusers scheduler settings. A1111's other types have no
+# diffusers equivalent and are refused by name, never dropped.
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "Automatic": {},
+    "Uniform": {"timestep_spacing": "linspace"},
+    "Karras": _K,
+    "Exponential": {"use_exponential_sigmas": True},
+    "Beta": {"use_beta_sigmas": True},
+    "SGM Uniform": {"timestep_spacing": "trailing"},
+    "Simple": {"timestep_spacing": "trailing"},
+    "Normal": {"timestep_spacing": "linspace"},
+    "DDIM": {"timestep_spacing": "leading"},
+}
+_SIGMA_KEYS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+_SIGMA_SCHEDULERS = {
+    "EulerDiscreteScheduler",
+    "LMSDiscreteScheduler",
+    "HeunDiscreteScheduler",
+    "KDPM2DiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "DPMSolverSinglestepScheduler",
+    "DPMSolverMultistepScheduler",
+    "DPMSolverSDEScheduler",
+    "UniPCMultistepScheduler",
+}
+_NO_SPACING = {"DPMSolverSinglestepScheduler"}
+
+
+class ScheduleError(ValueError):
+    """A schedule type this sampler cannot run (or one without a diffusers equivalent)."""
+
+
+class _Table(dict):
+    """The samplers by name; "<sampler> <schedule type>" names (e.g. "Euler Exponential") resolve on lookup
+    while iterating lists only the table itself (what the window's sampler list shows)."""
+
+    def __missing__(self, key: str) -> Sampler:
+        if isinstance(key, str):
+            for base in _TABLE:
+                rest = key[len(base.name) + 1 :]
+                if base.schedule == "Automatic" and key.startswith(base.name + " ") and rest in SCHEDULES:
+                    try:
+                        return with_schedule(base, rest)
+                    except ScheduleError:
+                        break
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+
+SAMPLERS: dict[str, Sampler] = _Table({s.name: s for s in _TABLE})
 DEFAULT_SAMPLER = "DPM++ 2M Karras"
 _BY_LOWER = {s.name.lower(): s for s in _TABLE} | {a.lower(): s for s in _TABLE for a in s.aliases}
+_SCHEDULES_LOWER = {k.lower(): k for k in SCHEDULES}
+
+
+def with_schedule(sampler: Sampler, schedule: str) -> Sampler:
+    """The sampler with an A1111 schedule type; ScheduleError says why not."""
+    label = _SCHEDULES_LOWER.get(schedule.strip().lower())
+    if label is None:
+        raise ScheduleError(
+            f"schedule type {schedule!r} has no diffusers equivalent here; use one of {', '.join(SCHEDULES)}"
+        )
+    if label == "Automatic":  # the sampler's own (a legacy "DPM++ 2M Karras" stays Karras)
+        return sampler
+    base = _BY_LOWER[sampler.base.lower()] if sampler.schedule != "Automatic" else sampler
+    config = SCHEDULES[label]
+    if (any(k in config for k in _SIGMA_KEYS) and base.scheduler not in _SIGMA_SCHEDULERS) or (
+        "timestep_spacing" in config and base.scheduler in _NO_SPACING
+    ):
+        raise ScheduleError(f"{base.name} cannot run with the {label} schedule type; use Automatic")
+    named = SAMPLERS.get(f"{base.name} {label}") if label == "Karras" else None
+    return named or Sampler(f"{base.name} {label}", base.scheduler, base.config | config, base.base, label)
 
 
 def find_sampler(name: str, schedule: str | None = None) -> Sampler | None:
-    """Look up by A1111 name (any case, aliases), or by base name plus schedule type as A1111 1.9+ writes it."""
+    """Look up by A1111 name (any case, aliases), or by base name plus schedule type as A1111 1.9+ writes it.
+    None: no such sampler; ScheduleError: the schedule type cannot run with it."""
     key = (name or "").strip().lower()
-    if schedule and schedule.strip().lower() not in ("", "automatic"):
-        combined = _BY_LOWER.get(f"{key} {schedule.strip().lower()}")
-        if combined:
-            return combined
-    return _BY_LOWER.get(key)
+    found = _BY_LOWER.get(key)
+    if found is None and key:
+        for label in SCHEDULES:  # "Euler Exponential": a combined name
+            if found is None and key.endswith(" " + label.lower()):
+                base = _BY_LOWER.get(key[: -len(label) - 1])
+                found = with_schedule(base, label) if base is not None else None
+    if found is None or not schedule or not schedule.strip():
+        return found
+    return with_schedule(found, schedule)

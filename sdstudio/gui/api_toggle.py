@@ -42,7 +42,7 @@ class ApiToggle(QObject):
         try:
             server = ApiServer(self.queue, self.library, host=self.host, port=self.port)
             server.start()
-        except OSError as e:
+        except (OSError, ValueError) as e:  # port in use; credentials refused
             self.action.blockSignals(True)
             self.action.setChecked(False)
             self.action.blockSignals(False)

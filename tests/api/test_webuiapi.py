@@ -25,7 +25,14 @@ def _client(live: Live) -> webuiapi.WebUIApi:
 def test_txt2img_through_webuiapi(live: Live) -> None:
     api = _client(live)
     res = api.txt2img(
-        prompt="a lighthouse", negative_prompt="fog", seed=42, width=64, height=64, steps=3, batch_size=2
+        prompt="a lighthouse",
+        negative_prompt="fog",
+        seed=42,
+        width=64,
+        height=64,
+        steps=3,
+        batch_size=2,
+        save_images=True,
     )
     assert len(res.images) == 2 and res.images[0].size == (64, 64)
     assert res.info["all_seeds"] == [42, 43] and res.info["sd_model_name"] == demo.DEMO_NAME
@@ -34,6 +41,8 @@ def test_txt2img_through_webuiapi(live: Live) -> None:
     )
     assert "Seed: 42" in res.images[0].info["parameters"]  # the PNG carries A1111's parameters
     assert live.store.count("lighthouse") == 2  # and landed in the gallery
+    api.txt2img(prompt="unsaved lighthouse", width=64, height=64, steps=1)  # webuiapi's save_images=False
+    assert live.store.count("unsaved") == 0  # as A1111: not written
 
 
 def test_img2img_with_mask_through_webuiapi(live: Live) -> None:
@@ -52,6 +61,7 @@ def test_img2img_with_mask_through_webuiapi(live: Live) -> None:
         denoising_strength=0.9,
         mask_blur=0,
         inpaint_full_res=False,
+        save_images=True,
     )
     (out,) = res.images
     assert out.convert("RGB").getpixel((2, 2)) == (200, 30, 30)  # outside the mask: untouched
@@ -86,9 +96,14 @@ def test_progress_during_a_run_and_interrupt(live: Live) -> None:
     )
     api.interrupt()
     t.join(60)
-    assert out["res"].images == [] and live.store.count("slow") == 0  # cancelled: nothing saved
+    # A1111's interrupt: the pictures decoded from the latents reached come back (SillyTavern reads
+    # images[0]); nothing is saved
+    assert len(out["res"].images) == 4 and out["res"].images[0].size == (128, 128)
+    assert live.store.count("slow") == 0
     idle = api.get_progress()
     assert idle["progress"] == 0 and idle["state"]["job_count"] == 0 and idle["state"]["interrupted"]
+    api.txt2img(prompt="next", width=64, height=64, steps=1, seed=1)
+    assert not api.get_progress()["state"]["interrupted"]  # reset when the next job starts
 
 
 def test_second_job_waits_its_turn_with_correct_job_count(live: Live) -> None:
@@ -136,7 +151,7 @@ def test_options_models_samplers_and_png_info(live: Live) -> None:
     assert res.info["sd_model_name"] == demo.DEMO_INPAINT_NAME
     names = [s["name"] for s in api.get_samplers()]
     assert {"Euler a", "DPM++ 2M Karras", "DPM++ SDE Karras", "UniPC", "LCM"} <= set(names)
-    assert [s["name"] for s in api.get_schedulers()] == ["automatic", "karras"]
+    assert [s["name"] for s in api.get_schedulers()][:3] == ["automatic", "uniform", "karras"]
     info = api.png_info(res.images[0])
     assert "Seed: 1" in info.info and info.parameters["Prompt"] == "with the other model"
     with httpx.Client(base_url=live.url) as c:

@@ -16,7 +16,7 @@ from sdstudio.core.animation.prompts import frame_prompts
 from sdstudio.core.animation.schedule import parse_schedule
 from sdstudio.core.animation.settings import AnimationSettings
 from sdstudio.core.animation.warp import Motion2D
-from sdstudio.core.request import MAX_SEED
+from sdstudio.core.request import MAX_SEED, RANDOM_SEEDS
 
 
 def seed_sequence(settings: AnimationSettings, seed: int, frames: list[int]) -> list[int]:
@@ -31,7 +31,7 @@ def seed_sequence(settings: AnimationSettings, seed: int, frames: list[int]) -> 
     for frame in frames:
         if scheduled is not None:
             value = int(scheduled[frame])
-            current = value if value >= 0 else rng.randrange(MAX_SEED + 1)
+            current = value if value >= 0 else rng.randrange(RANDOM_SEEDS)
         out.append(current % (MAX_SEED + 1))
         # advance as Deforum's next_seed does after a diffused frame
         behavior = settings.seed_behavior
@@ -43,7 +43,7 @@ def seed_sequence(settings: AnimationSettings, seed: int, frames: list[int]) -> 
             current += up if internal == 0 else -1
             internal = 1 - internal
         elif behavior == "random":
-            current = rng.randrange(MAX_SEED + 1)
+            current = rng.randrange(RANDOM_SEEDS)
     return out
 
 

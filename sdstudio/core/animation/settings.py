@@ -18,7 +18,7 @@ from sdstudio.core.animation import deforum_keys
 from sdstudio.core.animation.color import MODES
 from sdstudio.core.animation.prompts import prompt_keyframes
 from sdstudio.core.animation.schedule import ScheduleError, parse_schedule
-from sdstudio.core.request import MAX_SEED, MAX_SIDE
+from sdstudio.core.request import MAX_SEED, MAX_SIDE, RANDOM_SEEDS
 from sdstudio.core.samplers import SAMPLERS
 
 FORMAT_KEY = "sdstudio_animation"
@@ -98,7 +98,7 @@ class AnimationSettings:
 
     def resolved(self) -> AnimationSettings:
         """These settings with a random seed (-1) drawn, so a resumed run gets the same seeds."""
-        return self if self.seed >= 0 else self.replace(seed=secrets.randbelow(MAX_SEED + 1))
+        return self if self.seed >= 0 else self.replace(seed=secrets.randbelow(RANDOM_SEEDS))
 
     @classmethod
     def schedule_fields(cls) -> list[str]:

@@ -159,7 +159,10 @@ def _comfyui(graph: dict[str, Any]) -> Any:
     )
     name = COMFY_SAMPLERS.get(str(inputs.get("sampler_name", "")), str(inputs.get("sampler_name", "")))
     schedule = "Karras" if inputs.get("scheduler") == "karras" else None
-    found = find_sampler(name, schedule)
+    try:
+        found = find_sampler(name, schedule)
+    except ValueError:  # Karras with a sampler diffusers runs without it: the sampler's own schedule
+        found = find_sampler(name)
     p = {
         "Prompt": text_of(inputs.get("positive")),
         "Negative prompt": text_of(inputs.get("negative")),

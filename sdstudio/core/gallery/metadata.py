@@ -157,7 +157,10 @@ def request_from_params(p: dict[str, Any]) -> Request:
     resize_w, resize_h = _pair(str(p.get("Seed resize from", "")))
     hr_x, hr_y = _pair(str(p.get("Hires resize", "")))
     hires = any(k in p for k in ("Hires upscale", "Hires resize", "Hires upscaler", "Hires steps"))
-    sampler = find_sampler(str(p.get("Sampler", "")), str(p.get("Schedule type", "")) or None)
+    try:
+        sampler = find_sampler(str(p.get("Sampler", "")), str(p.get("Schedule type", "")) or None)
+    except ValueError:  # a schedule type diffusers has no equivalent for: the sampler's own
+        sampler = find_sampler(str(p.get("Sampler", "")))
     strength = num("Denoising strength", float, None)
     return Request(
         prompt=str(p.get("Prompt", "")),
