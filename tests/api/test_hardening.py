@@ -132,7 +132,7 @@ def test_what_is_not_implemented_is_said_and_save_images_false_saves_nothing(liv
     body = SMALL | {
         "prompt": "not saved",
         "save_images": False,
-        "enable_hr": True,
+        "restore_faces": True,
         "alwayson_scripts": {"ADetailer": {"args": []}},
         "override_settings": {"sd_vae": "Automatic"},
     }
@@ -140,7 +140,7 @@ def test_what_is_not_implemented_is_said_and_save_images_false_saves_nothing(liv
         r = c.post("/sdapi/v1/txt2img", json=body)
     assert r.status_code == 200 and len(r.json()["images"]) == 1
     warnings = json.loads(r.json()["info"])["warnings"]
-    assert any(w.startswith("enable_hr: hires fix") for w in warnings)
+    assert any(w.startswith("restore_faces: face restoration is not available") for w in warnings)
     assert any("alwayson_scripts" in w and "ADetailer" in w for w in warnings)
     assert any(w.startswith("override_settings.sd_vae") for w in warnings)
     assert live.store.count("saved") == 0  # as A1111: save_images=false writes nothing to the gallery

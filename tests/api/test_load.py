@@ -101,3 +101,20 @@ def test_a_client_leaving_cancels_its_running_job(idle_worker) -> None:
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_a_job_past_the_timeout_is_cancelled_with_504(tmp_path: Path, demo_home: Path) -> None:
+    store = GalleryStore(tmp_path / "outputs", tmp_path / "index.sqlite3")
+    library = ModelLibrary(Settings())
+    queue = JobQueue(engine_factory=lambda: Engine(device="cpu", library=library), store=store)
+    server = ApiServer(queue, library, port=free_port(), limits=LIMITS, job_timeout=1.0)
+    server.start()
+    try:  # no worker: the job waits past its timeout
+        r = httpx.post(
+            f"{server.url}/sdapi/v1/txt2img", json={"width": 64, "height": 64, "steps": 1}, timeout=30
+        )
+        assert r.status_code == 504 and r.json()["error"] == "Timeout" and "1 s" in r.json()["detail"]
+        assert queue.pending() == []
+    finally:
+        server.stop()
+        store.close()
