@@ -101,7 +101,8 @@ def test_plain_noise_is_what_diffusers_draws_from_the_seed() -> None:
 def test_later_batches_count_on() -> None:
     assert batch_seeds(10, 20, 0.0, 4, 2) == ([14, 15], [24, 25])
     assert batch_seeds(10, 20, 0.5, 4, 2) == ([10, 10], [24, 25])
-    assert batch_seeds(2**32 - 1, 0, 0.0, 1, 1) == ([0], [1])
+    assert batch_seeds(2**32 - 1, 0, 0.0, 1, 1) == ([2**32], [1])  # A1111 counts on past 32 bits
+    assert batch_seeds(2**64 - 1, 0, 0.0, 1, 1) == ([0], [1])  # and torch's generator wraps at 64
 
 
 @pytest.mark.parametrize(
