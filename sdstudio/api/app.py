@@ -120,7 +120,7 @@ def create_app(
         request = await run_in_threadpool(convert.to_request, body, state.model, limits, _library_model)
         script = await run_in_threadpool(scripts.plan, body, request, limits)  # x/y/z plot, prompt matrix
         await run_in_threadpool(_check_networks, request)
-        task = script.task(queue.store) if script else None
+        task = script.task(queue.store if body.save_images else None) if script else None
         # 2. wait for the job without holding a thread
         try:
             final = await waiters.run(request, client, save=body.save_images, timeout=job_timeout, task=task)

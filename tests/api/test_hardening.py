@@ -69,7 +69,7 @@ def _a1111_error(r: httpx.Response, status: int, field: str | None = None) -> di
         ("txt2img", SMALL | {"styles": ["no such style"]}, 422, "styles"),
         ("txt2img", SMALL | {"scheduler": "Polyexponential"}, 422, "scheduler"),
         ("txt2img", SMALL | {"sampler_name": "Euler a", "scheduler": "Karras"}, 422, "scheduler"),
-        ("txt2img", SMALL | {"script_name": "x/y/z plot"}, 422, "script_name"),
+        ("txt2img", SMALL | {"script_name": "no such script"}, 422, "script_name"),
         ("txt2img", SMALL | {"seed": MAX_SEED + 1}, 422, "seed"),
         ("img2img", SMALL | {"init_images": [_png_claiming(100_000, 100_000)]}, 413, "init_images"),
         ("img2img", SMALL | {"init_images": [base64.b64encode(_png()).decode()],

@@ -24,7 +24,8 @@ HEADERS = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
 
 def _client(settings: Settings, auth: str | None = None) -> tuple[TestClient, ModelLibrary]:
     library = ModelLibrary(settings)
-    return TestClient(create_app(JobQueue(), library, auth=auth)), library
+    app = create_app(JobQueue(), library, auth=auth, allowed_hosts=("testserver",))  # TestClient's Host
+    return TestClient(app), library
 
 
 def _names(client: TestClient) -> list[str]:

@@ -13,7 +13,13 @@ def test_xyz_plot_and_prompt_matrix_through_the_api(live: Live) -> None:
     # A1111 1.6+ layout: x_type, x_values, x_dropdown, y..., z..., draw_legend, include_lone_images, ...
     args = [4, "1,2", [], 6, "3, 7", [], 0, "", [], True, True, False, False, 0, False, False]
     res = api.txt2img(
-        prompt="a tower", seed=8, width=64, height=64, script_name="x/y/z plot", script_args=args
+        prompt="a tower",
+        seed=8,
+        width=64,
+        height=64,
+        script_name="x/y/z plot",
+        script_args=args,
+        save_images=True,  # webuiapi sends false by default, and then (as A1111) nothing is saved
     )
     grid, cells = res.images[0], res.images[1:]
     assert len(cells) == 4 and all(c.size == (64, 64) for c in cells)
