@@ -134,7 +134,7 @@ def test_what_is_not_implemented_is_said_and_save_images_false_saves_nothing(liv
         "save_images": False,
         "restore_faces": True,
         "alwayson_scripts": {"ADetailer": {"args": []}},
-        "override_settings": {"sd_vae": "Automatic"},
+        "override_settings": {"samples_format": "jpg"},
     }
     with httpx.Client(base_url=live.url, timeout=120) as c:
         r = c.post("/sdapi/v1/txt2img", json=body)
@@ -142,7 +142,7 @@ def test_what_is_not_implemented_is_said_and_save_images_false_saves_nothing(liv
     warnings = json.loads(r.json()["info"])["warnings"]
     assert any(w.startswith("restore_faces: face restoration is not available") for w in warnings)
     assert any("alwayson_scripts" in w and "ADetailer" in w for w in warnings)
-    assert any(w.startswith("override_settings.sd_vae") for w in warnings)
+    assert any(w.startswith("override_settings.samples_format: not applied") for w in warnings)
     assert live.store.count("saved") == 0  # as A1111: save_images=false writes nothing to the gallery
 
 
