@@ -151,13 +151,15 @@ def with_schedule(sampler: Sampler, schedule: str) -> Sampler:
     if label == "Automatic":  # the sampler's own (a legacy "DPM++ 2M Karras" stays Karras)
         return sampler
     base = _BY_LOWER[sampler.base.lower()] if sampler.schedule != "Automatic" else sampler
+    named = dict.get(SAMPLERS, f"{base.name} {label}")  # a table entry (e.g. "DPM++ 2M Karras") itself
+    if named is not None:
+        return named
     config = SCHEDULES[label]
     if (any(k in config for k in _SIGMA_KEYS) and base.scheduler not in _SIGMA_SCHEDULERS) or (
         "timestep_spacing" in config and base.scheduler in _NO_SPACING
     ):
         raise ScheduleError(f"{base.name} cannot run with the {label} schedule type; use Automatic")
-    named = SAMPLERS.get(f"{base.name} {label}") if label == "Karras" else None
-    return named or Sampler(f"{base.name} {label}", base.scheduler, base.config | config, base.base, label)
+    return Sampler(f"{base.name} {label}", base.scheduler, base.config | config, base.base, label)
 
 
 def find_sampler(name: str, schedule: str | None = None) -> Sampler | None:
