@@ -14,12 +14,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from sdstudio.core.gallery.metadata import (
-    ImageParameters,
-    parse_infotext,
-    read_parameters,
-    request_from_params,
-)
+from sdstudio.core.gallery.metadata import ImageParameters, parse_infotext, request_from_params
+from sdstudio.core.gallery.reading import read_parameters
 from sdstudio.core.request import ImageTooLarge, RequestError
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
