@@ -18,7 +18,9 @@ from PIL import Image
 from sdstudio.core.errors import SaveError
 from sdstudio.core.gallery import GalleryStore, read_parameters
 from sdstudio.core.jobs import KEPT_FINALS, JobFinished, JobQueue
+from sdstudio.core.models import ModelLibrary
 from sdstudio.core.request import GeneratedImage, InputImage, Mode, Request, Result
+from sdstudio.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,7 +120,7 @@ def test_the_queue_returns_pictures_it_could_not_save(tmp_path: Path, demo_home:
     store = GalleryStore(tmp_path / "out", tmp_path / "index.sqlite3")
     (store.root / ".sdstudio").mkdir()
     (store.root / ".sdstudio" / "inputs").write_text("a file where the input folder belongs")
-    queue = JobQueue(engine_factory=lambda: Engine(device="cpu"), store=store)
+    queue = JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"), store=store)
     init = InputImage.from_pil(Image.new("RGB", (64, 64), (9, 9, 9)))
     job = queue.submit(
         Request(prompt="kept", mode=Mode.img2img, init_image=init, steps=2, strength=0.5, width=64, height=64)
@@ -133,7 +135,7 @@ def test_the_queue_returns_pictures_it_could_not_save(tmp_path: Path, demo_home:
 def test_finished_results_kept_are_bounded(demo_home: Path) -> None:
     from sdstudio.core.engine import Engine
 
-    queue = JobQueue(engine_factory=lambda: Engine(device="cpu"))
+    queue = JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"))
     for i in range(1000):  # a thousand jobs end (removed while waiting) and nobody collects them
         queue.remove(queue.submit(Request(prompt=f"{i}", steps=1, width=64, height=64)).id)
     assert len(queue._finals) == KEPT_FINALS
