@@ -40,7 +40,7 @@ def main() -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = ApiServer(queue, port=port)
+        server = ApiServer(queue, engine.library, port=port)
         server.start()
         body = {
             "prompt": "a lighthouse at dusk",
