@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QToolBar
 
 from sdstudio.core.jobs import Job, JobFinished
@@ -52,6 +52,9 @@ class Iterate:
         self.upscale_gallery_action = QAction("Upscale into the gallery…", w.gallery.view)
         self.upscale_gallery_action.triggered.connect(self.upscale_gallery_dialog)
         w.gallery.view.addAction(self.upscale_gallery_action)  # the thumbnails' context menu (A1111's Extras)
+        self.compare_gallery_action = QAction("Compare the two selected", w.gallery.view)
+        self.compare_gallery_action.triggered.connect(self.compare_gallery)
+        w.gallery.view.addAction(self.compare_gallery_action)
         menu.addSeparator()
         self.batch_action = self._add(menu, "Show the &batch as a grid", self.batch_grid)
         self.compare_action = self._add(menu, "&Compare the result with its input", self.compare)
@@ -223,6 +226,20 @@ class Iterate:
             self._error("Compare needs a result shown over a picture on the canvas.")
             return None
         return self._show(CompareDialog(picture, pil_to_qimage(shown.image), self.w))
+
+    def compare_gallery(self) -> CompareDialog | None:
+        """The two pictures selected in the gallery (Ctrl+click), older left, under the compare slider."""
+        rows = self.w.gallery.selected_rows()
+        records = [self.w.gallery.model.record(r) for r in rows]
+        if len(records) != 2 or None in records:
+            self._error("Select two pictures in the gallery (Ctrl+click) to compare them.")
+            return None
+        older, newer = sorted(records, key=lambda r: r.created)
+        before, after = QImage(older.path), QImage(newer.path)
+        if before.isNull() or after.isNull():
+            self._error("One of the two pictures cannot be read.")
+            return None
+        return self._show(CompareDialog(before, after, self.w))
 
     def _show(self, dialog: Any) -> Any:
         self.dialogs = [d for d in self.dialogs if d.isVisible()] + [dialog]

@@ -155,6 +155,28 @@ def test_upscale_a_gallery_picture_into_the_gallery(qtbot: Any, window: Any, eng
     assert (newest.width, newest.height, newest.prompt) == (128, 128, "a teal sea")
 
 
+def test_two_gallery_pictures_side_by_side(qtbot: Any, window: Any, engine: Any, store: Any) -> None:
+    from sdstudio.core.request import Request
+
+    for seed in (1, 2):
+        store.add(engine.run(Request(prompt="a dune", steps=1, width=64, height=64, seed=seed)))
+    window.gallery.refresh()
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 2, timeout=30_000)
+    view = window.gallery.view
+    centre = [view.visualRect(view.model().index(i, 0)).center() for i in range(2)]
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=centre[0])
+    assert window.iterate.compare_gallery() is None and "two pictures" in window.status.message.text()
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, centre[1]
+    )
+    dialog = window.iterate.compare_gallery()
+    assert dialog is not None and dialog.view.before.size() == dialog.view.after.size()
+    qtbot.waitExposed(dialog)
+    box = dialog.side_by_side
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))  # on its indicator
+    assert box.isChecked() and dialog.view.side_by_side
+
+
 def test_outpaint_the_canvas_picture(qtbot: Any, window: Any) -> None:
     from sdstudio.core.outpaint import Outpaint
 
