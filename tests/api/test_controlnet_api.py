@@ -55,7 +55,7 @@ def test_a_webuiapi_controlnet_unit_gives_the_cli_ref_picture(
     )  # fmt: skip
     res = api.txt2img(
         prompt="a box", seed=3, width=64, height=64, steps=2, cfg_scale=7, sampler_name="Euler",
-        controlnet_units=[unit],
+        controlnet_units=[unit], alwayson_scripts={},  # webuiapi mutates its shared default dict otherwise
     )  # fmt: skip
     assert 'ControlNet 0: "Module: canny, Model: tiny_sd15_canny [' in res.images[0].info["parameters"]
 

@@ -177,7 +177,7 @@ def test_cancel_while_the_model_loads_runs_no_step(demo_home: Path) -> None:
             cancel.set()
             return loaded
 
-    eng = PressCancelDuringLoad(device="cpu")
+    eng = PressCancelDuringLoad(ModelLibrary(Settings.load()), device="cpu")
     with pytest.raises(Cancelled):
         eng.run(
             Request(prompt="stop", steps=6, width=W, height=H, seed=1), on_step=seen.append, cancel=cancel

@@ -82,6 +82,8 @@ SCRIPT = """
 import json, sys
 from sdstudio.core.engine import Engine
 from sdstudio.core.jobs import JobFinished, JobProgress, JobQueue
+from sdstudio.core.models import ModelLibrary
+from sdstudio.core.settings import Settings
 from sdstudio.core.request import Request
 queue = JobQueue(engine_factory=lambda: Engine(ModelLibrary(Settings.load()), device="cpu"))
 seen = []

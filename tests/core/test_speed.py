@@ -77,12 +77,15 @@ def test_the_command_line_and_the_api_choose_the_speed() -> None:
     limits = Limits(
         max_body_bytes=2**20, max_image_pixels=2**20, max_output_pixels=2**20, max_steps=50, max_images=4
     )
-    assert to_request(Txt2ImgBody(prompt="x", sdstudio_speed="fast"), "", limits).speed == "fast"
+    assert (
+        to_request(Txt2ImgBody(prompt="x", sdstudio_speed="fast"), "", limits, lambda name: name).speed
+        == "fast"
+    )
     body = Txt2ImgBody(prompt="x", override_settings={"sdstudio_speed": "fast"})
-    assert to_request(body, "", limits).speed == "fast"
-    assert to_request(Txt2ImgBody(prompt="x"), "", limits).speed == "standard"
+    assert to_request(body, "", limits, lambda name: name).speed == "fast"
+    assert to_request(Txt2ImgBody(prompt="x"), "", limits, lambda name: name).speed == "standard"
     with pytest.raises(RequestError, match="speed"):
-        to_request(Txt2ImgBody(prompt="x", sdstudio_speed="warp"), "", limits)
+        to_request(Txt2ImgBody(prompt="x", sdstudio_speed="warp"), "", limits, lambda name: name)
 
 
 def test_a_half_precision_decode_that_overflows_is_done_again_in_float32() -> None:
