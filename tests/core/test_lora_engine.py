@@ -19,8 +19,8 @@ from sdstudio.core.errors import ModelError
 from sdstudio.core.lora import autov3
 from sdstudio.core.models import Family, ModelLibrary
 from sdstudio.core.request import Request, RequestError
-from sdstudio.core.samplers import SAMPLERS
 from sdstudio.core.settings import Settings
+from tests.core.test_embeddings import _plain, _reference  # one plain-diffusers reference for both
 
 W = H = 64
 RANK, ALPHA = 4, 2.0
@@ -49,25 +49,6 @@ def _patch_by_hand(
             w = getattr(pipe, component).get_submodule(module).weight
             up, down = tensors[f"{key}.lora_up.weight"], tensors[f"{key}.lora_down.weight"]
             w += (m * ALPHA / RANK * (up.flatten(1) @ down.flatten(1))).reshape(w.shape)
-
-
-def _plain(cls: Any, folder: Path) -> Any:
-    pipe = cls.from_pretrained(str(folder))
-    pipe.set_progress_bar_config(disable=True)
-    pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
-    return pipe
-
-
-def _reference(pipe: Any, prompt: str, seed: int) -> np.ndarray:
-    image = pipe(
-        prompt,
-        num_inference_steps=3,
-        guidance_scale=7.0,
-        width=W,
-        height=H,
-        generator=[torch.Generator("cpu").manual_seed(seed)],
-    ).images[0]
-    return np.asarray(image).astype(np.int16)
 
 
 def _run(engine: Engine, prompt: str, model: str = "", seed: int = 5) -> np.ndarray:
