@@ -84,7 +84,6 @@ def create_app(
     )
     errors.install(app)
     app.state.sd = state
-    app.include_router(replay_router(queue, library, limits))
     app.include_router(controlnet.controlnet_router(library))
     app.include_router(  # Deforum's own shapes for its 400/404 answers (its clients read `message`)
         deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits),
@@ -97,6 +96,7 @@ def create_app(
 
     waiters = Waiters(queue, on_start=_started)
     app.state.unsubscribe = waiters.unsubscribe
+    app.include_router(replay_router(waiters, library, limits, job_timeout))
 
     def _library_model(name: str) -> str:
         """A checkpoint a client named: looked up in the library only (ModelError -> 422), never a path."""

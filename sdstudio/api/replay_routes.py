@@ -7,15 +7,17 @@ picture is returned, not saved (it is a check, not a new picture). Waiting for t
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from sdstudio.api import errors
 from sdstudio.api.convert import Limits, decode_bytes, png_b64
+from sdstudio.api.waiting import Disconnected, Waiters
 from sdstudio.core.errors import ModelError
-from sdstudio.core.jobs import JobCancelled, JobFailed, JobFinished, JobQueue
+from sdstudio.core.jobs import JobFailed, JobFinished
 from sdstudio.core.request import RequestError, Result
 
 # the fields a client may override: plain values only (no model paths, no input pictures)
@@ -49,45 +51,44 @@ class ReplayResponse(BaseModel):
     environment_changes: list[str] = Field(default_factory=list)
 
 
-def replay_router(queue: JobQueue, library: Any, limits: Limits) -> APIRouter:
+def replay_router(waiters: Waiters, library: Any, limits: Limits, job_timeout: float | None) -> APIRouter:
     router = APIRouter()
 
     @router.post("/sdstudio/v1/replay", response_model=ReplayResponse)
-    async def replay(body: ReplayBody) -> dict[str, Any]:
-        from sdstudio.core.replay import ReplayError, compare, environment_changes, read_recipe
+    async def replay(body: ReplayBody, client: Request) -> Any:
+        from sdstudio.core.replay import compare, environment_changes
 
-        # 1. the recipe, the model by hash, the overrides: every check before the job is queued
-        data = decode_bytes(body.image, "image", limits)
+        # 1. the recipe, the model by hash, the overrides: every check before the job is queued (off the loop)
+        data, recipe, request = await run_in_threadpool(_prepare, body, waiters.queue.store, library, limits)
+        # 2. the job on the shared queue, waited for without a thread; a check, so nothing is saved
         try:
-            recipe = read_recipe(data, queue.store)
-            request = recipe.bind(library).replace(**_overrides(body.overrides))
-        except ReplayError as e:
-            raise RequestError("image", str(e)) from None
-        except ModelError as e:
-            raise HTTPException(422, str(e)) from None
-        # 2. the job on the shared queue; its result is kept here, not saved to the gallery
-        kept: list[Result] = []
-
-        def task(engine: Any, on_step: Any, cancel: Any) -> Result:
-            kept.append(engine.run(request, on_step=on_step, cancel=cancel))
-            return Result(request, ())
-
-        job = queue.submit(request, source="api", task=task)
-        try:
-            while (final := queue.wait(job, 0)) is None:
-                await asyncio.sleep(0.05)
-        except asyncio.CancelledError:  # the client went away
-            queue.cancel(job.id)
-            raise
+            final = await waiters.run(request, client, save=False, timeout=job_timeout)
+        except Disconnected:
+            return Response(status_code=499)  # nobody reads it; the job was cancelled
         if isinstance(final, JobFailed):
-            raise HTTPException(503 if "out of memory" in final.message.lower() else 422, final.message)
-        if isinstance(final, JobCancelled) or not kept:
+            raise errors.job_error(final.error)
+        if not isinstance(final, JobFinished):
             raise HTTPException(409, "the replay was cancelled")
-        assert isinstance(final, JobFinished)
         # 3. the picture and the comparison
-        return _response(kept[0], data if body.verify else None, recipe, compare, environment_changes)
+        original = data if body.verify else None
+        return await run_in_threadpool(
+            _response, final.result, original, recipe, compare, environment_changes
+        )
 
     return router
+
+
+def _prepare(body: ReplayBody, store: Any, library: Any, limits: Limits) -> tuple[bytes, Any, Any]:
+    from sdstudio.core.replay import ReplayError, read_recipe
+
+    data = decode_bytes(body.image, "image", limits)
+    try:
+        recipe = read_recipe(data, store)
+        return data, recipe, recipe.bind(library).replace(**_overrides(body.overrides))
+    except ReplayError as e:
+        raise RequestError("image", str(e)) from None
+    except ModelError as e:
+        raise HTTPException(422, str(e)) from None
 
 
 def _overrides(values: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel
 
-from sdstudio.core.request import Result
-
 
 class ReplayCompare(QObject):
     """Runs replays for the window and opens the compare dialog when one ends."""
@@ -22,7 +20,7 @@ class ReplayCompare(QObject):
     def __init__(self, window: Any):
         super().__init__(window)
         self.window = window
-        self._pending: dict[int, tuple[Path, Any, list[Result]]] = {}
+        self._pending: dict[int, tuple[Path, Any]] = {}
         self._connected = False
 
     def _connect(self) -> None:
@@ -49,15 +47,9 @@ class ReplayCompare(QObject):
         except (ReplayError, ModelError, RequestError) as e:
             w.status.show_message(f"Cannot replay {path.name}: {e}", True)
             return None
-        kept: list[Result] = []
         self._connect()
-
-        def task(engine: Any, on_step: Any, cancel: Any) -> Result:
-            kept.append(engine.run(request, on_step=on_step, cancel=cancel))
-            return Result(request, ())  # nothing for the gallery: a replay is a check
-
-        job = w.worker.queue.submit(request, source="gui", task=task)
-        self._pending[job.id] = (path, recipe, kept)
+        job = w.worker.queue.submit(request, source="gui", save=False)  # a check: nothing for the gallery
+        self._pending[job.id] = (path, recipe)
         note = f" (not reproduced: {', '.join(recipe.unhonoured)})" if recipe.unhonoured else ""
         w.status.show_message(f"Replaying {path.name}…{note}", False)
         return job
@@ -68,7 +60,7 @@ class ReplayCompare(QObject):
 
     def _finished(self, msg: Any) -> None:
         pending = self._pending.pop(msg.job.id, None)
-        if pending is None or not pending[2]:
+        if pending is None or not msg.result.images:
             return
         from PIL import Image
         from PIL.ImageQt import ImageQt
@@ -76,8 +68,8 @@ class ReplayCompare(QObject):
         from sdstudio.core.replay import compare, environment_changes
         from sdstudio.gui.iterate_dialogs import CompareDialog
 
-        path, recipe, kept = pending
-        replayed = kept[0].images[0].image
+        path, recipe = pending
+        replayed = msg.result.images[0].image
         with Image.open(path) as original:
             original.load()
             verdict = compare(original, replayed)
@@ -85,7 +77,7 @@ class ReplayCompare(QObject):
         after = ImageQt(replayed.convert("RGBA")).copy()
         text = verdict.describe()
         if not verdict.identical:
-            changes = environment_changes(recipe.environment, kept[0].environment)
+            changes = environment_changes(recipe.environment, msg.result.environment)
             text += (
                 "; recorded on another setup: " + "; ".join(changes) if changes else "; same recorded setup"
             )
