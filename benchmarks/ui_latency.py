@@ -54,7 +54,7 @@ def gui_gaps(steps: int, size: int) -> tuple[float, float, int, float]:
     from sdstudio.core.root import build_services
 
     services = build_services(store_optional=True)  # as the app wires it
-    window = MainWindow(services.queue, services.store, services.library, preload=True)
+    window = MainWindow(services.queue, services.store, services.library, state=services.state, preload=True)
     window.show()
     preload_gap = preload_gaps(app, window.worker.preloaded)
 
@@ -125,7 +125,11 @@ def painting_figures(side: int, strokes: int = 4, moves: int = 40) -> dict[str, 
     from sdstudio.gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
-    window = MainWindow(JobQueue(), None, preload=False, restore=False)
+    from sdstudio.core.persistence import StudioPaths, open_state
+
+    window = MainWindow(
+        JobQueue(), None, state=open_state(StudioPaths.default()), preload=False, restore=False
+    )
     window.worker.stop()  # jobs stay queued: the engine's CPU use is not the GUI's latency
     window.show()
     window.resize(1280, 720)

@@ -43,9 +43,9 @@ def wanted(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdstudio.core.settings import Settings
+    from sdstudio.core.root import load_settings
 
-    settings = Settings.load()
+    settings = load_settings()
     if args.starter:
         return _starter_list(settings)
     if args.remove:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdstudio.core import paths
+from sdstudio.core.persistence import StudioPaths, StudioState, open_state
 from sdstudio.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,36 +22,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class StudioPaths:
-    """Every file and folder the services use, decided once (SDSTUDIO_HOME / platform folders by default)."""
-
-    settings_file: Path
-    gallery_index: Path
-    outputs: Path | None = None  # None: the settings' outputs folder
-
-    @classmethod
-    def default(cls) -> StudioPaths:
-        return cls(Settings.default_path(), paths.data_dir() / "gallery" / "index.sqlite3")
-
-
 @dataclass
 class Services:
     """What the studio runs on. The engine is made on the worker thread at the first job (torch loads there)."""
 
-    paths: StudioPaths
-    settings: Settings
+    state: StudioState  # the settings and the autosaved studio (core/persistence.py)
     library: ModelLibrary
     store: GalleryStore | None  # None: the store could not open (store_error says why); results are not kept
     queue: JobQueue
     store_error: str = ""
     device: str | None = None  # overrides the settings' device preference
 
+    @property
+    def paths(self) -> StudioPaths:
+        return self.state.paths
+
+    @property
+    def settings(self) -> Settings:
+        return self.state.settings
+
     def make_engine(self) -> Engine:
         return engine_for(self.library, self.device)
 
     def save_settings(self) -> None:
-        self.settings.save(self.paths.settings_file)
+        self.state.save_settings()
 
     def close(self) -> None:
         if self.store is not None:
@@ -63,10 +56,11 @@ def load_settings(studio_paths: StudioPaths | None = None) -> Settings:
     return Settings.load((studio_paths or StudioPaths.default()).settings_file)
 
 
-def open_library(settings: Settings) -> ModelLibrary:
+def open_library(settings: Settings, state: StudioState | None = None) -> ModelLibrary:
+    """The library over these settings; with a state, settings it changes (roots, VAEs) are saved there."""
     from sdstudio.core.models import ModelLibrary
 
-    return ModelLibrary(settings)
+    return ModelLibrary(settings, save_settings=state.save_settings if state is not None else None)
 
 
 def engine_for(library: ModelLibrary, device: str | None = None) -> Engine:
@@ -83,16 +77,17 @@ def build_services(
     device: str | None = None,
     store_optional: bool = False,
 ) -> Services:
-    """Settings, library, store and queue, built once. `store_optional`: a store that cannot open is reported
+    """Settings and autosaved state, library, store and queue, built once. `store_optional`: a store that cannot open is reported
     in `store_error` (the window still runs) instead of raising OSError/sqlite3.Error."""
     from sdstudio.core.gallery import GalleryStore
     from sdstudio.core.jobs import JobQueue
 
-    # 1. paths and settings
+    # 1. paths, settings and the autosaved studio
     studio_paths = studio_paths or StudioPaths.default()
-    settings = settings if settings is not None else Settings.load(studio_paths.settings_file)
+    state = open_state(studio_paths, settings)
+    settings = state.settings
     # 2. the library of models, LoRAs, embeddings, upscalers
-    library = open_library(settings)
+    library = open_library(settings, state)
     # 3. the gallery store
     store, store_error = None, ""
     try:
@@ -104,4 +99,4 @@ def build_services(
         store_error = str(e)
     # 4. the queue, whose worker makes the engine at the first job
     queue = JobQueue(engine_factory=lambda: engine_for(library, device), store=store)
-    return Services(studio_paths, settings, library, store, queue, store_error, device)
+    return Services(state, library, store, queue, store_error, device)

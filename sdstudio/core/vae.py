@@ -86,7 +86,7 @@ def remember(library: Any, model: str, name: str) -> None:
         by_model.pop(model, None)
     else:
         by_model[model] = name
-    library.settings.save()
+    library.save_settings()
 
 
 def load_vae(choice: VaeChoice, like: Any) -> Any:

@@ -37,7 +37,7 @@ def run_app(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("sdstudio")
     services = build_services(store_optional=True)  # the engine is made on the worker thread
-    window = MainWindow(services.queue, services.store, services.library)
+    window = MainWindow(services.queue, services.store, services.library, state=services.state)
     if services.store is None:
         window.status.show_message("The gallery store is unavailable: results are shown but not saved.", True)
     install_excepthook(window)

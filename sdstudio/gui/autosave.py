@@ -1,7 +1,8 @@
 """Autosave of the canvas (image, mask) and the studio's parameters; restored after a restart or a crash.
 
-The picture is written once per new picture and the mask once per stroke, both from the PNG bytes the
-canvas encoder already made off the GUI thread; files are written on a background thread, atomically."""
+Where and how they are kept is the core's StudioState (core/persistence.py); this decides when. The picture is
+written once per new picture and the mask once per stroke, both from the PNG bytes the canvas encoder already
+made off the GUI thread; files are written on a background thread, atomically."""
 
 from __future__ import annotations
 
@@ -11,20 +12,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, QTimer
 
-from sdstudio.core import paths, schema
-from sdstudio.core.metadata_io import atomic_write
+from sdstudio.core.persistence import StudioState
 from sdstudio.core.studio import StudioModel
 from sdstudio.gui.canvas.encoder import CanvasEncoder, write_png
 
 log = logging.getLogger(__name__)
 
-PROMPT_FILE = "prompt.json"
-CANVAS_DIR = "canvas"
 FILES = {"picture": "image.png", "mask": "mask.png"}
-
-
-def autosave_dir() -> Path:
-    return paths.data_dir() / "autosave"
 
 
 class Autosaver(QObject):
@@ -35,12 +29,11 @@ class Autosaver(QObject):
         studio: StudioModel,
         canvas: Any,
         encoder: CanvasEncoder,
-        folder: Path | None = None,
+        state: StudioState,
         delay_ms: int = 800,
     ):
         super().__init__(canvas)
-        self.studio, self.canvas, self.encoder = studio, canvas, encoder
-        self.folder = folder or autosave_dir()
+        self.studio, self.canvas, self.encoder, self.state = studio, canvas, encoder, state
         self._prompt_dirty = False
         self._written: dict[str, object] = {}  # what: the InputImage last written (or None)
         self._writer = QThreadPool(self)
@@ -60,9 +53,7 @@ class Autosaver(QObject):
         if not self._prompt_dirty:
             return
         try:
-            data = schema.dumps(self.studio.parameters).encode()
-            self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.folder / PROMPT_FILE, data)
+            self.state.save_parameters(self.studio.parameters)
             self._prompt_dirty = False
         except Exception:
             log.exception("autosave of the parameters failed")
@@ -80,7 +71,7 @@ class Autosaver(QObject):
             if what in self._written and self._written[what] is encoded:
                 continue
             self._written[what] = encoded
-            target = self.folder / CANVAS_DIR / name
+            target = self.state.canvas_dir / name
             data = encoded.png if encoded is not None else None
             self._writer.start(lambda target=target, data=data: self._write(target, data))
 
@@ -104,15 +95,10 @@ class Autosaver(QObject):
     def restore(self) -> bool:
         """Bring back the last saved parameters and canvas; False when there was nothing to restore."""
         restored = False
-        prompt_file = self.folder / PROMPT_FILE
-        if prompt_file.exists():
-            try:
-                request, _ = schema.loads(prompt_file.read_bytes())
-                self.studio.set_parameters(request)
-                restored = True
-            except (OSError, schema.SchemaError) as e:  # a damaged or newer autosave is skipped, not fatal
-                log.warning("autosaved prompt ignored: %s", e)
-        canvas_dir = self.folder / CANVAS_DIR
+        if self.state.parameters is not None:  # read (and checked) when the state was opened
+            self.studio.set_parameters(self.state.parameters)
+            restored = True
+        canvas_dir = self.state.canvas_dir
         if canvas_dir.is_dir():
             try:
                 if self.canvas.restore_state(canvas_dir):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QPushButton, QWidget
 
-from sdstudio.core import paths
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
+from sdstudio.core.persistence import CanvasPrefs, StudioState
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
 from sdstudio.core.request import InputImage, Progress, Request, RequestError
 from sdstudio.core.speed.fewstep import few_step_profile
@@ -39,12 +38,9 @@ LAYOUT_VERSION = 1
 FIRST_SIZE = (1400, 900)  # first start on a screen that has room; a smaller screen opens maximised
 
 
-def settings_file() -> Path:
-    return paths.config_dir() / "sdstudio.ini"
-
-
 class MainWindow(WindowFiles, QMainWindow):
-    """The studio. Takes its models (queue, store, library); app.py wires the real ones."""
+    """The studio. Takes its models (queue, store, library) and its state on disk (settings, autosave) from
+    the composition root; app.py wires the real ones."""
 
     def __init__(
         self,
@@ -52,7 +48,7 @@ class MainWindow(WindowFiles, QMainWindow):
         store: Any,
         library: Any | None = None,
         *,
-        autosave_dir: Path | None = None,
+        state: StudioState,
         preload: bool = True,
         restore: bool = True,
         api_port: int = 7860,
@@ -62,7 +58,10 @@ class MainWindow(WindowFiles, QMainWindow):
         self.setObjectName("sdstudioMainWindow")
         self.queue, self.store, self.library = queue, store, library
         self.api_port = api_port
-        self.settings = QSettings(str(settings_file()), QSettings.Format.IniFormat)
+        self.state = state  # settings, autosave: one place (core/persistence.py)
+        self.layout_settings = QSettings(
+            str(state.layout_file), QSettings.Format.IniFormat
+        )  # geometry, docks
         self.studio = StudioModel()  # parameters, canvas inputs, last result; the widgets are its views
         self._shown_once = False
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
@@ -142,10 +141,10 @@ class MainWindow(WindowFiles, QMainWindow):
 
         # 5. autosave and remembered layout
         self.encoder = CanvasEncoder(self.canvas, self)  # PNGs made off the GUI thread, once per change
-        self.autosave = Autosaver(self.studio, self.canvas, self.encoder, autosave_dir)
+        self.autosave = Autosaver(self.studio, self.canvas, self.encoder, state)
         if restore and self.autosave.restore():
             self.status.show_message("Restored the last session (prompt and canvas).")
-        self.queue_memory = QueueMemory(self.autosave.folder)
+        self.queue_memory = QueueMemory(state.queue_file)
         self._offer_unrun(self.queue_memory.unrun() if restore else [])
         self.studio.native_side = self._model_native_side()  # after the restore: its size is the artist's
         self.studio.changed.connect(self._parameter_changed)
@@ -164,8 +163,8 @@ class MainWindow(WindowFiles, QMainWindow):
 
     # -- layout ----------------------------------------------------------------------------------
     def _restore_layout(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
+        geometry = self.layout_settings.value("window/geometry")
+        state = self.layout_settings.value("window/state")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*FIRST_SIZE)
         screen = self.screen().availableGeometry()
@@ -174,19 +173,25 @@ class MainWindow(WindowFiles, QMainWindow):
             self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
         if state is not None:
             self.restoreState(state, LAYOUT_VERSION)
-        brush = self.settings.value("canvas/brush_size")  # the artist's brush, as they left it
-        if brush is not None:
-            self.canvas_tools.size.setValue(int(brush))
-        color = self.canvas_tools.mask_color.findText(str(self.settings.value("canvas/mask_color", "")))
+        prefs = self.state.canvas  # the artist's brush and mask colour, as they left them
+        if prefs.brush_size is not None:
+            self.canvas_tools.size.setValue(prefs.brush_size)
+        color = self.canvas_tools.mask_color.findText(prefs.mask_color)
         if color >= 0:
             self.canvas_tools.mask_color.setCurrentIndex(color)
 
     def save_layout(self) -> None:
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        self.settings.setValue("canvas/brush_size", round(self.canvas.brush.size))
-        self.settings.setValue("canvas/mask_color", self.canvas_tools.mask_color.currentText())
-        self.settings.sync()
+        """Geometry and docks to the QSettings file; the canvas tools to the studio state."""
+        self.layout_settings.setValue("window/geometry", self.saveGeometry())
+        self.layout_settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.layout_settings.remove("canvas")  # layout 1 kept the brush here (migrated into the state)
+        self.layout_settings.sync()
+        try:
+            self.state.save_canvas(
+                CanvasPrefs(round(self.canvas.brush.size), self.canvas_tools.mask_color.currentText())
+            )
+        except OSError as e:
+            log.warning("the canvas tools were not saved: %s", e)
 
     # -- generation ------------------------------------------------------------------------------
     def current_request(self) -> Request:

@@ -236,9 +236,8 @@ def open_models_window(window: Any) -> ModelsWindow:
     """The studio's Models window (one per studio); finished installs refresh the model selector."""
     existing = getattr(window, "models_window", None)
     if existing is None:
-        library = window.library
-        settings = library.settings if library is not None else Settings.load()
-        queue = DownloadQueue(settings, getattr(library, "hashes", None), remember=True)
+        settings = window.state.settings  # the composition root's settings, never a second copy
+        queue = DownloadQueue(settings, getattr(window.library, "hashes", None), remember=True)
         existing = ModelsWindow(settings, queue, window)
         existing.installed.connect(lambda _job: _models_changed(window))
         window.models_window = existing
@@ -259,8 +258,8 @@ def _models_changed(window: Any) -> None:
 
 def offer_first_model(window: Any) -> QMessageBox | None:
     """At the first start with only the demo model: offer the Models window (asked once; never blocks)."""
-    library = window.library
-    if library is None or library.settings.models_prompt_done:
+    library, state = window.library, window.state
+    if library is None or state.settings.models_prompt_done:
         return None
     try:
         only_demo = all(e.source.value == "demo" for e in library.entries())
@@ -281,9 +280,9 @@ def offer_first_model(window: Any) -> QMessageBox | None:
     box.button(QMessageBox.StandardButton.Close).setText("Not now")
 
     def answered(_result: int) -> None:
-        library.settings.models_prompt_done = True
+        state.settings.models_prompt_done = True
         try:
-            library.settings.save()
+            state.save_settings()
         except OSError as e:
             log.warning("cannot save the settings: %s", e)
         if box.clickedButton() is box.button(QMessageBox.StandardButton.Open):

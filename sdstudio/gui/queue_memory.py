@@ -14,14 +14,13 @@ from sdstudio.core.request import Request
 
 log = logging.getLogger(__name__)
 
-QUEUE_FILE = "queue.json"
-
 
 class QueueMemory:
-    """Writes the waiting and running GUI jobs (inputs embedded) to `folder/queue.json` as the queue changes."""
+    """Writes the waiting and running GUI jobs (inputs embedded) to `path` (the state's queue file) as the
+    queue changes."""
 
-    def __init__(self, folder: Path):
-        self.path = folder / QUEUE_FILE
+    def __init__(self, path: Path):
+        self.path = path
         self._written: tuple[int, ...] | None = None
 
     def remember(self, jobs: tuple[Job, ...]) -> None:

@@ -14,13 +14,14 @@ from sdstudio.core.settings import Settings
 
 
 def test_services_are_built_once_from_the_given_settings_file(tmp_path: Path) -> None:
-    settings_file = tmp_path / "elsewhere" / "settings.json"
+    paths = StudioPaths.under(tmp_path / "elsewhere")
+    settings_file = paths.settings_file
     Settings(outputs_dir=str(tmp_path / "pictures"), device="cpu", vae_tiling=True).save(settings_file)
-    services = build_services(StudioPaths(settings_file, tmp_path / "index.sqlite3"))
+    services = build_services(paths)
     try:
         assert services.library.settings is services.settings  # one Settings, shared
         assert services.store is not None and services.store.root == tmp_path / "pictures"
-        assert services.store.index_path == tmp_path / "index.sqlite3"
+        assert services.store.index_path == paths.gallery_index
         engine = services.queue.engine  # the queue's factory: the settings' device preferences
         assert engine.library is services.library and engine.device == "cpu" and engine.vae_tiling
         services.settings.default_model = "mine"
@@ -33,9 +34,8 @@ def test_services_are_built_once_from_the_given_settings_file(tmp_path: Path) ->
 def test_an_unopenable_store_is_reported_for_the_window_and_raised_elsewhere(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    settings_file = tmp_path / "settings.json"
-    Settings(outputs_dir=str(blocker / "pictures")).save(settings_file)
-    paths = StudioPaths(settings_file, tmp_path / "index.sqlite3")
+    paths = StudioPaths.under(tmp_path)
+    Settings(outputs_dir=str(blocker / "pictures")).save(paths.settings_file)
     services = build_services(paths, store_optional=True)
     assert services.store is None and services.store_error
     with pytest.raises(OSError):

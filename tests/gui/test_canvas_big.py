@@ -9,8 +9,9 @@ from typing import Any
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt, QThread
 from PySide6.QtGui import QColor, QImage
 
+from sdstudio.core.persistence import CANVAS_DIR, StudioPaths, open_state
 from sdstudio.core.studio import StudioModel
-from sdstudio.gui.autosave import CANVAS_DIR, Autosaver
+from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
 from sdstudio.gui.canvas.encoder import CanvasEncoder
 
@@ -25,7 +26,7 @@ def _studio(qtbot: Any, folder: Path) -> tuple[CanvasModel, CanvasView, CanvasEn
     view.show()
     qtbot.waitExposed(view)
     encoder = CanvasEncoder(model, view)
-    saver = Autosaver(StudioModel(), model, encoder, folder)
+    saver = Autosaver(StudioModel(), model, encoder, open_state(StudioPaths.under(folder)))
     picture = QImage(SIDE, SIDE, QImage.Format.Format_RGB32)
     picture.fill(QColor(20, 110, 60))
     model.set_image(picture)
@@ -64,7 +65,8 @@ def test_the_picture_is_saved_once_and_the_mask_per_stroke_off_the_gui_thread(
     encoder._signals.done.connect(
         lambda *_: threads.append(QThread.currentThread()), Qt.ConnectionType.DirectConnection
     )
-    image_png, mask_png = tmp_path / CANVAS_DIR / "image.png", tmp_path / CANVAS_DIR / "mask.png"
+    canvas = StudioPaths.under(tmp_path).state_dir / CANVAS_DIR
+    image_png, mask_png = canvas / "image.png", canvas / "mask.png"
     qtbot.waitUntil(image_png.exists, timeout=30_000)
     first = image_png.stat()
     _stroke(qtbot, view, 300)

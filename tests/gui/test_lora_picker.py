@@ -120,11 +120,17 @@ def test_the_window_dock_inserts_and_the_job_applies_the_lora(
     from sdstudio.core.models import ModelLibrary
     from sdstudio.core.settings import Settings
     from sdstudio.gui.main_window import MainWindow
-    from tests.gui.window_helpers import fill_panel, small
+    from tests.gui.window_helpers import fill_panel, small, studio_state
 
     library = ModelLibrary(Settings(model_roots=[str(loras.parents[1])]))
     engine = Engine(library, device="cpu")
-    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, library, preload=False)
+    win = MainWindow(
+        JobQueue(engine_factory=lambda: engine, store=store),
+        store,
+        library,
+        state=studio_state(library.settings),
+        preload=False,
+    )
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -14,6 +14,7 @@ from sdstudio.core.models import ModelLibrary
 from sdstudio.core.settings import Settings
 from sdstudio.gui.models_window import ModelsWindow, offer_first_model
 from tests.core.install.servers import Site, checkpoint_bytes, files_under, lora_bytes, serve, url
+from tests.gui.window_helpers import studio_state
 
 WAIT = 30_000
 
@@ -146,8 +147,8 @@ def test_first_start_offers_the_models_window_once(qtbot: Any) -> None:
     from sdstudio.core.jobs import JobQueue
     from sdstudio.gui.main_window import MainWindow
 
-    library = ModelLibrary(Settings())
-    win = MainWindow(JobQueue(), None, library, preload=False)
+    state = studio_state(Settings())
+    win = MainWindow(JobQueue(), None, ModelLibrary(state.settings), state=state, preload=False)
     qtbot.addWidget(win)
     win.show()
     box = offer_first_model(win)
@@ -165,7 +166,8 @@ def test_file_menu_opens_the_models_window(qtbot: Any) -> None:
     from sdstudio.core.jobs import JobQueue
     from sdstudio.gui.main_window import MainWindow
 
-    win = MainWindow(JobQueue(), None, ModelLibrary(Settings.load()), preload=False)
+    state = studio_state()
+    win = MainWindow(JobQueue(), None, ModelLibrary(state.settings), state=state, preload=False)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
@@ -185,7 +187,8 @@ def test_an_install_from_the_studio_lands_in_the_model_selector(qtbot: Any, tmp_
 
     src = tmp_path / "portrait-mix.safetensors"
     src.write_bytes(checkpoint_bytes(6))
-    win = MainWindow(JobQueue(), None, ModelLibrary(Settings()), preload=False)
+    state = studio_state(Settings())
+    win = MainWindow(JobQueue(), None, ModelLibrary(state.settings), state=state, preload=False)
     qtbot.addWidget(win)
     win.show()
     models = open_models_window(win)
@@ -196,4 +199,29 @@ def test_an_install_from_the_studio_lands_in_the_model_selector(qtbot: Any, tmp_
     qtbot.waitUntil(lambda: any(n.startswith("portrait-mix") for n in names()), timeout=WAIT)
     link = Settings().library_path() / "models" / "Stable-diffusion" / "portrait-mix.safetensors"
     assert link.is_symlink() and link.resolve() == src.resolve()
+    models.queue.close()
+
+
+def test_the_models_window_uses_the_settings_it_is_given(qtbot: Any, tmp_path) -> None:
+    """The studio state built from a settings file in a tmp folder is the one the Models window and the
+    first-start offer use: nothing loads or saves the default settings file."""
+    from sdstudio.core.jobs import JobQueue
+    from sdstudio.core.persistence import StudioPaths, open_state
+    from sdstudio.gui.main_window import MainWindow
+
+    paths = StudioPaths.under(tmp_path / "portable")
+    Settings(library_dir=str(tmp_path / "my-library")).save(paths.settings_file)
+    state = open_state(paths)
+    win = MainWindow(JobQueue(), None, ModelLibrary(state.settings), state=state, preload=False)
+    qtbot.addWidget(win)
+    win.show()
+    box = offer_first_model(win)
+    assert box is not None
+    _click(qtbot, box.button(QMessageBox.StandardButton.Open))
+    qtbot.waitUntil(lambda: getattr(win, "models_window", None) is not None, timeout=WAIT)
+    models = win.models_window
+    assert models.settings is state.settings and models.queue.settings is state.settings
+    assert str(tmp_path / "my-library") in models.where.text()
+    assert Settings.load(paths.settings_file).models_prompt_done  # saved where it came from
+    assert not Settings.default_path().exists()  # the default settings file was never written
     models.queue.close()

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QApplication
 
 from sdstudio.core.jobs import JobQueue
 from sdstudio.core.request import InpaintArea, Mode, Request
-from sdstudio.core.settings import Settings
 from tests.gui.window_helpers import fill_panel, same_params, small
 
 pytest_plugins = ["tests.gui.window_fixtures"]
@@ -338,15 +337,20 @@ def test_choosing_an_sdxl_model_sets_its_native_size_unless_the_size_was_chosen(
 
 
 def test_layout_is_remembered(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> None:
-    from sdstudio.gui.main_window import MainWindow, settings_file
+    from sdstudio.gui.main_window import MainWindow
+    from tests.gui.window_helpers import studio_state
 
-    first = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    first = MainWindow(
+        JobQueue(engine_factory=lambda: engine, store=store), store, state=studio_state(), preload=False
+    )
     qtbot.addWidget(first)
     first.show()
     first.queue_dock.hide()
     first.close()
-    assert settings_file().is_file()
-    second = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    assert first.state.layout_file.is_file()
+    second = MainWindow(
+        JobQueue(engine_factory=lambda: engine, store=store), store, state=studio_state(), preload=False
+    )
     qtbot.addWidget(second)
     second.show()
     assert not second.queue_dock.isVisible() and second.prompt_dock.isVisible()
@@ -419,7 +423,10 @@ def test_serve_api_from_the_window_shares_its_queue(qtbot: Any, engine: Any, sto
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     queue = JobQueue(engine_factory=lambda: engine, store=store)
-    win = MainWindow(queue, store, ModelLibrary(Settings.load()), preload=False, api_port=port)
+    from tests.gui.window_helpers import studio_state
+
+    state = studio_state()
+    win = MainWindow(queue, store, ModelLibrary(state.settings), state=state, preload=False, api_port=port)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -8,8 +8,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 
 from sdstudio.core.jobs import JobQueue
-from sdstudio.gui.autosave import autosave_dir
-from tests.gui.window_helpers import fill_panel
+from sdstudio.core.persistence import STATE_FILE, StudioPaths
+from tests.gui.window_helpers import fill_panel, studio_state
 
 pytest_plugins = ["tests.gui.window_fixtures"]
 
@@ -17,7 +17,9 @@ pytest_plugins = ["tests.gui.window_fixtures"]
 def _new_window(qtbot: Any, engine: Any, store: Any) -> Any:
     from sdstudio.gui.main_window import MainWindow
 
-    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+    win = MainWindow(
+        JobQueue(engine_factory=lambda: engine, store=store), store, state=studio_state(), preload=False
+    )
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)
@@ -48,7 +50,9 @@ def test_autosave_restores_canvas_mask_and_prompt(qtbot: Any, engine: Any, store
     assert mask.pixelColor(32, 32).value() == 255 and mask.pixelColor(32, 2).value() == 0
     fill_panel(qtbot, first.prompt, prompt="a cat in a hat", seed=42, steps=9, width=128, height=96)
     saved_mask = first.canvas.mask_image().convertToFormat(QImage.Format.Format_Grayscale8)
-    qtbot.waitUntil(lambda: (autosave_dir() / "prompt.json").is_file(), timeout=5000)  # debounced save
+    qtbot.waitUntil(
+        lambda: (StudioPaths.default().state_dir / STATE_FILE).is_file(), timeout=5000
+    )  # debounced save
     first.close()
     first.deleteLater()
 

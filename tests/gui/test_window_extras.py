@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, Q
 from PySide6.QtWidgets import QApplication
 
 from sdstudio.core.jobs import JobQueue
-from tests.gui.window_helpers import fill_panel, small, type_into
+from tests.gui.window_helpers import fill_panel, small, studio_state, type_into
 
 pytest_plugins = ["tests.gui.window_fixtures"]
 
@@ -58,7 +58,9 @@ def test_mask_colour_and_brush_size_are_chosen_and_remembered(qtbot: Any, engine
     from sdstudio.gui.main_window import MainWindow
 
     def new_window() -> Any:
-        win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+        win = MainWindow(
+            JobQueue(engine_factory=lambda: engine, store=store), store, state=studio_state(), preload=False
+        )
         qtbot.addWidget(win)
         win.show()
         qtbot.waitExposed(win)
@@ -95,12 +97,12 @@ def test_mask_colour_and_brush_size_are_chosen_and_remembered(qtbot: Any, engine
 def test_jobs_a_crash_left_unrun_are_named_and_queued_again(qtbot: Any, engine: Any, store: Any) -> None:
     import shutil
 
-    from sdstudio.gui.autosave import autosave_dir
     from sdstudio.gui.main_window import MainWindow
-    from sdstudio.gui.queue_memory import QUEUE_FILE
 
     def new_window() -> Any:
-        win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, preload=False)
+        win = MainWindow(
+            JobQueue(engine_factory=lambda: engine, store=store), store, state=studio_state(), preload=False
+        )
         qtbot.addWidget(win)
         win.show()
         qtbot.waitExposed(win)
@@ -114,7 +116,7 @@ def test_jobs_a_crash_left_unrun_are_named_and_queued_again(qtbot: Any, engine: 
     qtbot.waitUntil(lambda: len(steps) >= 1, timeout=TIMEOUT)
     fill_panel(qtbot, first.prompt, prompt="second fox")
     qtbot.mouseClick(first.prompt.generate, Qt.MouseButton.LeftButton)
-    remembered = autosave_dir() / QUEUE_FILE
+    remembered = studio_state().queue_file
     qtbot.waitUntil(lambda: remembered.is_file() and "second fox" in remembered.read_text(), timeout=TIMEOUT)
     crashed = remembered.with_suffix(".crashed")
     shutil.copy(remembered, crashed)  # what the disk holds when the process dies here

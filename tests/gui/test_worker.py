@@ -71,7 +71,8 @@ def test_window_is_shown_before_torch_is_imported(demo_home: Any) -> None:
         from sdstudio.core.jobs import JobQueue
         from sdstudio.gui.main_window import MainWindow
         app = QApplication([])
-        w = MainWindow(JobQueue(), None, preload=False)
+        from sdstudio.core.persistence import StudioPaths, open_state
+        w = MainWindow(JobQueue(), None, state=open_state(StudioPaths.default()), preload=False)
         w.show()
         app.processEvents()
         print("visible", w.isVisible(), "torch", "torch" in sys.modules, "diffusers" in sys.modules)

@@ -37,9 +37,13 @@ def store(demo_home: Path, tmp_path: Path) -> Any:
 def window(qtbot: Any, engine: Any, store: Any, tmp_path: Path) -> Any:
     from sdstudio.core.models import ModelLibrary
     from sdstudio.gui.main_window import MainWindow
+    from tests.gui.window_helpers import studio_state
 
-    library = ModelLibrary(Settings.load())
-    win = MainWindow(JobQueue(engine_factory=lambda: engine, store=store), store, library, preload=False)
+    state = studio_state()
+    library = ModelLibrary(state.settings, save_settings=state.save_settings)
+    win = MainWindow(
+        JobQueue(engine_factory=lambda: engine, store=store), store, library, state=state, preload=False
+    )
     qtbot.addWidget(win)
     win.show()
     qtbot.waitExposed(win)

@@ -7,7 +7,14 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractSpinBox, QLineEdit, QPlainTextEdit, QWidget
 
+from sdstudio.core.persistence import StudioPaths, StudioState, open_state
 from sdstudio.core.request import Request
+from sdstudio.core.settings import Settings
+
+
+def studio_state(settings: Settings | None = None) -> StudioState:
+    """The test home's studio state, as the composition root opens it (settings read there unless given)."""
+    return open_state(StudioPaths.default(), settings)
 
 
 def type_into(qtbot: Any, widget: QWidget, text: str) -> None:

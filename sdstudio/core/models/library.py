@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,12 +43,24 @@ def demo_entries() -> list[ModelEntry]:
 class ModelLibrary:
     """Every model the user has, where it is. Scans are cached until refresh()."""
 
-    def __init__(self, settings: Settings, hashes: HashCache | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        hashes: HashCache | None = None,
+        *,
+        save_settings: Callable[[], None] | None = None,
+    ):
+        """save_settings: how changed settings are kept (the composition root's state); None: settings.save()."""
         self.settings = settings
         self.hashes = hashes or HashCache()
+        self._save_settings = save_settings or settings.save
         self._entries: list[ModelEntry] | None = None
         self._loras: LoraCatalog | None = None
         self._lock = threading.Lock()
+
+    def save_settings(self) -> None:
+        """Keep the settings this library changed (model roots, VAE per model) where they came from."""
+        self._save_settings()
 
     def refresh(self) -> None:
         with self._lock:
@@ -131,7 +144,7 @@ class ModelLibrary:
             raise ModelError(f"{root}: not a folder")
         if str(root) not in self.settings.model_roots:
             self.settings.model_roots.append(str(root))
-            self.settings.save()
+            self.save_settings()
         self.refresh()
         return sum(1 for e in self.entries() if e.root == str(root))
 
