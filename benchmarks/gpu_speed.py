@@ -95,6 +95,7 @@ def bench_model(
         )
         scheduler = SAMPLERS[SAMPLER].build(dict(pipe.scheduler.config))
         messages: list[str] = []
+        previews: list[tuple[int, int]] = []  # the size of each preview the window's callback received
 
         def window(
             p: Any,
@@ -103,6 +104,7 @@ def bench_model(
                 messages.append(p.message)
             if p.preview is not None:
                 p.preview.tobytes()
+                previews.append(p.preview.size)
 
         def plain() -> Any:
             pipe.scheduler = scheduler
@@ -183,6 +185,8 @@ def bench_model(
                     "peak_gib": round(peak[v], 2) if v in peak else None,
                 }
             report["compile_messages"] = list(messages)
+            report["previews_received"] = len(previews)
+            report["preview_size"] = list(previews[-1]) if previews else None
             plan = engine._loaded.extras.get("memory_plan") if engine._loaded is not None else None
             report["memory_plan"] = plan.reason if plan is not None else None
             save(report)
@@ -231,6 +235,12 @@ def print_report(arch: str, report: dict[str, Any]) -> None:
             print(
                 f"  preview tax (median of per-round ratios, {min(len(tw), len(te))} rounds): {100 * (paired - 1):+.1f} %"
             )
+    if report.get("previews_received"):
+        calls = sum(len(r["times_s"]) + 1 for k, r in report["variants"].items() if k in ("window", "fast"))
+        print(
+            f"  previews received: {report['previews_received']} in {calls} window/fast calls, "
+            f"{report['preview_size']} px"
+        )
     for message in dict.fromkeys(report.get("compile_messages", [])):
         print(f"  compile message: {message}")
     fast = report["variants"].get("fast")
