@@ -36,6 +36,8 @@ class Settings:
     api_install: bool = False  # POST /sdstudio/v1/models/install (needs API auth as well)
     models_prompt_done: bool = False  # the first-start "get a real model" prompt was answered
     vae_by_model: dict[str, str] = field(default_factory=dict)  # model location -> VAE name (A1111 sd_vae)
+    allow_network: bool = False  # fetch {image:URL} references, and preprocessor models from the hub
+    api_allow_network: bool = False  # the same for API requests (needs allow_network as well)
 
     @staticmethod
     def default_path() -> Path:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdstudio.core.control.preprocess import control_map
+from sdstudio.core.control.annotators import Annotators, find_annotator
+from sdstudio.core.control.preprocess import MODEL_MODULES, MODEL_WORDS, control_map
 from sdstudio.core.control.tags import parse_image_tags, units_from_tags
 from sdstudio.core.control.unit import ControlMode, ControlUnit
 from sdstudio.core.engine.hooks import Extension, RunContext
@@ -54,7 +55,8 @@ def find_controlnet(library: Any, unit: ControlUnit, index: int) -> Any:
     known = ", ".join(e.name for e in entries[:12]) or "none; put ControlNets in models/ControlNet"
     wanted = unit.model.strip()
     if wanted in NO_MODEL:
-        found = [e for e in entries if unit.module != "none" and unit.module in e.name.lower()]
+        word = MODEL_WORDS.get(unit.module, unit.module)
+        found = [e for e in entries if unit.module != "none" and word in e.name.lower()]
         if not found:
             raise RequestError(f"controls[{index}].model", f"name a ControlNet model (known: {known})")
         return found[0]
@@ -89,9 +91,12 @@ def load_controlnet(entry: Any, like: Any) -> Any:
     return net.to(like.device).eval()
 
 
-def unit_map(unit: ControlUnit, request: Request, source: Any = None, box: Any = None) -> Any:
+def unit_map(
+    unit: ControlUnit, request: Request, source: Any = None, box: Any = None, annotators: Any = None
+) -> Any:
     """The unit's control map at the generation size; for "only masked" inpainting (a `box` of the full
-    `source` picture is rendered) the map is fitted to the full picture and the same box cut out, as A1111."""
+    `source` picture is rendered) the map is fitted to the full picture and the same box cut out, as A1111.
+    `annotators`: the preprocessor models (Annotators) for the modules that need one."""
     from PIL import Image
 
     picture = unit.image or request.init_image
@@ -99,8 +104,8 @@ def unit_map(unit: ControlUnit, request: Request, source: Any = None, box: Any =
         raise RequestError("controls", "a unit has no reference picture; give one or use img2img")
     size = (request.width, request.height)
     if box is None or source is None:
-        return control_map(picture.to_pil(), unit, size)
-    full = control_map(picture.to_pil(), unit, source.size)
+        return control_map(picture.to_pil(), unit, size, annotators)
+    full = control_map(picture.to_pil(), unit, source.size, annotators)
     return full.crop(tuple(box)).resize(size, Image.Resampling.LANCZOS)
 
 
@@ -141,6 +146,9 @@ class ApplyControlNet(Extension):
                     f"{unit.control_mode.value!r} is not available yet; use Balanced or ControlNet is more "
                     "important",
                 )
+        for unit in units:  # a missing preprocessor model is one clear error before any work
+            if unit.module in MODEL_MODULES:
+                find_annotator(MODEL_MODULES[unit.module][0], library)
         guess = {u.control_mode is ControlMode.controlnet for u in units}
         if len(guess) > 1:
             raise RequestError("controls", "all units need the same control mode for now")
@@ -170,7 +178,8 @@ class ApplyControlNet(Extension):
         ctx.pipe = pipe
         # 3. control maps at the generation size and the units' weights and step ranges
         r = ctx.request
-        maps = [unit_map(u, r, ctx.source, ctx.preview_box) for u in self.units]
+        annotators = Annotators(ctx.library, ctx.device)
+        maps = [unit_map(u, r, ctx.source, ctx.preview_box, annotators) for u in self.units]
         one = len(self.units) == 1
         ctx.call_kwargs["image" if ctx.mode.kind == "txt2img" else "control_image"] = maps[0] if one else maps
         weights = [u.weight for u in self.units]

@@ -1,8 +1,9 @@
-"""Preprocessors that need no model, as the A1111 ControlNet extension's: the control map a unit feeds its ControlNet.
+"""Preprocessors, as the A1111 ControlNet extension's: the control map a unit feeds its ControlNet.
 
-canny: OpenCV's Canny edge detector with the unit's low/high thresholds (threshold_a/threshold_b) at
-processor_res; scribble/lineart: a drawing as white lines on black (dark-on-light drawings are inverted),
+Without a model: canny: OpenCV's Canny edge detector with the unit's low/high thresholds (threshold_a/threshold_b)
+at processor_res; scribble/lineart: a drawing as white lines on black (dark-on-light drawings are inverted),
 binarised at threshold_a; invert: the picture inverted; threshold: binarised at threshold_a; none: as is.
+With a preprocessor model (annotators.py; maps cached on disk): depth_anything (depth.py), openpose (pose.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sdstudio.core.control.annotators import Annotators
     from sdstudio.core.control.unit import ControlUnit
 
 
@@ -57,14 +59,43 @@ MODULES: dict[str, Callable[[Any, ControlUnit], Any] | None] = {
 }
 
 
-def preprocess(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
+def _depth(image: Any, unit: ControlUnit, annotators: Annotators) -> Any:
+    from sdstudio.core.control.depth import depth_map
+
+    return depth_map(image, unit, annotators)
+
+
+def _openpose(image: Any, unit: ControlUnit, annotators: Annotators) -> Any:
+    from sdstudio.core.control.pose import openpose_map
+
+    return openpose_map(image, unit, annotators)
+
+
+# module name -> (the kind of preprocessor model it needs, the map from the picture at processor_res)
+MODEL_MODULES: dict[str, tuple[str, Callable[[Any, ControlUnit, Annotators], Any]]] = {
+    "depth_anything": ("depth", _depth),
+    "openpose": ("pose", _openpose),
+}
+# what a ControlNet for a module is called (a module's ControlNet is found by this word in its name)
+MODEL_WORDS: dict[str, str] = {"depth_anything": "depth"}
+
+
+def module_names() -> list[str]:
+    """Every preprocessor a unit may name, as /controlnet/module_list lists them."""
+    return [*MODULES, *MODEL_MODULES]
+
+
+def preprocess(
+    image: Any, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
+) -> Any:
     """The unit's preprocessor applied to a PIL picture: an RGB PIL map (at processor_res, or for pixel
-    perfect at the short side of `size`, the picture's width and height)."""
+    perfect at the short side of `size`, the picture's width and height). Modules with a model need
+    `annotators` (the library's preprocessor models); their maps come from its disk cache when there."""
     from PIL import Image
 
-    run = MODULES[unit.module]
+    run = MODULES.get(unit.module)
     image = image.convert("RGB")
-    if run is None:
+    if run is None and unit.module not in MODEL_MODULES:
         return image
     short = min(size) if unit.pixel_perfect else unit.processor_res
     scale = short / min(image.size)
@@ -72,7 +103,12 @@ def preprocess(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
         work = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         resample = Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BOX
         image = image.resize(work, resample)
-    return Image.fromarray(run(image, unit)).convert("RGB")
+    if run is not None:
+        return Image.fromarray(run(image, unit)).convert("RGB")
+    if annotators is None:
+        raise ValueError(f"the {unit.module} preprocessor needs the library's preprocessor models")
+    kind, with_model = MODEL_MODULES[unit.module]
+    return annotators.run_cached(kind, unit.module, image, lambda: with_model(image, unit, annotators))
 
 
 def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
@@ -99,6 +135,8 @@ def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
     return canvas
 
 
-def control_map(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
+def control_map(
+    image: Any, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
+) -> Any:
     """What the unit's ControlNet sees: the preprocessed picture fitted to the generation size."""
-    return fit(preprocess(image, unit, size), size, unit.resize_mode)
+    return fit(preprocess(image, unit, size, annotators), size, unit.resize_mode)

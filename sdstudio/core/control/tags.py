@@ -21,8 +21,8 @@ KINDS: dict[str, str | None] = {
     "reference": None,  # IP-Adapter
     "style": None,
     "composition": None,
-    "depth": None,
-    "pose": None,
+    "depth": "depth_anything",
+    "pose": "openpose",
     "tile": None,
     "inpaint": None,
 }

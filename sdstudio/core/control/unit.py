@@ -34,7 +34,7 @@ class ControlUnit:
     """One ControlNet unit of a request."""
 
     image: InputImage | None = None  # the reference picture (None: the job's init image)
-    module: str = "none"  # preprocessor: "none", "canny", "scribble", "lineart", "invert", "threshold"
+    module: str = "none"  # preprocessor: "none", "canny", ... (preprocess.module_names())
     model: str = ""  # a ControlNet of the library: name or "name [hash]"; "" picks one named like the module
     weight: float = 1.0  # controlnet_conditioning_scale
     guidance_start: float = 0.0  # fraction of the steps where the unit starts acting
@@ -49,12 +49,12 @@ class ControlUnit:
 
     def validate(self, index: int) -> ControlUnit:
         """Check the unit's fields; RequestError names the field as `controls[i].field`."""
-        from sdstudio.core.control.preprocess import MODULES
+        from sdstudio.core.control.preprocess import module_names
 
         where = f"controls[{index}]"
-        if self.module not in MODULES:
+        if self.module not in module_names():
             raise RequestError(
-                f"{where}.module", f"unknown preprocessor {self.module!r}; use {', '.join(MODULES)}"
+                f"{where}.module", f"unknown preprocessor {self.module!r}; use {', '.join(module_names())}"
             )
         if not 0.0 <= float(self.weight) <= 2.0:
             raise RequestError(f"{where}.weight", f"{self.weight} is out of range; use 0 to 2")
