@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from sdstudio.cli import CliError
+from sdstudio.cli.bars import FrameBar
 
 if TYPE_CHECKING:
-    from sdstudio.core.animation.render import AnimationProgress
+    pass
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,31 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.set_defaults(func=run)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-class FrameBar:
-    """One terminal line: frames done, the diffusion's step, time per frame and the ETA."""
-
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
-
-    def __call__(self, p: AnimationProgress) -> None:
-        filled = int(self.width * p.fraction)
-        step = f" step {p.step.step}/{p.step.total}" if p.step is not None else ""
-        eta = f" ETA {_duration(p.eta)}" if p.done else ""
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] frame {p.done}/{p.total}{step}{eta}   "
-        )
-        if p.done == p.total and p.step is None:
-            self.stream.write("\n")
-        self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:

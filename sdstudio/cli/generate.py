@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sdstudio.cli import CliError, iterate
+from sdstudio.cli.bars import ProgressBar
 from sdstudio.core.request import (
     InpaintArea,
     InputImage,
     Mode,
-    Progress,
     Request,
     RequestError,
     Result,
@@ -190,26 +189,6 @@ def output_paths(out: Path, count: int) -> list[Path]:
     if out.suffix.lower() != ".png":
         out = out.with_suffix(out.suffix + ".png") if out.suffix else out.with_suffix(".png")
     return [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(1, count)]
-
-
-class ProgressBar:
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width = stream, width
-
-    def __call__(self, p: Progress) -> None:
-        if p.phase == "compile":
-            self.stream.write(f"{p.message}\n")
-            self.stream.flush()
-            return
-        done = int(self.width * p.step / max(1, p.total))
-        rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
-        batch = f" batch {p.batch_index + 1}/{p.batch_count}" if p.batch_count > 1 else ""
-        self.stream.write(
-            f"\r[{'#' * done}{'.' * (self.width - done)}] {p.step}/{p.total}{batch} {rate:.2f} it/s ETA {p.eta:.1f}s"
-        )
-        if p.step == p.total:
-            self.stream.write("\n")
-        self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -65,7 +65,7 @@ def _replay(chain: list, store: object, library: object, device: str | None) -> 
     """Regenerate step by step; each step's init picture is the previous step's regenerated result."""
     from PIL import Image
 
-    from sdstudio.cli.generate import ProgressBar
+    from sdstudio.cli.bars import ProgressBar
     from sdstudio.core.errors import EngineError
     from sdstudio.core.replay import ReplayError, compare, read_recipe
     from sdstudio.core.request import RequestError

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 from pathlib import Path
 
 from sdstudio.cli import CliError
+from sdstudio.cli.bars import TrainBar
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,25 +71,6 @@ def config_from(args: argparse.Namespace):  # noqa: ANN201 - a TrainConfig
         save_every=args.save_every, sample_every=args.sample_every, sample_prompts=tuple(args.sample_prompt),
         precision=args.precision, device=args.device,
     )  # fmt: skip
-
-
-class TrainBar:
-    """`[####....] 120/400 loss 0.1032 1.9 it/s ETA 2m27s` on the terminal."""
-
-    def __init__(self, stream=sys.stderr, width: int = 30):  # noqa: ANN001
-        self.stream, self.width = stream, width
-
-    def __call__(self, p) -> None:  # noqa: ANN001 - a TrainProgress
-        done = int(self.width * p.step / max(1, p.total))
-        rate = p.step / p.elapsed if p.elapsed > 0 else 0.0
-        eta = f"{int(p.eta // 60)}m{int(p.eta % 60):02d}s"
-        loss = f" loss {p.loss:.4f}" if p.phase == "training" else ""
-        self.stream.write(
-            f"\r{p.phase}: [{'#' * done}{'.' * (self.width - done)}] {p.step}/{p.total}{loss} {rate:.2f} it/s ETA {eta}"
-        )
-        if p.step == p.total:
-            self.stream.write("\n")
-        self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,6 +20,16 @@ DEMO_NAME = "Demo (random weights)"
 DEMO_INPAINT_NAME = "Demo inpainting (random weights)"
 DEMO_NOTE = "random weights: its pictures are noise, for trying the app without a real model"
 _VERSION = "1"  # bump when the recipe changes, so old builds are replaced
+_TINY_CLIP = {  # the tiny CLIP text encoders' shared shape (SD 1.x demo, SDXL test model's both encoders)
+    "bos_token_id": 49406,
+    "eos_token_id": 49407,
+    "pad_token_id": 49407,
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 77,
+    "projection_dim": 32,
+}
 _lock = threading.Lock()
 
 # SD 1.x scheduler settings (as in runwayml/stable-diffusion-v1-5's scheduler_config.json).
@@ -84,17 +94,7 @@ def tiny_components(inpaint: bool = False, seed: int = 0, vocab_size: int = 4940
         sample_size=256,
     )
     text_config = CLIPTextConfig(
-        bos_token_id=49406,
-        eos_token_id=49407,
-        pad_token_id=49407,
-        hidden_size=32,
-        intermediate_size=37,
-        layer_norm_eps=1e-05,
-        num_attention_heads=4,
-        num_hidden_layers=4,
-        vocab_size=vocab_size,
-        max_position_embeddings=77,
-        projection_dim=32,
+        **_TINY_CLIP, layer_norm_eps=1e-05, num_hidden_layers=4, vocab_size=vocab_size
     )
     text_encoder = CLIPTextModel(text_config)
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder}
@@ -152,19 +152,7 @@ def tiny_sdxl_pipeline(seed: int = 0):
         cross_attention_dim=72,  # 32 + 40
         norm_num_groups=8,
     )
-    cfg = dict(
-        bos_token_id=49406,
-        eos_token_id=49407,
-        pad_token_id=49407,
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=3,
-        vocab_size=49408,
-        max_position_embeddings=77,
-        hidden_act="gelu",
-        projection_dim=32,
-    )
+    cfg = _TINY_CLIP | {"num_hidden_layers": 3, "vocab_size": 49408, "hidden_act": "gelu"}
     tok = load_clip_tokenizer()
     pipe = StableDiffusionXLPipeline(
         vae=tiny_components(seed=seed)["vae"],

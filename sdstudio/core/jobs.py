@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdstudio.core.errors import Cancelled, CancelToken, EngineError, ErrorKind, JobError, SaveError, classify
+from sdstudio.core.listeners import Listeners
 from sdstudio.core.protocols import EngineService, PictureStore
 from sdstudio.core.request import Progress, Request, Result
 
@@ -101,7 +102,7 @@ class JobQueue:
         self._ids = itertools.count(1)
         self._pending: deque[Job] = deque()
         self._cond = threading.Condition()
-        self._listeners: list[Callable[[Message], None]] = []
+        self._listeners: Listeners[Message] = Listeners("job")
         self._finals: OrderedDict[int, Final] = OrderedDict()
         self.current: Job | None = None
         self.last_progress: Progress | None = None
@@ -163,15 +164,10 @@ class JobQueue:
 
     # -- listening -------------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[Message], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._listeners.add(listener)
 
     def _emit(self, message: Message) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(message)
-            except Exception:  # a broken listener must not stop the queue
-                log.exception("job listener failed")
+        self._listeners.emit(message)
 
     def _emit_changed(self) -> None:
         self._emit(QueueChanged(self.jobs()))

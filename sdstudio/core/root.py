@@ -34,10 +34,6 @@ class Services:
     device: str | None = None  # overrides the settings' device preference
 
     @property
-    def paths(self) -> StudioPaths:
-        return self.state.paths
-
-    @property
     def settings(self) -> Settings:
         return self.state.settings
 

@@ -222,6 +222,22 @@ def _install_snapshot(
     return Installed((dest,), Kind.checkpoint, "", True, ("kept in the hub cache; the library links to it",))
 
 
+def _place(source: Path, dest: Path, mode: str) -> None:
+    """A file or folder linked (copied where links fail), moved, or copied through a temporary name."""
+    if mode == "link":
+        (_link_or_copy_tree if source.is_dir() else _link_or_copy)(source, dest)
+    elif mode == "move":
+        shutil.move(str(source), str(dest))
+    else:
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        if source.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+        else:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+
+
 def _link_or_copy_tree(source: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -255,15 +271,7 @@ def _install_local(
             )
         kind, name = plan.kind or Kind.checkpoint, layout.safe_name(plan.title)
         dest = _destination(library, name, kind)
-        if mode == "link":
-            _link_or_copy_tree(source, dest)
-        elif mode == "move":
-            shutil.move(str(source), str(dest))
-        else:
-            tmp = dest.with_name(f".{dest.name}.tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(source, tmp)
-            os.replace(tmp, dest)
+        _place(source, dest, mode)
         return Installed((dest,), kind)
     name = layout.safe_name(plan.title if Path(plan.title).suffix else plan.title + source.suffix)
     if Path(name).suffix.lower() not in MODEL_SUFFIXES:
@@ -271,13 +279,6 @@ def _install_local(
     kind = plan.kind or _detect(source, name)
     dest = _destination(library, name, kind)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "link":
-        _link_or_copy(source, dest)
-    elif mode == "move":
-        shutil.move(str(source), str(dest))
-    else:
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
+    _place(source, dest, mode)
     sha = hashes.sha256(dest)
     return Installed((dest,), kind, sha)

@@ -16,6 +16,7 @@ from sdstudio.core.install.layout import downloads_folder
 from sdstudio.core.install.plan import FileProgress, Installed, InstallError, InstallPlan, Stopped
 from sdstudio.core.install.sources import resolve
 from sdstudio.core.install.transfer import Control
+from sdstudio.core.listeners import Listeners
 from sdstudio.core.models.entries import Kind
 from sdstudio.core.models.hashing import HashCache
 from sdstudio.core.settings import Settings
@@ -84,15 +85,15 @@ class DownloadQueue:
         self._journal = downloads_folder(settings.library_path()) / JOURNAL if remember else None
         self._items: dict[int, _Item] = {}
         self._order: list[int] = []
-        self._listeners: list[Callable[[Job], None]] = []
+        self._listeners: Listeners[Job] = Listeners("download")
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._next = 1
         self._restore()
 
-    def subscribe(self, listener: Callable[[Job], None]) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, listener: Callable[[Job], None]) -> Callable[[], None]:
+        return self._listeners.add(listener)
 
     def jobs(self) -> list[Job]:
         with self._cond:
@@ -227,11 +228,7 @@ class DownloadQueue:
             self._order.append(job_id)
 
     def _emit(self, job: Job) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(job)
-            except Exception:  # a broken listener must not stop the downloads
-                log.exception("download listener failed")
+        self._listeners.emit(job)
 
     def _next_item(self) -> _Item | None:
         with self._cond:
