@@ -131,7 +131,12 @@ def deforum_router(
             tracker.update(job_id, status="SUCCEEDED", phase="DONE", phase_progress=1.0)
 
         inner = animation_task(
-            settings, folder, folder / "video.mp4", on_animation=on_frames, on_done=on_done
+            settings,
+            folder,
+            folder / "video.mp4",
+            on_animation=on_frames,
+            on_done=on_done,
+            gallery=queue.store,
         )
 
         def task(engine: Any, on_step: Any, cancel: threading.Event) -> Any:

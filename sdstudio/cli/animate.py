@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from sdstudio.core.root import engine_for, load_settings, open_library
 
     project = args.project or project_for(args.output)
-    engine = engine_for(open_library(load_settings()), args.device)
+    studio_settings = load_settings()
+    engine = engine_for(open_library(studio_settings), args.device)
     animator = Animator(engine, settings, project)
     try:
         result = animator.render(on_progress=FrameBar(), resume=args.resume)
@@ -90,4 +91,26 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{out}  {result.frames} frames at {result.settings.fps:g} fps, seed {result.seed}, project {project}"
     )
+    _to_gallery(out, result.project.root, studio_settings.outputs_path())
     return 0
+
+
+def _to_gallery(video: Path, project: Path, outputs: Path) -> None:
+    """Register the finished video in the gallery the window shows; a failure is a note, the video stays."""
+    import sqlite3
+
+    from sdstudio.core.animation.job import register_video
+    from sdstudio.core.gallery import GalleryStore
+
+    try:
+        store = GalleryStore(outputs)
+    except (OSError, sqlite3.Error, RuntimeError) as e:
+        print(
+            f"sdstudio: note: the gallery could not be opened ({e}); the video is not listed", file=sys.stderr
+        )
+        return
+    try:
+        if register_video(store, video, project) is None:
+            print("sdstudio: note: the video could not be added to the gallery", file=sys.stderr)
+    finally:
+        store.close()

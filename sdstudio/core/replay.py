@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sdstudio.core.models.entries import ModelEntry
 
 # Recorded A1111 keys that are not generation parameters: they need no honouring.
-_INFORMATIONAL = frozenset({"Version", "Model", "Model hash", "Prompt", "Negative prompt"})
+_INFORMATIONAL = frozenset({"Version", "Model", "Model hash", "Prompt", "Negative prompt", "Origin"})
 # Keys written from what a job applied (its LoRA tags, embeddings, VAE choice), honoured through those.
 _DERIVED = frozenset({"Lora hashes", "TI hashes", "VAE", "VAE hash"})
 ENVIRONMENT_KEYS = ("device", "dtype", "torch", "diffusers", "transformers", "sdstudio", "python")
@@ -56,6 +56,7 @@ class Recipe:
     unhonoured: tuple[str, ...] = ()  # recorded fields this studio cannot reproduce
     environment: Mapping[str, str] = field(default_factory=dict)  # device, dtype, library versions
     lora_hashes: Mapping[str, str] = field(default_factory=dict)  # LoRA name -> recorded hash
+    origin: Mapping[str, object] = field(default_factory=dict)  # e.g. a training sample's LoRA run and step
 
     def bind(self, library: Library) -> Request:
         """The request ready for this library: the model found by hash, renamed LoRAs relinked by hash."""
@@ -149,6 +150,7 @@ def _own_recipe(
         unhonoured=unknown,
         environment={str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
         lora_hashes=_lora_hashes(payload),
+        origin=dict(payload["origin"]) if isinstance(payload.get("origin"), dict) else {},
     )
 
 

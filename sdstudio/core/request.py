@@ -376,3 +376,6 @@ class Result:
     controlnets: tuple[Any, ...] = ()  # sdstudio.core.control.extension.AppliedControl per unit that ran
     environment: dict[str, str] = field(default_factory=dict, compare=False)  # device, dtype, versions
     peak_memory: int = 0  # bytes of device memory at the job's peak (CUDA; 0: not measured)
+    # how the pictures were made beyond the request, e.g. a training sample: {"text": "trained LoRA cat step
+    # 400", "lora": "cat", "step": 400, "run": state folder}; kept in the picture and shown in its lineage
+    origin: dict[str, Any] = field(default_factory=dict, compare=False)

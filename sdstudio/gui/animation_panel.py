@@ -273,6 +273,7 @@ class AnimationPanel(QWidget):
             out,
             on_animation=self.bridge.progress.emit,
             on_done=self.bridge.done.emit,
+            gallery=self.queue.store,
         )
         try:
             self.job = self.queue.submit(describe(settings), source="gui", task=task)

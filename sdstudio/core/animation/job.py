@@ -3,16 +3,37 @@ Progress (phase "frames"), so the window's status bar and /sdapi/v1/progress sho
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sdstudio.core.animation.encode import encode
 from sdstudio.core.animation.render import AnimationProgress, AnimationResult, Animator
 from sdstudio.core.animation.settings import AnimationSettings
 from sdstudio.core.protocols import EngineService
 from sdstudio.core.request import Mode, Progress, Request, Result
+
+log = logging.getLogger(__name__)
+
+
+class VideoGallery(Protocol):
+    """Where a finished animation is registered (the gallery store)."""
+
+    def add_video(self, video: Path, project: Path) -> Any: ...
+
+
+def register_video(gallery: VideoGallery | None, video: Path | None, project: Path) -> Any:
+    """Put a finished video in the gallery; a failure is logged and loses nothing (video and frames stay)."""
+    if gallery is None or video is None:
+        return None
+    try:
+        return gallery.add_video(video, project)
+    except (OSError, ValueError, sqlite3.Error) as e:
+        log.warning("the animation %s could not be added to the gallery: %s", video, e)
+        return None
 
 
 def describe(settings: AnimationSettings) -> Request:
@@ -47,8 +68,10 @@ def animation_task(
     resume: bool = False,
     on_animation: Callable[[AnimationProgress], None] | None = None,
     on_done: Callable[[AnimationResult, Path | None], None] | None = None,
+    gallery: VideoGallery | None = None,
 ) -> Callable[[Any, Callable[[Progress], None], threading.Event], Result]:
-    """A queue task rendering `settings` into `project`, then encoding `output` (None: frames only)."""
+    """A queue task rendering `settings` into `project`, then encoding `output` (None: frames only) and
+    registering the video in `gallery`."""
 
     def task(engine: EngineService, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
         def progress(p: AnimationProgress) -> None:
@@ -60,6 +83,7 @@ def animation_task(
         video = (
             encode(result.project.frame_paths(), output, result.settings.fps) if output is not None else None
         )
+        register_video(gallery, video, result.project.root)
         if on_done is not None:
             on_done(result, video)
         request = describe(result.settings)

@@ -8,7 +8,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: kind (image/video), project (an animation's folder), origin (how it was made)
+# columns schema 2 added (a new index has them from the start; an older one gets them by ALTER TABLE)
+MIGRATION_2 = (
+    ("kind", "TEXT NOT NULL DEFAULT 'image'"),
+    ("project", "TEXT"),
+    ("origin", "TEXT NOT NULL DEFAULT ''"),
+)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS images (
@@ -30,7 +36,8 @@ CREATE TABLE IF NOT EXISTS images (
     starred INTEGER NOT NULL DEFAULT 0,
     pixels TEXT,
     parent TEXT,
-    source TEXT NOT NULL DEFAULT 'sdstudio'
+    source TEXT NOT NULL DEFAULT 'sdstudio',
+    {added}
 );
 CREATE INDEX IF NOT EXISTS images_created ON images(created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS images_model ON images(model, created DESC);
@@ -47,7 +54,7 @@ CREATE TRIGGER IF NOT EXISTS images_ad AFTER DELETE ON images BEGIN
     INSERT INTO images_fts(images_fts, rowid, prompt, negative_prompt) VALUES ('delete', old.id, old.prompt, old.negative_prompt);
 END;
 CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY);
-"""
+""".replace("{added}", ",\n    ".join(f"{name} {kind}" for name, kind in MIGRATION_2))
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class Record:
     parent: str | None = None  # pixel hash of the init image (img2img / inpaint)
     pixels: str | None = None  # pixel hash of this image
     source: str = "sdstudio"
+    kind: str = "image"  # "image", or "video" (an animation: MP4, GIF or animated WebP)
+    project: str | None = None  # a video's project folder (frames, settings.txt)
+    origin: str = ""  # how it was made beyond its parameters, e.g. "trained LoRA cat step 400"
 
 
 COLUMNS = [f.name for f in fields(Record)]
@@ -121,13 +131,28 @@ class Index:
         return c
 
     def _migrate(self) -> None:
+        """Create the tables, or bring an older index up to SCHEMA_VERSION step by step in one transaction."""
         c = self.conn()
         c.executescript(SCHEMA)
         row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            c.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
+        version = SCHEMA_VERSION if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path}: index written by a newer sdstudio (schema {row[0]})")
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            have = {r[1] for r in c.execute("PRAGMA table_info(images)")}
+            if version < 2:  # 1 → 2: videos and their project folders; how a picture was made
+                for column, kind in MIGRATION_2:
+                    if column not in have:
+                        c.execute(f"ALTER TABLE images ADD COLUMN {column} {kind}")
+            c.execute("CREATE INDEX IF NOT EXISTS images_kind ON images(kind, created DESC)")
+            c.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -178,13 +203,14 @@ class Index:
         starred: bool | None,
         since: float | None,
         until: float | None,
+        kind: str | None = None,
     ) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
         if text.strip() and (q := fts_query(text)):
             clauses.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
             args.append(q)
-        for col, value in (("model", model), ("mode", mode)):
+        for col, value in (("model", model), ("mode", mode), ("kind", kind)):
             if value:
                 clauses.append(f"{col} = ?")
                 args.append(value)
@@ -208,12 +234,13 @@ class Index:
         starred: bool | None = None,
         since: float | None = None,
         until: float | None = None,
+        kind: str | None = None,
         limit: int = 200,
         offset: int = 0,
         after: Record | None = None,
     ) -> list[Record]:
         """Newest first. For deep pages pass `after` (the last record of the previous page): keyset paging."""
-        where, args = self._where(text, model, mode, starred, since, until)
+        where, args = self._where(text, model, mode, starred, since, until, kind)
         if after is not None:
             where += (" AND " if where else " WHERE ") + "(created < ? OR (created = ? AND images.id < ?))"
             args += [after.created, after.created, after.id]
@@ -222,8 +249,10 @@ class Index:
         )
         return [_record(r) for r in self.conn().execute(sql, [*args, limit, offset])]
 
-    def count(self, text: str = "", *, model=None, mode=None, starred=None, since=None, until=None) -> int:
-        where, args = self._where(text, model, mode, starred, since, until)
+    def count(
+        self, text: str = "", *, model=None, mode=None, starred=None, since=None, until=None, kind=None
+    ) -> int:
+        where, args = self._where(text, model, mode, starred, since, until, kind)
         return int(self.conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()[0])
 
     def get(self, record_id: int) -> Record | None:
@@ -247,6 +276,9 @@ class Index:
 
     def files(self) -> dict[str, tuple[float, int]]:
         return {r[0]: (r[1], r[2]) for r in self.conn().execute("SELECT path, mtime, size FROM images")}
+
+    def video_paths(self) -> set[str]:
+        return {r[0] for r in self.conn().execute("SELECT path FROM images WHERE kind = 'video'")}
 
     def starred_paths(self) -> list[str]:
         return [r[0] for r in self.conn().execute("SELECT path FROM images WHERE starred = 1")]

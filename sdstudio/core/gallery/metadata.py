@@ -79,6 +79,7 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
         "Lora hashes": _hash_list((a.name, a.short_hash) for a in result.loras),
         "TI hashes": _hash_list((name, sha[:12]) for name, sha in result.embeddings),
         **{f"ControlNet {i}": a.infotext() for i, a in enumerate(result.controlnets)},
+        "Origin": result.origin.get("text") or None,
         "Version": f"sdstudio {__version__}",
     }
     line = ", ".join(f"{k}: {quote(v)}" for k, v in params.items() if v is not None)
@@ -202,6 +203,7 @@ def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
         vae={"name": result.vae_name, "sha256": result.vae_hash} if result.vae_name else None,
         parent=pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
         environment=dict(result.environment),  # replay --verify names what differs on another machine
+        **({"origin": dict(result.origin)} if result.origin else {}),
     )
     info.add_text(CHUNK, payload)
     info.add_itxt("XML:com.adobe.xmp", XMP.format(source=AI_SOURCE, version=__version__))

@@ -16,6 +16,7 @@ from sdstudio.core.errors import SaveError
 from sdstudio.core.gallery.index import Index, Record
 from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes
 from sdstudio.core.gallery.reading import read_parameters
+from sdstudio.core.gallery.videos import find_videos, poster, project_of, video_values
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
 
@@ -59,7 +60,8 @@ class GalleryStore:
                 except OSError as e:
                     raise SaveError(_save_failure(self.root, e), tuple(records)) from e
                 parent = pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None
-                known = ImageParameters("", gen.request, "sdstudio", result.model_name, parent)
+                extra = {"origin": dict(result.origin)} if result.origin else {}
+                known = ImageParameters("", gen.request, "sdstudio", result.model_name, parent, extra)
                 records.append(self._index_file(path, known=known, image=gen.image))
         return records
 
@@ -144,13 +146,26 @@ class GalleryStore:
             "pixels": pixels,
             "parent": params.parent,
             "source": params.tool,
+            "origin": _origin_text(params.extra) if params.tool == "sdstudio" else "",
         }
+        return self._insert(values)
+
+    def _insert(self, values: dict[str, Any]) -> Record:
         record_id = self.index.insert(values)
         return Record(
             id=record_id,
             **{k: v for k, v in values.items() if k not in ("mtime", "size")}
             | {"starred": bool(values["starred"])},
         )
+
+    def add_video(self, video: Path, project: Path) -> Record:
+        """Index a finished animation where it lies (it need not be under the pictures folder): an entry of
+        kind "video" with its project folder. ValueError when the project's settings cannot be read."""
+        video, project = Path(video), Path(project)
+        values = video_values(video, project)
+        values["starred"] = int(values["path"] in self._stars())
+        with self._write_lock:
+            return self._insert(values)
 
     # -- stars live beside the files, so a rebuilt index keeps them -------------------------------
     def _stars_file(self) -> Path:
@@ -192,6 +207,10 @@ class GalleryStore:
         except (OSError, ValueError):
             return None
         request = data.request
+        if (
+            record.kind == "video"
+        ):  # an animation: its settings are in the project (sdstudio.core.gallery.videos)
+            return None
         if request is not None and data.tool == "sdstudio":
             from PIL import Image
 
@@ -230,7 +249,15 @@ class GalleryStore:
         from sdstudio.core.gallery.thumbs import thumbnail
 
         record = self.get(record_id)
-        return thumbnail(Path(record.path)) if record else None
+        if record is None:
+            return None
+        if record.kind == "video":  # the middle frame, else a frame decoded from the file
+            from sdstudio.core.gallery.videos import first_frame
+
+            video = Path(record.path)
+            source = poster(video, Path(record.project) if record.project else None)
+            return thumbnail(source or video, decode=None if source else first_frame)
+        return thumbnail(Path(record.path))
 
     # -- deleting and rescanning -----------------------------------------------------------------
     def delete(self, record_id: int) -> bool:
@@ -261,14 +288,15 @@ class GalleryStore:
     def rescan(self) -> int:
         """Bring the index in line with the files: new or changed files indexed, vanished ones dropped."""
         known = self.index.files()
+        videos = self.index.video_paths()
         seen: set[str] = set()
         added = 0
         for root in self.index.roots():
             for dirpath, dirnames, filenames in os.walk(root):
                 dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                if (
-                    ANIMATION_MARKER in filenames
-                ):  # an animation's project: its frames are not gallery pictures
+                for full in find_videos(dirpath, filenames):
+                    added += self._rescan_video(Path(full), known, seen)
+                if ANIMATION_MARKER in filenames:  # a project: its frames are not pictures (its video is)
                     dirnames[:] = []
                     continue
                 for name in filenames:
@@ -288,10 +316,28 @@ class GalleryStore:
                         added += 1
                     except (OSError, ValueError) as e:
                         log.warning("skipping unreadable image %s: %s", full, e)
-        gone = [p for p in known if p not in seen]
+        # a video indexed where it lies (outside the roots: `sdstudio animate -o ~/clip.mp4`) stays while it exists
+        gone = [p for p in known if p not in seen and not (p in videos and Path(p).is_file())]
         if gone:
             self.index.delete_paths(gone)
         return added
+
+    def _rescan_video(self, video: Path, known: dict[str, tuple[float, int]], seen: set[str]) -> int:
+        """Index a video found beside its project folder when new or changed; 1 when it was (re)indexed."""
+        key = str(video.resolve())
+        seen.add(key)
+        try:
+            st = video.stat()
+            if known.get(key) == (st.st_mtime, st.st_size):
+                return 0
+            project = project_of(video)
+            if project is None:
+                return 0
+            self.add_video(video, project)
+            return 1
+        except (OSError, ValueError) as e:
+            log.warning("skipping video %s: %s", video, e)
+            return 0
 
     def close(self) -> None:
         self.index.close()
@@ -317,6 +363,12 @@ def keep_inputs(root: Path, request: Request) -> None:
                 _save_input(Path(root).expanduser(), image)
             except OSError as e:  # the picture itself still gets written; only replay loses its input
                 log.warning("could not keep the input picture for replay: %s", e)
+
+
+def _origin_text(extra: dict[str, Any]) -> str:
+    """The readable line of how a picture was made (its chunk's `origin`), e.g. "trained LoRA cat step 400"."""
+    origin = extra.get("origin")
+    return str(origin.get("text", "")) if isinstance(origin, dict) else ""
 
 
 def _next_number(folder: Path) -> int:

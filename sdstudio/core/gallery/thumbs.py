@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sdstudio.core import paths
 from sdstudio.core.metadata_io import atomic_write
@@ -12,8 +14,9 @@ from sdstudio.core.metadata_io import atomic_write
 SIZE = 256
 
 
-def thumbnail(image: Path, cache: Path | None = None) -> Path:
-    """The cached thumbnail of image, made (again) when missing or when the image changed."""
+def thumbnail(image: Path, cache: Path | None = None, decode: Callable[[Path], Any] | None = None) -> Path:
+    """The cached thumbnail of image, made (again) when missing or when the image changed; `decode` reads a
+    file Pillow does not open as a picture (a video's first frame)."""
     from PIL import Image
 
     st = image.stat()
@@ -21,7 +24,7 @@ def thumbnail(image: Path, cache: Path | None = None) -> Path:
     out = (cache or paths.data_dir() / "thumbs") / key[:2] / f"{key}.webp"
     if out.exists():
         return out
-    with Image.open(image) as img:
+    with decode(image) if decode is not None else Image.open(image) as img:
         img.thumbnail((SIZE, SIZE), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
         img.convert("RGBA" if "A" in img.getbands() else "RGB").save(buf, format="WEBP", quality=85)
