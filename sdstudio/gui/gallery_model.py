@@ -11,13 +11,14 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QPointF,
     QRunnable,
     Qt,
     QThreadPool,
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap, QPolygonF
 
 from sdstudio.gui.images import pil_to_qimage
 
@@ -93,7 +94,7 @@ class GalleryModel(QAbstractListModel):
         self._records: list[Any] = []
         self._exhausted = False
         self._icons: dict[Any, QIcon] = {}
-        self._starred_icons: dict[Any, QIcon] = {}
+        self._badged_icons: dict[Any, QIcon] = {}  # (id, starred): the thumbnail with its star / video badge
         self._pending: set[Any] = set()
         self._signals = _ThumbSignals(self)
         self._signals.loaded.connect(self._on_thumb)
@@ -154,10 +155,19 @@ class GalleryModel(QAbstractListModel):
             if icon is None:
                 self._request_thumb(rec)
                 return self._blank
-            if not rec.starred:
+            video = rec.kind == "video"
+            if not rec.starred and not video:
                 return icon
-            return self._starred_icons.get(rec.id) or _with_star(self._starred_icons, rec.id, icon)
+            key = (rec.id, rec.starred)
+            return self._badged_icons.get(key) or _with_badges(
+                self._badged_icons, key, icon, rec.starred, video
+            )
         if role == Qt.ItemDataRole.ToolTipRole:
+            if rec.kind == "video":
+                return (
+                    f"{'★ ' if rec.starred else ''}▶ {rec.origin} (double-click plays it)\n{rec.prompt[:200]}\n"
+                    f"Seed {rec.seed}, {rec.steps} steps, {rec.width}×{rec.height}, {rec.sampler}"
+                )
             return (
                 f"{'★ ' if rec.starred else ''}{rec.prompt[:200]}\nSeed {rec.seed}, {rec.steps} steps, "
                 f"{rec.width}×{rec.height}, {rec.sampler}, {rec.model}"
@@ -184,7 +194,7 @@ class GalleryModel(QAbstractListModel):
     def update_record(self, row: int, record: Any) -> None:
         """Replace one record (its star changed, say) and repaint its tile."""
         self._records[row] = record
-        self._starred_icons.pop(record.id, None)
+        self._badged_icons.pop((record.id, record.starred), None)
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
 
@@ -211,21 +221,29 @@ class GalleryModel(QAbstractListModel):
                 break
 
 
-def _with_star(cache: dict[Any, QIcon], key: Any, icon: QIcon) -> QIcon:
-    """The thumbnail with a star in its corner (cached per record)."""
+def _with_badges(cache: dict[Any, QIcon], key: Any, icon: QIcon, star: bool, video: bool) -> QIcon:
+    """The thumbnail with a star in its top-right corner and, for a video, a play badge bottom-left."""
     pixmap = icon.pixmap(THUMB, THUMB)
     painter = QPainter(pixmap)
-    font = QFont(painter.font())
-    font.setPixelSize(26)
-    painter.setFont(font)
-    painter.setPen(QColor(0, 0, 0, 160))
-    painter.drawText(
-        pixmap.rect().adjusted(0, 2, -4, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★"
-    )
-    painter.setPen(QColor(255, 200, 40))
-    painter.drawText(
-        pixmap.rect().adjusted(0, 0, -6, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "★"
-    )
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    if star:
+        font = QFont(painter.font())
+        font.setPixelSize(26)
+        painter.setFont(font)
+        corner = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop
+        painter.setPen(QColor(0, 0, 0, 160))
+        painter.drawText(pixmap.rect().adjusted(0, 2, -4, 0), corner, "★")
+        painter.setPen(QColor(255, 200, 40))
+        painter.drawText(pixmap.rect().adjusted(0, 0, -6, 0), corner, "★")
+    if video:  # a dark disc with a white triangle: "this plays"
+        d, x, y = 30, 6, pixmap.height() - 36
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawEllipse(x, y, d, d)
+        painter.setBrush(QColor(255, 255, 255))
+        painter.drawPolygon(
+            QPolygonF([QPointF(x + 11, y + 8), QPointF(x + 11, y + d - 8), QPointF(x + d - 7, y + d / 2)])
+        )
     painter.end()
     cache[key] = QIcon(pixmap)
     return cache[key]

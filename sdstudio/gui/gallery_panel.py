@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.gui.gallery_model import THUMB, GalleryModel, RescanSignals, RescanTask
+from sdstudio.gui.gallery_video import still_of
 from sdstudio.gui.gallery_viewer import ImageViewer
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class GalleryPanel(QWidget):
 
     sendToCanvas = Signal(QImage)
     reuseRequested = Signal(object)  # Request
+    animationReuseRequested = Signal(object)  # Path: a video's project folder (its settings.txt)
     message = Signal(str, bool)  # (text, is_error)
 
     def __init__(self, store: Any, parent: QWidget | None = None):
@@ -116,6 +118,7 @@ class GalleryPanel(QWidget):
         self._deleted: list[list[tuple[Path, bytes]]] = []
         self.view.installEventFilter(self)  # Ctrl+Z on the thumbnails: undo the last delete
         self.viewer: ImageViewer | None = None
+        self.player: QWidget | None = None  # the VideoPlayer of a video entry
         self.refresh()
 
     def rescan_in_background(self) -> None:
@@ -210,16 +213,27 @@ class GalleryPanel(QWidget):
 
     # -- actions ---------------------------------------------------------------------------------
     def open_selected(self) -> None:
+        """View the picture, or play the video (an animation)."""
         rows = self.view.selectionModel().selectedIndexes()
-        if rows:
-            self.viewer = ImageViewer(self, rows[0].row())
-            self.viewer.show()
+        if not rows:
+            return
+        rec = self.model.record(rows[0].row())
+        if rec is not None and rec.kind == "video":
+            from sdstudio.gui.gallery_video import VideoPlayer
+
+            if self.player is not None:
+                self.player.close()
+            self.player = VideoPlayer(self, rec)
+            self.player.show()
+            return
+        self.viewer = ImageViewer(self, rows[0].row())
+        self.viewer.show()
 
     def send_selected(self) -> None:
         rec = self.selected()
         if rec is None:
             return
-        image = QImage(str(rec.path))
+        image = QImage(str(still_of(rec)))
         if image.isNull():
             self.message.emit(f"Cannot read {rec.path}; the file may have been moved or deleted.", True)
             return
@@ -227,7 +241,16 @@ class GalleryPanel(QWidget):
 
     def reuse_selected(self) -> None:
         rec = self.selected()
-        if rec is None:
+        if rec is not None:
+            self.reuse_record(rec)
+
+    def reuse_record(self, rec: Any) -> None:
+        """Its parameters back into the prompt panel; a video's settings into the Animation panel."""
+        if rec.kind == "video":
+            if rec.project and Path(rec.project, "settings.txt").is_file():
+                self.animationReuseRequested.emit(Path(rec.project))
+            else:
+                self.message.emit(f"Cannot reuse {Path(rec.path).name}: its project folder is gone.", True)
             return
         try:
             request = self.store.request_of(rec, loras=self.loras)

@@ -17,6 +17,10 @@ def parameters_text(record: Any) -> str:
     """The picture's full parameters as A1111 shows them (any tool's), else what the index holds."""
     from sdstudio.core.gallery.reading import read_parameters
 
+    if record.kind == "video":  # an animation: its settings (Enter or double-click in the gallery plays it)
+        from sdstudio.gui.gallery_video import settings_text
+
+        return settings_text(record)
     try:
         if text := read_parameters(Path(record.path)).infotext:
             return text
@@ -78,7 +82,9 @@ class ImageViewer(QDialog):
         self.row = row
         self.panel.select_row(row)
         self.setWindowTitle(f"sdstudio: {Path(record.path).name}")
-        self._pixmap = QPixmap(str(record.path))
+        from sdstudio.gui.gallery_video import still_of
+
+        self._pixmap = QPixmap(str(still_of(record)))
         self.info.setText(parameters_text(record))
         self.star.setChecked(bool(record.starred))
         self.position.setText(f"{row + 1} of {model.rowCount()}: ←/→ for the others")

@@ -129,6 +129,7 @@ class MainWindow(WindowFiles, QMainWindow):
         self.queue_panel.cancelRequested.connect(self.cancel)
         self.gallery.sendToCanvas.connect(self.send_to_canvas)
         self.gallery.reuseRequested.connect(self.reuse_parameters)
+        self.gallery.animationReuseRequested.connect(self.reuse_animation)
         self.gallery.message.connect(self.status.show_message)
         self.animation.message.connect(self.status.show_message)
         self.canvas.error.connect(lambda text: self.status.show_message(text, error=True))
@@ -265,8 +266,9 @@ class MainWindow(WindowFiles, QMainWindow):
         self._running = None
         result = message.result
         self.status.clear_progress()
-        if message.job.task is not None:  # an animation: its panel shows and reports it
+        if message.job.task is not None:  # an animation or a training run: its panel shows and reports it
             self._back_from_previews()
+            self.gallery.refresh()  # the finished video, the training's sample pictures
             return
         if result.images:
             self.studio.set_result(result)
@@ -380,6 +382,12 @@ class MainWindow(WindowFiles, QMainWindow):
         """Every parameter of an earlier job; a picture on the canvas keeps its size (the studio says so)."""
         self.studio.reuse(request)
         self.prompt.clear_error()
+
+    def reuse_animation(self, project: Path) -> None:
+        """A gallery video's settings back into the Animation panel, shown."""
+        self.animation.load_file(project)
+        self.animation_dock.show()
+        self.animation_dock.raise_()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt name)

@@ -49,6 +49,10 @@ def test_batch_renders_on_the_queue_and_reports_status(live: Live) -> None:
             assert len(list(c.decode(video=0))) == 3
         assert client.get(f"/deforum_api/jobs/{body['job_ids'][1]}").json()["status"] == "SUCCEEDED"
         assert body["batch_id"] in client.get("/deforum_api/batches").json()
+        # both videos are in the gallery as video entries of their project folders
+        videos = {Path(r.path): r for r in live.store.search(kind="video")}
+        assert set(videos) == {(Path(j["outdir"]) / "video.mp4").resolve() for j in jobs}
+        assert all(Path(r.project or "") == p.parent for p, r in videos.items())
 
 
 def test_bad_settings_and_unknown_ids(live: Live) -> None:

@@ -43,6 +43,7 @@ def test_animate_deforum_defaults_to_mp4(tmp_path: Path, sdstudio_home: Path, de
         assert (len(frames), frames[0].width, frames[0].height, float(stream.average_rate)) == (3, 64, 64, 10)
     project = tmp_path / "anim-animation"
     assert sorted(p.name for p in (project / "frames").iterdir()) == [f"{i:09d}.png" for i in range(3)]
+    assert _gallery_videos() == [(out.resolve(), project.resolve())]  # the finished video is in the gallery
 
     # 3. again without --resume: refused, nothing lost; with --resume: encoded again as GIF, nothing re-rendered
     res = _run(str(settings), "-o", str(out), "--frames", "3", home=sdstudio_home)
@@ -61,3 +62,16 @@ def test_animate_deforum_defaults_to_mp4(tmp_path: Path, sdstudio_home: Path, de
     )
     assert res.returncode == 0, res.stderr
     assert gif.is_file() and "step" not in res.stderr
+    assert _gallery_videos() == [(gif.resolve(), project.resolve()), (out.resolve(), project.resolve())]
+
+
+def _gallery_videos() -> list[tuple[Path, Path]]:
+    """(video, project folder) of the video entries in this home's gallery, newest first."""
+    from sdstudio.core.gallery import GalleryStore
+    from sdstudio.core.settings import Settings
+
+    store = GalleryStore(Settings.load().outputs_path())
+    try:
+        return [(Path(r.path), Path(r.project or "")) for r in store.search(kind="video")]
+    finally:
+        store.close()

@@ -203,7 +203,7 @@ def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
         vae={"name": result.vae_name, "sha256": result.vae_hash} if result.vae_name else None,
         parent=pixel_hash(gen.request.init_image.to_pil()) if gen.request.init_image else None,
         environment=dict(result.environment),  # replay --verify names what differs on another machine
-        **({"origin": dict(result.origin)} if result.origin else {}),
+        origin=dict(result.origin) if result.origin else None,  # e.g. a training sample's run and step
     )
     info.add_text(CHUNK, payload)
     info.add_itxt("XML:com.adobe.xmp", XMP.format(source=AI_SOURCE, version=__version__))
