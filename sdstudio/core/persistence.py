@@ -7,6 +7,7 @@ Layout version 2 (`LAYOUT_VERSION`):
     <config>/sdstudio.ini         QSettings: window geometry and dock layout only
     <data>/autosave/state.json    {"version": 2, "parameters": <schema document>, "canvas": {brush, mask colour}}
     <data>/autosave/canvas/       image.png, mask.png (the GUI's Autosaver writes them through `canvas_dir`)
+    <data>/autosave/references/   the reference strip's pictures, SHA256.png (the parameters name their hash)
     <data>/autosave/queue.json    the jobs a crash left unrun
 Version 1 kept the parameters in autosave/prompt.json and the brush in the ini's [canvas] group; `open_state`
 migrates them. A state.json from a newer sdstudio, or a damaged one, is set aside (renamed), never overwritten.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from sdstudio.core import paths, schema
 from sdstudio.core.metadata_io import atomic_write
-from sdstudio.core.request import Request
+from sdstudio.core.request import InputImage, Request, RequestError, open_image
 from sdstudio.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ LAYOUT_VERSION = 2
 STATE_FILE = "state.json"
 QUEUE_FILE = "queue.json"
 CANVAS_DIR = "canvas"
+REFERENCES_DIR = "references"
 V1_PROMPT_FILE = "prompt.json"  # version 1: the parameters' schema document on its own
 
 
@@ -97,9 +99,23 @@ class StudioState:
     def save_settings(self) -> None:
         self.settings.save(self.paths.settings_file)
 
+    @property
+    def references_dir(self) -> Path:
+        return self.paths.state_dir / REFERENCES_DIR
+
     def save_parameters(self, parameters: Request) -> None:
+        """The reference pictures not on disk yet, the parameters naming them, then the pictures no longer named."""
+        pictures = {u.image.sha256: u.image for u in parameters.controls if u.image is not None}
+        folder = self.references_dir
+        for sha, image in pictures.items():
+            if not (folder / f"{sha}.png").exists():
+                folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(folder / f"{sha}.png", image.png)
         self.parameters = parameters
         self._write()
+        for old in folder.glob("*.png") if folder.is_dir() else ():
+            if old.stem not in pictures:
+                old.unlink(missing_ok=True)
 
     def save_canvas(self, prefs: CanvasPrefs) -> None:
         self.canvas = prefs
@@ -138,7 +154,7 @@ def open_state(studio_paths: StudioPaths, settings: Settings | None = None) -> S
     except (OSError, ValueError) as e:
         _set_aside(state_file, e)
         return state
-    state.parameters = _parameters(doc.get("parameters"), state_file)
+    state.parameters = _parameters(doc.get("parameters"), state_file, state.references_dir)
     state.canvas = _canvas_prefs(doc.get("canvas"))
     return state
 
@@ -174,13 +190,32 @@ def _migrate_v1(state: StudioState) -> None:
         log.warning("autosave not migrated: %s", e)
 
 
-def _parameters(doc: object, source: Path) -> Request | None:
+def _parameters(doc: object, source: Path, references: Path) -> Request | None:
     if doc is None:
         return None
     try:
-        return schema.load(doc)[0]
+        request = schema.load(doc, resolve_image=lambda sha: _reference(references, sha))[0]
     except schema.SchemaError as e:
         log.warning("autosaved parameters in %s ignored: %s", source, e)
+        return None
+    kept = tuple(u for u in request.controls if u.image is not None or not u.name)
+    if len(kept) < len(request.controls):  # a named (strip) reference whose picture is gone
+        log.warning("autosaved references without their pictures in %s dropped", references)
+        request = request.replace(controls=kept)
+    return request
+
+
+def _reference(folder: Path, sha: str) -> InputImage | None:
+    """An autosaved reference picture by the sha256 of its PNG bytes (the very bytes: the same hash)."""
+    path = folder / f"{sha}.png"
+    if not sha.isalnum() or not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+        with open_image(data, f"autosaved reference {sha[:12]}") as img:
+            return InputImage(data, img.width, img.height)
+    except (OSError, RequestError) as e:
+        log.warning("autosaved reference %s ignored: %s", path, e)
         return None
 
 

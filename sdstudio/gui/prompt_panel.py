@@ -34,9 +34,11 @@ from sdstudio.core.request import (
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.studio import PARAMETERS, StudioModel
 from sdstudio.gui import bind
+from sdstudio.gui.image_tags import TagLink
 from sdstudio.gui.prompt_edit import PromptEdit
 from sdstudio.gui.prompt_extras import HiresBox, VariationBox
 from sdstudio.gui.prompt_fields import SizePresets, StylesButton, dspin, seed_edit, spin
+from sdstudio.gui.reference_strip import ReferenceStrip
 
 MODE_TEXT = {
     Mode.txt2img: "Mode: txt2img (empty canvas)",
@@ -70,6 +72,8 @@ class PromptPanel(QWidget):
         # 1. the fields
         self.prompt = PromptEdit("Prompt", "what to draw")
         self.negative = PromptEdit("Negative prompt", "what to keep away")
+        self.references = ReferenceStrip()  # ControlNet / IP-Adapter units; `{image}` tags name them
+        self.tag_link = TagLink(self.prompt.edit, self.references)
         self.mode_label = QLabel(MODE_TEXT[Mode.txt2img])
         self.mode_label.setObjectName("modeLabel")
         bold = QFont(self.mode_label.font())
@@ -131,6 +135,7 @@ class PromptPanel(QWidget):
         lay.addWidget(self.mode_label)
         lay.addWidget(self.prompt, 3)
         lay.addWidget(self.negative, 2)
+        lay.addWidget(self.references)
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("", self.model_note)
@@ -199,6 +204,7 @@ class PromptPanel(QWidget):
             "inpaint_area": bind.combo(self.inpaint_area, InpaintArea),
             "inpaint_padding": bind.spin(self.inpaint_padding),
             "styles": bind.Binding(self.styles, self.styles.names, self.styles.set_names, self.styles.edited),
+            "controls": self.references.binding(),
             **self.variation.bindings(),
             **self.hires.bindings(),
         }
@@ -333,6 +339,8 @@ class PromptPanel(QWidget):
             self._update_size_note()
         elif name == "model":
             self._update_model_note()
+        elif name == "controls":  # names and references changed: the prompt's tags are recoloured
+            self.tag_link.refresh()
 
     def _on_canvas(self) -> None:
         self.set_mode(self.studio.mode)

@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel
 
 from sdstudio.core import demo
+from sdstudio.gui import reference_actions
 from sdstudio.gui.api_toggle import ApiToggle
 from sdstudio.gui.models_window import open_models_window
 from sdstudio.gui.replay_compare import install as install_replay
@@ -124,3 +125,4 @@ def build_actions(w: MainWindow) -> None:
     tools.addAction(w.next_result_action)
     w.addToolBar(w.canvas_tools)
     install_replay(w)  # gallery: Replay and compare
+    reference_actions.install(w)  # the reference strip's messages and models; Pose from reference…

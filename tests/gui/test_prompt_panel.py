@@ -74,9 +74,8 @@ def test_an_error_outlines_its_field_and_editing_clears_it(qtbot: Any, panel: Pr
 
 
 def test_variation_seed_and_hires_fix_are_fields_of_the_model(qtbot: Any, panel: PromptPanel) -> None:
-    # every Request parameter has its widget, but the ControlNet units (their reference strip is still to come;
-    # the model keeps them, so Reuse and autosave carry them)
-    assert panel.unshown == ("controls",)
+    # every Request parameter has its widget (the ControlNet units are the reference strip's)
+    assert panel.unshown == ()
     type_into(qtbot, panel.variation.subseed, "77")
     type_into(qtbot, panel.variation.strength, "0.3")
     panel.hires.setFocus()

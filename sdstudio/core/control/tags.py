@@ -87,6 +87,10 @@ def units_from_tags(
                     "attach one (--ref PATH) or name a file: {image:PATH}",
                 )  # fmt: skip
             continue  # the attached units run as they are
+        index = named_unit(attached, tag.source)
+        if index is not None:
+            _check_named(tag, attached[index])
+            continue  # an attached reference by its name: it runs as attached
         if re.match(r"^[a-z]+://", tag.source, re.I):
             raise RequestError(
                 "prompt", f"{tag.text}: fetching references from the network is off; save the picture and "
@@ -100,6 +104,28 @@ def units_from_tags(
         image = InputImage.from_file(path, f"prompt {tag.text}")
         out.append(_unit_for(tag.kind or DEFAULT_KIND, tag.weight, image, ControlUnit()))
     return tuple(out)
+
+
+def named_unit(units: Sequence[ControlUnit], source: str) -> int | None:
+    """The index of the unit a tag's source names (its name, or the name less its extension), or None."""
+    for i, unit in enumerate(units):
+        if unit.name and source in (unit.name, Path(unit.name).stem):
+            return i
+    return None
+
+
+def _check_named(tag: ImageTag, unit: ControlUnit) -> None:
+    """A tag naming an attached reference may repeat its weight and kind, never contradict them."""
+    if tag.weight is not None and tag.weight != unit.weight:
+        raise RequestError(
+            "prompt", f"{tag.text}: {unit.name} is attached with weight {unit.weight:g}; change it there "
+            "or drop the weight from the tag",
+        )  # fmt: skip
+    if tag.kind is not None and KINDS[tag.kind] != unit.module:
+        raise RequestError(
+            "prompt", f"{tag.text}: {unit.name} is attached as {unit.module}; change its kind there or drop "
+            "the kind from the tag",
+        )  # fmt: skip
 
 
 def unit_from_ref(spec: str, base_dir: Path | None = None) -> ControlUnit:

@@ -46,6 +46,7 @@ class ControlUnit:
     threshold_b: float = 200.0  # canny: high threshold
     pixel_perfect: bool = False  # the preprocessor works at the picture's own resolution
     enabled: bool = True
+    name: str = ""  # how the prompt's `{image:NAME}` names this reference (the window's reference strip)
 
     def validate(self, index: int) -> ControlUnit:
         """Check the unit's fields; RequestError names the field as `controls[i].field`."""
