@@ -133,11 +133,19 @@ def pose_from_reference(studio: StudioModel, image: InputImage, name: str) -> in
     return len(units) - 1
 
 
-def preview(unit: ControlUnit, size: tuple[int, int]) -> Any:
-    """What the unit's preprocessor makes of its picture (a PIL picture), for the artist to see; None when the
-    unit has no picture or no preprocessor (the picture itself is used)."""
-    from sdstudio.core.control.preprocess import MODULES, preprocess
+def preview(unit: ControlUnit, library: Any = None) -> Any:
+    """What the unit's preprocessor makes of its picture (a PIL picture, the preprocessor's own size), for the
+    artist to see; None when the unit has no picture or no preprocessor (the picture is used as it is).
+    Preprocessors with a model (depth, pose) need the `library`; call it off the GUI thread."""
+    from sdstudio.core.control.preprocess import MODEL_MODULES, MODULES, preprocess
 
-    if unit.image is None or MODULES.get(unit.module) is None:
+    if unit.image is None or (MODULES.get(unit.module) is None and unit.module not in MODEL_MODULES):
         return None
-    return preprocess(unit.image.to_pil(), unit, size)
+    size = (unit.image.width, unit.image.height)
+    if unit.module not in MODEL_MODULES:  # no model: no library, no torch
+        return preprocess(unit.image.to_pil(), unit, size)
+    if library is None:
+        raise RequestError("controls", f"the {unit.module} preprocessor needs the model library")
+    from sdstudio.core.control.maps import control_map_for
+
+    return control_map_for(unit, size, library, fitted=False)

@@ -79,7 +79,7 @@ class PromptEdit(QWidget):
         self.embeddings: Callable[[], dict[str, int]] | None = (
             None  # vectors per embedding name (pool thread)
         )
-        self._signals = _CountSignals(self)
+        self._signals = _CountSignals()  # no parent: a count in flight outlives a closed editor safely
         self._signals.done.connect(self._on_count)
         self._timer = QTimer(self, singleShot=True, interval=120)
         self._timer.timeout.connect(self._recount)

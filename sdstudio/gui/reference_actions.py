@@ -38,6 +38,7 @@ def install(w: MainWindow) -> None:
     strip = w.prompt.references
     strip.message.connect(w.status.show_message)
     strip.set_models(controlnet_names(w.library))
+    strip.library = w.library
     w.pose_action = QAction("Pose from reference…", w)
     w.pose_action.setObjectName("poseFromReference")
     w.pose_action.setToolTip(

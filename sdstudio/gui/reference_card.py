@@ -156,8 +156,8 @@ class ReferenceCard(QFrame):
                 label.setPixmap(QPixmap.fromImage(image))
             else:
                 label.setPixmap(QPixmap())
-        self.preview.setText("" if preview is not None else (note or "…"))
-        self.preview.setWordWrap(True)
+        self.preview.setText("" if preview is not None else ("…" if note == "…" else "no map"))
+        self.preview.setToolTip(note or "what the preprocessor makes of it (the ControlNet sees this)")
 
     def mark(self, on: bool) -> None:
         """Outline the card: the prompt's cursor or mouse is in a tag naming this reference."""

@@ -52,9 +52,9 @@ class _Signals(QObject):
 class _PreviewTask(QRunnable):
     """The thumbnail and the preprocessed preview of one unit, made off the GUI thread."""
 
-    def __init__(self, key: tuple[Any, ...], unit: ControlUnit, signals: _Signals):
+    def __init__(self, key: tuple[Any, ...], unit: ControlUnit, library: Any, signals: _Signals):
         super().__init__()
-        self.key, self.unit, self.signals = key, unit, signals
+        self.key, self.unit, self.library, self.signals = key, unit, library, signals
 
     def run(self) -> None:
         from PIL import Image
@@ -67,7 +67,7 @@ class _PreviewTask(QRunnable):
             small = picture.convert("RGB")
             small.thumbnail((THUMB, THUMB), Image.Resampling.LANCZOS)
             thumb = pil_to_qimage(small)
-            made = references.preview(self.unit, picture.size)
+            made = references.preview(self.unit, self.library)
             if made is None:
                 note = "no preprocessor: used as it is"
             else:
@@ -91,11 +91,12 @@ class ReferenceStrip(QWidget):
         self.setAcceptDrops(True)
         self._units: tuple[ControlUnit, ...] = ()
         self._models: list[str] = []
+        self.library: Any = None  # the model library: depth and pose previews use its preprocessor models
         self._marked: int | None = None
         self.cards: list[ReferenceCard] = []
         self._pictures: OrderedDict[tuple[Any, ...], tuple[Any, Any, str]] = OrderedDict()
         self._pending: set[tuple[Any, ...]] = set()
-        self._signals = _Signals(self)
+        self._signals = _Signals()  # no parent: a preview in flight outlives a closed strip safely
         self._signals.done.connect(self._pictures_made)
         self.pool = QThreadPool.globalInstance()
         # 1. the header: title, hint, pick button
@@ -261,7 +262,7 @@ class ReferenceStrip(QWidget):
         card.show_pictures(None, None, "…")
         if key not in self._pending and unit.image is not None:
             self._pending.add(key)
-            self.pool.start(_PreviewTask(key, unit, self._signals))
+            self.pool.start(_PreviewTask(key, unit, self.library, self._signals))
 
     def _pictures_made(self, key: tuple[Any, ...], thumb: Any, preview: Any, note: str) -> None:
         self._pending.discard(key)

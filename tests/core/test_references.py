@@ -76,15 +76,11 @@ def test_pose_from_reference_needs_a_mask_then_adds_a_pose_unit_and_inpaints_onl
     studio.message.connect(messages.append)
     with pytest.raises(RequestError, match="paint a mask"):
         references.pose_from_reference(studio, picture(), "photo.png")
+    assert studio.get("controls") == ()
     studio.set_canvas((64, 64), has_mask=True)
-    if not any(references.available(k) for k in references.POSE_KINDS):
-        with pytest.raises(RequestError, match="pose and depth"):
-            references.pose_from_reference(studio, picture(), "photo.png")
-        assert studio.get("controls") == ()
-        return
     index = references.pose_from_reference(studio, picture(), "photo.png")
     unit = studio.get("controls")[index]
-    assert references.kind_of(unit) in references.POSE_KINDS and unit.image == picture()
+    assert references.kind_of(unit) == "pose" and unit.module == "openpose" and unit.image == picture()
     assert studio.get("inpaint_area") is InpaintArea.only_masked and "{image:photo}" in messages[-1]
 
 
@@ -103,6 +99,9 @@ def test_references_round_trip_through_the_serializer_and_reuse() -> None:
 
 def test_preview_is_the_preprocessed_picture() -> None:
     unit = references.added((), picture(), "bar.png", "canny")[0]
-    made = references.preview(unit, (48, 48))
+    made = references.preview(unit)
     assert made is not None and made.getextrema()[0] == (0, 255)  # edges found
-    assert references.preview(ControlUnit(), (48, 48)) is None
+    assert references.preview(ControlUnit()) is None
+    assert (
+        references.preview(ControlUnit(image=unit.image, module="none")) is None
+    )  # no preprocessor: the picture is used as it is

@@ -54,10 +54,7 @@ def test_pose_from_reference_on_the_canvas_toolbar(
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert chosen == ["asked"]
     units = window.studio.get("controls")
-    if not any(references.available(k) for k in references.POSE_KINDS):
-        assert units == () and "pose and depth" in window.status.message.text()
-        return
-    assert len(units) == 1 and references.kind_of(units[0]) in references.POSE_KINDS
+    assert len(units) == 1 and references.kind_of(units[0]) == "pose"
     assert units[0].name == "open-hand.png" and window.studio.get("inpaint_area") is InpaintArea.only_masked
     assert window.prompt.inpaint_area.currentData() == InpaintArea.only_masked.value
     assert window.prompt.references.cards[0].name.text() == "open-hand.png"
