@@ -11,6 +11,9 @@ from sdstudio.core.engine.hooks import BatchContext, DenoisePass, Extension, Run
 from sdstudio.core.protocols import Library
 
 if TYPE_CHECKING:
+    import torch
+
+    from sdstudio.core.engine.hooks import Decoded
     from sdstudio.core.request import Request
 
 # A1111's latent upscale modes: name -> (torch interpolate mode, antialias)
@@ -118,12 +121,12 @@ def first_pass_output(request: Request) -> str:
 
 
 def second_pass_image(
-    first: Any,
+    first: Decoded,
     request: Request,
-    library: Any,
+    library: Library,
     device: str = "cpu",
     cancel: threading.Event | None = None,
-) -> Any:
+) -> Decoded:
     """The second pass's input: the first pass's latents interpolated (latent modes) or its pictures upscaled
     with the named upscaler, both cut to the plan's size."""
     plan = hires_plan(
@@ -168,7 +171,7 @@ class HiresFix(Extension):
     def before_batch(self, ctx: RunContext, batch: BatchContext) -> None:
         batch.output_type = first_pass_output(ctx.request)
 
-    def after_decode(self, ctx: RunContext, batch: BatchContext, images: Any) -> Any:
+    def after_decode(self, ctx: RunContext, batch: BatchContext, images: Decoded) -> Decoded:
         request, inpaint = ctx.request, ctx.model.inpaint_model
         steps = hires_steps(request)
         image = second_pass_image(images, request, ctx.library, ctx.device, ctx.cancel)
@@ -192,7 +195,7 @@ class HiresFix(Extension):
         return ctx.denoise(batch, second)
 
 
-def _hires_noise(request: Request, batch: BatchContext, image: Any) -> Any:
+def _hires_noise(request: Request, batch: BatchContext, image: Decoded) -> torch.Tensor | None:
     """The second pass's noise: A1111 draws the variation noise again at the hires size (None: plain)."""
     from sdstudio.core.variation import NoiseSeeds, batch_noise
 

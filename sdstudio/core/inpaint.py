@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 GRID = 8  # latent grid in pixels
 
 
-def prepare_mask(mask: Any, blur: int) -> Any:
+def prepare_mask(mask: Image, blur: int) -> Image:
     """Mask as 8-bit L, blurred (feathered) by `blur` pixels as A1111 does."""
     from PIL import ImageFilter
 
@@ -21,7 +24,7 @@ def prepare_mask(mask: Any, blur: int) -> Any:
     return mask
 
 
-def crop_box(mask: Any, padding: int, target_w: int, target_h: int) -> tuple[int, int, int, int] | None:
+def crop_box(mask: Image, padding: int, target_w: int, target_h: int) -> tuple[int, int, int, int] | None:
     """Box around the mask, padded, grown to the target's aspect ratio and aligned to the latent grid.
 
     Returns (left, top, right, bottom) inside the image, or None when the mask is empty.
@@ -57,7 +60,9 @@ def crop_box(mask: Any, padding: int, target_w: int, target_h: int) -> tuple[int
     return x1, y1, x2, y2
 
 
-def paste_back(original: Any, generated: Any, mask: Any, box: tuple[int, int, int, int] | None = None) -> Any:
+def paste_back(
+    original: Image, generated: Image, mask: Image, box: tuple[int, int, int, int] | None = None
+) -> Image:
     """Blend `generated` (covering `box`, or the whole picture) into `original` through the feathered mask.
 
     Where the mask is 0 the result is bit-identical to the original.

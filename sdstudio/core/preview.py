@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import AutoencoderTiny
+    from PIL.Image import Image
 
 # Least-squares fits of latent channels to RGB, per latent space (4 channels each).
 LATENT_RGB = {
@@ -25,7 +30,9 @@ LATENT_RGB = {
 PREVIEWS_PER_SECOND = 10.0
 
 
-def latents_to_rgb(latents: Any, space: str = "sd1", index: int = 0, decoder: Any = None) -> Any:
+def latents_to_rgb(
+    latents: torch.Tensor, space: str = "sd1", index: int = 0, decoder: AutoencoderTiny | None = None
+) -> torch.Tensor:
     """One image of a latent batch as an H x W x 3 uint8 tensor, computed where the latents are (no sync).
 
     decoder: a TAESD (AutoencoderTiny) for a sharp full-size preview; None: the linear map at 1/8 size.
@@ -43,7 +50,7 @@ def latents_to_rgb(latents: Any, space: str = "sd1", index: int = 0, decoder: An
         return ((rgb.float() + 1.0) * 127.5).clamp(0, 255).to(torch.uint8)
 
 
-def _factors(space: str, device: Any) -> Any:
+def _factors(space: str, device: torch.device) -> torch.Tensor:
     """The latent-to-RGB matrix on a device, made once (a host-to-device copy would wait for the device)."""
     import torch
 
@@ -53,14 +60,22 @@ def _factors(space: str, device: Any) -> Any:
     return _FACTORS[key]
 
 
-_FACTORS: dict[tuple[str, str], Any] = {}
+_FACTORS: dict[tuple[str, str], torch.Tensor] = {}
 
 
-def latents_to_preview(latents: Any, space: str = "sd1", index: int = 0, decoder: Any = None) -> Any:
+def latents_to_preview(
+    latents: torch.Tensor, space: str = "sd1", index: int = 0, decoder: AutoencoderTiny | None = None
+) -> Image:
     """One image of a latent batch as a PIL RGB image, at once (this waits for the device)."""
     from PIL import Image
 
     return Image.fromarray(latents_to_rgb(latents, space, index, decoder).cpu().numpy(), "RGB")
+
+
+class CopyEvent(Protocol):
+    """What tells that a device-to-host copy has landed (torch.cuda.Event, or _Ready)."""
+
+    def query(self) -> bool: ...
 
 
 class _Ready:
@@ -73,7 +88,7 @@ class _Ready:
 class _Copy:
     """One preview on its way from the device into host memory."""
 
-    def __init__(self, rgb: Any, buffer: Any, event: Any):
+    def __init__(self, rgb: torch.Tensor, buffer: torch.Tensor, event: CopyEvent):
         buffer.copy_(rgb, non_blocking=True)
         if hasattr(event, "record"):
             event.record()
@@ -82,7 +97,7 @@ class _Copy:
     def done(self) -> bool:
         return bool(self.event.query())  # never waits
 
-    def image(self) -> Any:
+    def image(self) -> Image:
         from PIL import Image
 
         return Image.fromarray(self.buffer.numpy().copy(), "RGB")  # the buffer is reused by the next copy
@@ -100,21 +115,23 @@ class PreviewStream:
         space: str,
         device: str,
         rate: float = PREVIEWS_PER_SECOND,
-        decoder: Any = None,
+        decoder: AutoencoderTiny | None = None,
         clock: Callable[[], float] = time.monotonic,
-        event_factory: Callable[[], Any] | None = None,
+        event_factory: Callable[[], CopyEvent] | None = None,
     ):
         self.space, self.decoder, self.clock = space, decoder, clock
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.asynchronous = device.startswith("cuda") or event_factory is not None
         self.pinned = device.startswith("cuda")
-        self.event_factory = event_factory or (_cuda_event if self.pinned else _Ready)
+        self.event_factory: Callable[[], CopyEvent] = event_factory or (
+            _cuda_event if self.pinned else _Ready
+        )
         self._pending: _Copy | None = None
-        self._buffer: Any = None
+        self._buffer: torch.Tensor | None = None
         self._last = float("-inf")
         self.started = 0  # previews computed (for tests and benchmarks)
 
-    def offer(self, latents: Any, index: int = 0) -> Any:
+    def offer(self, latents: torch.Tensor, index: int = 0) -> Image | None:
         """The step's chance to preview: returns a PIL image ready now, or None."""
         now = self.clock()
         if self._pending is None and now - self._last >= self.interval:
@@ -131,7 +148,7 @@ class PreviewStream:
             return image
         return None
 
-    def _host_buffer(self, rgb: Any) -> Any:
+    def _host_buffer(self, rgb: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self._buffer is None or tuple(self._buffer.shape) != tuple(rgb.shape):
@@ -139,7 +156,7 @@ class PreviewStream:
         return self._buffer
 
 
-def _cuda_event() -> Any:
+def _cuda_event() -> CopyEvent:
     import torch
 
     return torch.cuda.Event()

@@ -166,7 +166,10 @@ def _sha(image: object) -> str | None:
 
 def unhonoured_fields(recorded: Mapping[str, object], request: Request) -> tuple[str, ...]:
     """Recorded A1111-style keys that do not come back when the parsed request is written out again."""
-    written = parse_infotext(infotext(GeneratedImage(None, request.seed, request), Result(request, ())))
+    from PIL import Image
+
+    picture = GeneratedImage(Image.new("L", (1, 1)), request.seed, request)  # infotext reads its seed only
+    written = parse_infotext(infotext(picture, Result(request, ())))
     out = []
     for key, value in recorded.items():
         if key in _INFORMATIONAL or key in _DERIVED or value in (None, ""):

@@ -17,6 +17,8 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.speed import SPEEDS
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from sdstudio.core.control.unit import ControlUnit
 
 MAX_SIDE = 4096
@@ -58,7 +60,7 @@ class ImageTooLarge(RequestError):
     """An input picture over the pixel limit (HTTP 413), told from its header before decoding."""
 
 
-def open_image(data: bytes, what: str = "image", max_pixels: int | None = None) -> Any:
+def open_image(data: bytes, what: str = "image", max_pixels: int | None = None) -> Image:
     """Decode untrusted picture bytes fully; every failure is a RequestError naming `what`.
     The pixel count is checked from the header first, and Pillow's decompression-bomb guard answers too."""
     from PIL import Image, UnidentifiedImageError
@@ -103,7 +105,7 @@ class InputImage:
         return f"InputImage({self.width}x{self.height}, sha256={self.sha256[:12]})"
 
     @classmethod
-    def from_pil(cls, image: Any) -> InputImage:
+    def from_pil(cls, image: Image) -> InputImage:
         buf = io.BytesIO()
         if image.mode not in ("RGB", "RGBA", "L", "LA"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
@@ -127,7 +129,7 @@ class InputImage:
         except RequestError as e:
             raise RequestError(what, f"{path} is {e.message}") from None
 
-    def to_pil(self) -> Any:
+    def to_pil(self) -> Image:
         from PIL import Image
 
         img = Image.open(io.BytesIO(self.png))
@@ -336,7 +338,7 @@ class Progress:
     total: int
     elapsed: float
     eta: float
-    preview: Any = field(default=None, compare=False)  # small PIL image from the latents, or None
+    preview: Image | None = field(default=None, compare=False)  # small picture from the latents
     batch_index: int = 0
     batch_count: int = 1
     phase: str = "sampling"  # "hires" (second pass), "download" (step/total: files of a hub model), "frames",
@@ -356,7 +358,7 @@ class Progress:
 class GeneratedImage:
     """One output picture; `request` alone reproduces it (its own seed, batch of one)."""
 
-    image: Any  # PIL.Image
+    image: Image
     seed: int
     request: Request
     index: int = 0

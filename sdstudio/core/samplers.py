@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diffusers import SchedulerMixin
 
 
 @dataclass(frozen=True)
@@ -15,7 +18,7 @@ class Sampler:
     schedule: str = "Automatic"  # A1111 "Schedule type:" value
     aliases: tuple[str, ...] = ()
 
-    def build(self, base_config: dict[str, Any]) -> Any:
+    def build(self, base_config: dict[str, Any]) -> SchedulerMixin:
         """A scheduler of this kind from a model's scheduler config (its betas, prediction type...)."""
         import inspect
 
@@ -125,7 +128,7 @@ class _Table(dict):
                         break
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: Sampler | None = None) -> Sampler | None:  # type: ignore[override]
         try:
             return self[key]
         except KeyError:

@@ -7,10 +7,13 @@ import gzip
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import paths
 from sdstudio.core.metadata_io import atomic_folder
+
+if TYPE_CHECKING:
+    from transformers import CLIPTokenizer
 
 _VERSION = "1"  # bump when the files written change
 
@@ -72,7 +75,7 @@ def write_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), encoding="utf-8")
 
 
-def load_clip_tokenizer(folder: Path | None = None) -> Any:
+def load_clip_tokenizer(folder: Path | None = None) -> CLIPTokenizer:
     """A CLIPTokenizer from `folder`; None: the one built from the shipped BPE file (built once)."""
     from transformers import CLIPTokenizer
 

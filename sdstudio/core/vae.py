@@ -7,11 +7,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.engine.hooks import Extension, RunContext
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import AutoencoderKL, DiffusionPipeline
+
+    from sdstudio.core.protocols import Library
 
 log = logging.getLogger(__name__)
 AUTOMATIC, NONE = "Automatic", "None"
@@ -30,7 +36,7 @@ class VaeChoice:
         return self.path.is_dir()
 
 
-def vae_choices(library: Any) -> list[VaeChoice]:
+def vae_choices(library: Library) -> list[VaeChoice]:
     """Every VAE in the roots' VAE folders and the library's own models/VAE (subfolders too), by name."""
     from sdstudio.core.models.entries import Kind
 
@@ -51,7 +57,7 @@ def _inside_folder_vae(path: Path, base: Path) -> bool:
     return any((p / "config.json").is_file() for p in path.parents if base in p.parents or p == base)
 
 
-def choice_for(library: Any, wanted: str, location: str) -> VaeChoice | None:
+def choice_for(library: Library, wanted: str, location: str) -> VaeChoice | None:
     """The VAE a job on the model at `location` uses (None: the model's own); wanted "" is the model's
     remembered choice."""
     name = (wanted or "").strip() or library.settings.vae_by_model.get(location, "") or AUTOMATIC
@@ -79,7 +85,7 @@ def choice_for(library: Any, wanted: str, location: str) -> VaeChoice | None:
     raise ModelError(f"VAE not found: {name} (expected Automatic, None or one of: {known})")
 
 
-def remember(library: Any, model: str, name: str) -> None:
+def remember(library: Library, model: str, name: str) -> None:
     """Remember the VAE chosen for a model (the settings file is saved)."""
     by_model = library.settings.vae_by_model
     if name in ("", AUTOMATIC):
@@ -89,7 +95,7 @@ def remember(library: Any, model: str, name: str) -> None:
     library.save_settings()
 
 
-def load_vae(choice: VaeChoice, like: Any) -> Any:
+def load_vae(choice: VaeChoice, like: AutoencoderKL) -> AutoencoderKL:
     """The VAE as a diffusers AutoencoderKL shaped like the model's own `like`, on its device and dtype."""
     from diffusers import AutoencoderKL
 
@@ -114,7 +120,7 @@ def load_vae(choice: VaeChoice, like: Any) -> Any:
     return vae.to(device=like.device, dtype=like.dtype).eval()
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def _read_state(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
 
@@ -129,12 +135,12 @@ def _read_state(path: Path) -> dict[str, Any]:
 class VaeSlot:
     """Which VAE a loaded model's pipelines hold now; swaps it per job, the model's own kept aside."""
 
-    def __init__(self, own: Any):
+    def __init__(self, own: AutoencoderKL):
         self.own = own
         self.current: VaeChoice | None = None
-        self._cache: tuple[VaeChoice, Any] | None = None
+        self._cache: tuple[VaeChoice, AutoencoderKL] | None = None
 
-    def use(self, choice: VaeChoice | None, pipes: list[Any]) -> None:
+    def use(self, choice: VaeChoice | None, pipes: list[DiffusionPipeline]) -> None:
         """Put the chosen VAE (None: the model's own) into every pipeline of the model."""
         if choice is None:
             vae = self.own
@@ -159,7 +165,7 @@ class UseVae(Extension):
         self.wanted = wanted
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> UseVae:
+    def for_request(cls, request: Request, library: Library) -> UseVae:
         """Always an extension: a job without a choice puts the remembered (or the model's own) VAE back.
         A named VAE that does not exist is refused before the model loads."""
         if request.vae and request.vae not in (AUTOMATIC, NONE):

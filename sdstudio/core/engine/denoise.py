@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.engine.hooks import (
     BatchContext,
@@ -18,21 +18,29 @@ from sdstudio.core.engine.hooks import (
 )
 from sdstudio.core.errors import EngineError
 
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
 
-def step_tensor_inputs(pipe: Any, extensions: Sequence[Extension]) -> list[str]:
+    from sdstudio.core.engine.hooks import Decoded
+
+
+def step_tensor_inputs(pipe: DiffusionPipeline, extensions: Sequence[Extension]) -> list[str]:
     """Callback tensors: "latents" plus what the extensions ask for, where the pipeline offers it."""
     allowed = getattr(pipe, "_callback_tensor_inputs", ())
     wanted = [n for ext in extensions if overrides(ext, "post_step") for n in ext.tensor_inputs]
     return ["latents"] + [n for n in dict.fromkeys(wanted) if n in allowed and n != "latents"]
 
 
-def call_pipeline(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Any:
+def call_pipeline(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Decoded:
     """Run `run.pipe` once for `batch`; returns its PIL pictures (or latents for output_type "latent")."""
     import torch
 
     stepping = [e for e in ctx.extensions if overrides(e, "post_step")]
 
-    def callback(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    def callback(
+        pipe: DiffusionPipeline, index: int, timestep: torch.Tensor, tensors: dict[str, Any]
+    ) -> dict[str, Any]:
         total = int(getattr(pipe, "num_timesteps", 0) or index + 1)
         state = StepState(batch, run, index, total, timestep, tensors)
         for ext in stepping:
@@ -76,7 +84,7 @@ def _initial_noise(run: DenoisePass, kwargs: dict[str, Any], batch: BatchContext
     scheduler = run.pipe.scheduler
     add_noise = type(scheduler).add_noise
 
-    def substituted(original: Any, _noise: Any, timesteps: Any) -> Any:
+    def substituted(original: torch.Tensor, _noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         return add_noise(scheduler, original, noise.to(device=_noise.device, dtype=_noise.dtype), timesteps)
 
     scheduler.add_noise = substituted
@@ -94,7 +102,9 @@ def _pre_unet(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Iterato
         yield
         return
 
-    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict]:
+    def hook(
+        module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict]:
         sample, rest = (args[0], args[1:]) if args else (kwargs.pop("sample"), ())
         timestep, rest = (rest[0], rest[1:]) if rest else (kwargs.pop("timestep"), ())
         call = UNetCall(batch, run, batch.completed, sample, timestep, kwargs)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.engine.builtin import CancelOnEvent, PromptEditing, ReportProgress
 from sdstudio.core.engine.hooks import BatchContext, DenoisePass, Extension, ExtensionFactory, RunContext
@@ -25,6 +25,9 @@ from sdstudio.core.request import RANDOM_SEEDS, GeneratedImage, Progress, Reques
 from sdstudio.core.speed.memory import MemoryPlan, apply_plan, free_device_memory, plan_memory
 
 if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
+    from sdstudio.core.models.entries import ModelEntry
     from sdstudio.core.prompt.encode import Conditioning
     from sdstudio.core.protocols import Library
 
@@ -112,7 +115,7 @@ class Engine:
         self._loaded.extras["memory_plan"] = plan
         return self._loaded
 
-    def _memory_plan(self, entry: Any, device: str) -> MemoryPlan:
+    def _memory_plan(self, entry: ModelEntry, device: str) -> MemoryPlan:
         """The settings' offload and tiling where chosen; on CUDA otherwise what free VRAM allows (memory.py)."""
         if not device.startswith("cuda"):
             return MemoryPlan("none", self.vae_tiling, "not a CUDA device")
@@ -287,7 +290,9 @@ class Engine:
             **ctx.record,
         )
 
-    def _encode(self, pipe: Any, prompt: str, negative: str, steps: int, clip_skip: int) -> Conditioning:
+    def _encode(
+        self, pipe: DiffusionPipeline, prompt: str, negative: str, steps: int, clip_skip: int
+    ) -> Conditioning:
         """Prompts encoded for a pipeline: embeddings named in them become their vectors; weights, chunks
         and prompt editing as A1111."""
         from sdstudio.core.prompt import build_conditioning

@@ -48,15 +48,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sdstudio.core.request import Progress, Request
 
 if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+    from PIL.Image import Image
+
     from sdstudio.core.engine.model import LoadedModel
     from sdstudio.core.engine.modes import Box, ModeStrategy
     from sdstudio.core.prompt.encode import Conditioning
     from sdstudio.core.protocols import Library
+
+    Decoded: TypeAlias = (
+        list[Image] | torch.Tensor
+    )  # a batch's pictures, or its latents (output_type "latent")
 
 __all__ = [
     "BatchContext",
@@ -76,35 +84,37 @@ class RunContext:
     request: Request  # the resolved request (seed drawn, styles applied): what gets recorded
     model: LoadedModel
     mode: ModeStrategy
-    pipe: Any  # mutable (pipeline_prepared): the pipeline that runs every batch
+    pipe: DiffusionPipeline  # mutable (pipeline_prepared): the pipeline that runs every batch
     call_kwargs: dict[str, Any]  # mutable: keyword arguments of every pipeline call (mode inputs, prompts)
     prompt: str  # mutable until encoding (before_encode): the text that is encoded
     negative: str
-    compose: Callable[[Any], Any]  # the mode's raw output -> result picture
+    compose: Callable[[Image], Image]  # the mode's raw output -> result picture
     library: Library  # the engine's (LoRA files, embeddings, upscalers, ...)
     preview_box: Box | None = None  # where the rendered picture lies in the result (only masked)
-    source: Any = None  # the init picture at full size (None for txt2img)
+    source: Image | None = None  # the init picture at full size (None for txt2img)
     conditioning: Conditioning | None = None  # set by the engine after before_encode
     on_step: Callable[[Progress], None] | None = None
     cancel: threading.Event | None = None
     device: str = "cpu"
     record: dict[str, Any] = field(default_factory=dict)  # Result fields extensions fill (LoRA: "loras")
     extensions: list[Extension] = field(default_factory=list)  # this run's, in hook order
-    encoder: Callable[[Any, str, str, int, int], Conditioning] | None = None  # the engine's (see encode)
+    encoder: Callable[[DiffusionPipeline, str, str, int, int], Conditioning] | None = (
+        None  # the engine's (see encode)
+    )
 
-    def pipeline(self, kind: str) -> Any:
+    def pipeline(self, kind: str) -> DiffusionPipeline:
         """Another pipeline of the loaded model ("txt2img", "img2img", "inpaint") with the request's sampler,
         sharing the model's weights."""
         pipe = self.model.pipeline(kind)
         pipe.scheduler = self.model.scheduler(self.request.sampler)
         return pipe
 
-    def encode(self, pipe: Any, steps: int) -> Conditioning:
+    def encode(self, pipe: DiffusionPipeline, steps: int) -> Conditioning:
         """ctx.prompt / ctx.negative encoded for `pipe` over `steps` steps (embeddings, weights, editing)."""
         assert self.encoder is not None
         return self.encoder(pipe, self.prompt, self.negative, steps, self.request.clip_skip)
 
-    def denoise(self, batch: BatchContext, run: DenoisePass) -> Any:
+    def denoise(self, batch: BatchContext, run: DenoisePass) -> Decoded:
         """Run one more denoise loop for the batch (e.g. a second pass); its steps reach the extensions."""
         from sdstudio.core.engine.denoise import call_pipeline
 
@@ -119,14 +129,14 @@ class RunContext:
 class DenoisePass:
     """One denoise loop: a pipeline call with its inputs and the prompts encoded for its steps."""
 
-    pipe: Any
+    pipe: DiffusionPipeline
     kwargs: dict[str, Any]  # the call's inputs and prompt tensors (conditioning.kwargs_at(0) included)
     steps: int  # num_inference_steps
     conditioning: Conditioning | None = None  # what prompt editing swaps in at its change steps
     phase: str = "sampling"  # Progress.phase while it runs ("hires" for a hires fix pass)
     output_type: str = "pil"  # "pil" or "latent"
-    noise: Any = None  # initial noise (N(0, 1), unscaled); None: drawn from the generators
-    generators: list[Any] | None = None  # None: the batch's (as the first pass left them)
+    noise: torch.Tensor | None = None  # initial noise (N(0, 1), unscaled); None: drawn from the generators
+    generators: list[torch.Generator] | None = None  # None: the batch's (as the first pass left them)
     started: float = 0.0  # time.perf_counter() when the loop started (set by the engine)
 
 
@@ -138,14 +148,16 @@ class BatchContext:
     count: int
     seeds: list[int]
     subseeds: list[int]  # variation seeds, per picture
-    generators: list[Any]  # one torch.Generator per picture, seeded with `seeds`
+    generators: list[torch.Generator]  # one per picture, seeded with `seeds`
     noise_shape: tuple[int, ...]  # (batch_size, latent channels, height / 8, width / 8)
     kwargs: dict[str, Any] = field(default_factory=dict)  # mutable: extra keyword arguments for this call
-    noise: Any = None  # mutable: the initial noise (N(0, 1), unscaled); None: drawn from the generators
+    noise: torch.Tensor | None = (
+        None  # mutable: the initial noise (N(0, 1), unscaled); None: drawn from the generators
+    )
     output_type: str = "pil"  # mutable: "latent" hands after_decode the latents instead of pictures
     fields: list[dict[str, Any]] = field(default_factory=list)  # per picture: Request fields to record
 
-    def fresh_generators(self) -> list[Any]:
+    def fresh_generators(self) -> list[torch.Generator]:
         """New generators seeded with the batch's seeds (a second pass draws as a fresh run would)."""
         import torch
 
@@ -162,7 +174,7 @@ class StepState:
     denoise: DenoisePass
     index: int  # 0-based index of the step that just finished
     total: int  # steps of this loop (pipe.num_timesteps: img2img runs fewer than its `steps`)
-    timestep: Any
+    timestep: torch.Tensor
     tensors: dict[str, Any]  # "latents" plus the names extensions asked for; replace entries to change them
 
     @property
@@ -178,8 +190,8 @@ class UNetCall:
     batch: BatchContext
     denoise: DenoisePass
     index: int  # 0-based denoise step
-    sample: Any  # the latent model input
-    timestep: Any
+    sample: torch.Tensor  # the latent model input
+    timestep: torch.Tensor
     kwargs: dict[str, Any]  # the UNet's keyword arguments (encoder_hidden_states, added_cond_kwargs, ...)
 
 
@@ -207,7 +219,7 @@ class Extension:
     def post_step(self, ctx: RunContext, step: StepState) -> None:
         """After each scheduler step: read or replace step.tensors; raise Cancelled to stop."""
 
-    def after_decode(self, ctx: RunContext, batch: BatchContext, images: list[Any]) -> list[Any]:
+    def after_decode(self, ctx: RunContext, batch: BatchContext, images: Decoded) -> Decoded:
         """The batch's decoded pictures (before the mode composes them): return the ones to keep."""
         return images
 

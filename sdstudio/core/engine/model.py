@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.models.entries import Family
 from sdstudio.core.samplers import SAMPLERS
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline, SchedulerMixin
 
 
 @dataclass
@@ -16,15 +20,17 @@ class LoadedModel:
     ref: str  # the library location it was loaded from
     name: str
     hash: str  # A1111's short hash
-    pipe: Any  # the base (text-to-image) pipeline
+    pipe: DiffusionPipeline  # the base (text-to-image) pipeline
     latent_space: str  # "sd1" or "sdxl": previews and latent maths
-    derived: dict[str, Any]  # pipelines for the other modes, by kind, sharing the base's weights
+    derived: dict[
+        str, DiffusionPipeline
+    ]  # pipelines for the other modes, by kind, sharing the base's weights
     scheduler_config: dict[str, Any]
-    schedulers: dict[str, Any] = field(default_factory=dict)
+    schedulers: dict[str, SchedulerMixin] = field(default_factory=dict)
     family: Family = Family.unknown
     extras: dict[str, Any] = field(default_factory=dict)  # per-model state of extensions (LoRA patches, ...)
 
-    def scheduler(self, sampler: str) -> Any:
+    def scheduler(self, sampler: str) -> SchedulerMixin:
         """The scheduler for an A1111 sampler name, built once per model (set_timesteps resets its state)."""
         if sampler not in self.schedulers:
             self.schedulers[sampler] = SAMPLERS[sampler].build(self.scheduler_config)
@@ -35,7 +41,7 @@ class LoadedModel:
         """A 9-channel inpainting UNet: every mode runs through the inpaint pipeline."""
         return is_inpaint_unet(self.pipe)
 
-    def pipeline(self, kind: str) -> Any:
+    def pipeline(self, kind: str) -> DiffusionPipeline:
         """The pipeline for "txt2img", "img2img" or "inpaint", derived from the base with from_pipe (no reload)."""
         if kind == "txt2img" and not self.inpaint_model:
             return self.pipe
@@ -50,7 +56,7 @@ class LoadedModel:
         return self.derived[kind]
 
 
-def is_inpaint_unet(pipe: Any) -> bool:
+def is_inpaint_unet(pipe: DiffusionPipeline) -> bool:
     unet = getattr(pipe, "unet", None)
     return unet is not None and getattr(unet.config, "in_channels", 4) == 9
 
@@ -69,7 +75,7 @@ def pick_device(preference: str | None = None) -> str:
     return "cpu"
 
 
-def pick_dtype(device: str, preference: str | None = None) -> Any:
+def pick_dtype(device: str, preference: str | torch.dtype | None = None) -> torch.dtype:
     """The torch dtype for a device: fp16 on CUDA/MPS, fp32 on CPU; an explicit preference wins."""
     import torch
 

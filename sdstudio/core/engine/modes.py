@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
 from sdstudio.core.request import InpaintArea, Mode, Request, RequestError
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 Box = tuple[int, int, int, int]
 
 
-def _same(image: Any) -> Any:
+def _same(image: Image) -> Image:
     return image
 
 
@@ -24,9 +27,9 @@ class ModeInputs:
     """Pipeline keyword arguments for a mode, and how to turn one raw output picture into the result."""
 
     kwargs: dict[str, Any]
-    compose: Callable[[Any], Any] = _same
+    compose: Callable[[Image], Image] = _same
     preview_box: Box | None = None  # where the rendered picture lies in the result (only masked)
-    source: Any = field(default=None, repr=False)  # the init picture at full size (None for txt2img)
+    source: Image | None = field(default=None, repr=False)  # the init picture at full size (None for txt2img)
 
 
 class ModeStrategy(Protocol):
@@ -41,12 +44,12 @@ def _size(request: Request) -> tuple[int, int]:
     return request.width, request.height
 
 
-def _init(request: Request) -> Any:
+def _init(request: Request) -> Image:
     assert request.init_image is not None  # Request.validate() guarantees it outside txt2img
     return request.init_image.to_pil().convert("RGB")
 
 
-def _fit(image: Any, size: tuple[int, int]) -> Any:
+def _fit(image: Image, size: tuple[int, int]) -> Image:
     from PIL import Image
 
     return image.resize(size, Image.Resampling.LANCZOS) if image.size != size else image
