@@ -84,7 +84,7 @@ def create_app(
     )
     errors.install(app)
     app.state.sd = state
-    app.include_router(controlnet.controlnet_router(library))
+    app.include_router(controlnet.controlnet_router(library, limits))
     app.include_router(  # Deforum's own shapes for its 400/404 answers (its clients read `message`)
         deforum_router(queue, lambda: state.model, lambda: library.settings.outputs_path(), limits),
         responses={400: {"description": "Deforum's {message}"}, 404: {"description": "Deforum's NOT FOUND"}},

@@ -1,17 +1,25 @@
 """The A1111 ControlNet extension's API over sdstudio's ControlNet units: `alwayson_scripts: {"controlnet":
-{"args": [unit, ...]}}` with webuiapi's `ControlNetUnit` fields, `/controlnet/model_list`, `/controlnet/module_list`.
-Models resolve in the library only; a prompt's `{image:PATH}` (a file on the server) is refused."""
+{"args": [unit, ...]}}` with webuiapi's `ControlNetUnit` fields, `/controlnet/model_list`, `/controlnet/module_list`,
+`/controlnet/detect`. Models resolve in the library only; a prompt's `{image:PATH}` (a file on the server) is
+refused, and `{image:URL}` is fetched only when the server's settings allow network access for the API."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import io
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from sdstudio.api.convert import Limits, decode_image
 from sdstudio.api.schemas import Txt2ImgBody
-from sdstudio.core.control import MODULES, ControlUnit, parse_image_tags
+from sdstudio.core.control import ControlUnit, parse_image_tags, units_from_tags
+from sdstudio.core.control.fetch import FetchPolicy, is_url
+from sdstudio.core.control.preprocess import MODEL_MODULES, module_names
+from sdstudio.core.control.tags import named_unit
+from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
 
 DEFAULTS = {"processor_res": 512, "threshold_a": 100.0, "threshold_b": 200.0}  # what A1111 sends as -1
@@ -81,19 +89,97 @@ def controls_of(body: Txt2ImgBody, limits: Limits) -> tuple[ControlUnit, ...]:
 
 
 def check(library: Any, request: Request) -> None:
-    """Before queueing: no server file named by a prompt tag, and every unit's ControlNet in the library."""
+    """Before queueing: no server file named by a prompt tag, URL references fetched (when the settings allow
+    it for the API), every unit's ControlNet in the library and its preprocessor model there."""
+    from sdstudio.core.control.annotators import find_annotator
     from sdstudio.core.control.extension import find_controlnet
 
     _, tags = parse_image_tags(request.prompt)
-    if any(t.source for t in tags):
+    if any(
+        t.source and not is_url(t.source) and named_unit(request.controls, t.source) is None for t in tags
+    ):
         raise RequestError(
             "prompt", "{image:...} names a file on the server; send the picture as a ControlNet unit"
         )
-    for i, unit in enumerate(request.controls):
+    network = FetchPolicy.from_settings(library.settings, api=True)
+    units = list(request.controls) + list(units_from_tags(tags, request.controls, network=network))
+    for i, unit in enumerate(units):
         find_controlnet(library, unit, i)
+        if unit.module in MODEL_MODULES:
+            try:
+                find_annotator(MODEL_MODULES[unit.module][0], library)
+            except ModelError as e:
+                raise RequestError(f"controls[{i}].module", str(e)) from None
 
 
-def controlnet_router(library: Any) -> APIRouter:
+class DetectBody(BaseModel):
+    """The A1111 ControlNet extension's /controlnet/detect body."""
+
+    controlnet_module: str = "none"
+    controlnet_input_images: list[str] = Field(default_factory=list)
+    controlnet_masks: list[str] | None = None
+    controlnet_processor_res: int = 512
+    controlnet_threshold_a: float = 64
+    controlnet_threshold_b: float = 64
+    low_vram: bool = False
+
+
+class DetectResponse(BaseModel):
+    images: list[str]
+    info: str
+
+
+def detect(library: Any, body: DetectBody, limits: Limits) -> DetectResponse:
+    """Each input picture through the module's preprocessor at processor_res: base64 PNG maps, as A1111's."""
+    from sdstudio.core.control.maps import annotators_for
+    from sdstudio.core.control.preprocess import preprocess
+
+    # 1. the module and its parameters (A1111 sends -1 for "the module's default")
+    if body.controlnet_module not in module_names():
+        raise RequestError(
+            "controlnet_module",
+            f"unknown preprocessor {body.controlnet_module!r}; use one of /controlnet/module_list",
+        )
+    if not body.controlnet_input_images:
+        raise RequestError("controlnet_input_images", "no picture sent; send a list of base64 pictures")
+    if len(body.controlnet_input_images) > limits.max_images:
+        raise RequestError("controlnet_input_images", f"at most {limits.max_images} pictures at once")
+    values = {
+        "processor_res": body.controlnet_processor_res,
+        "threshold_a": body.controlnet_threshold_a,
+        "threshold_b": body.controlnet_threshold_b,
+    }
+    fields = {k: DEFAULTS[k] if v is None or v < 0 else v for k, v in values.items()}
+    try:
+        unit = ControlUnit(module=body.controlnet_module, **fields).validate(0)
+    except RequestError as e:
+        raise RequestError("controlnet_" + e.field.split(".")[-1], e.message) from None
+    # 2. every picture decoded before any model runs
+    pictures = [
+        decode_image(text, f"controlnet_input_images[{i}]", limits)
+        for i, text in enumerate(body.controlnet_input_images)
+    ]
+    annotators = None
+    if unit.module in MODEL_MODULES:
+        from sdstudio.core.control.annotators import find_annotator
+
+        try:
+            find_annotator(MODEL_MODULES[unit.module][0], library)
+        except ModelError as e:
+            raise RequestError("controlnet_module", str(e)) from None
+        annotators = annotators_for(library)
+    # 3. the maps, as base64 PNGs
+    images = []
+    for picture in pictures:
+        image = picture.to_pil()
+        out = preprocess(image, unit, image.size, annotators)
+        buf = io.BytesIO()
+        out.save(buf, format="PNG")
+        images.append(base64.b64encode(buf.getvalue()).decode("ascii"))
+    return DetectResponse(images=images, info="Success")
+
+
+def controlnet_router(library: Any, limits: Limits) -> APIRouter:
     router = APIRouter()
 
     @router.get("/controlnet/model_list")
@@ -105,6 +191,10 @@ def controlnet_router(library: Any) -> APIRouter:
 
     @router.get("/controlnet/module_list")
     def module_list() -> dict[str, list[str]]:
-        return {"module_list": list(MODULES)}
+        return {"module_list": module_names()}
+
+    @router.post("/controlnet/detect", response_model=DetectResponse)
+    def detect_route(body: DetectBody) -> DetectResponse:  # a thread of the pool: models run off the loop
+        return detect(library, body, limits)
 
     return router

@@ -180,8 +180,11 @@ def _build_request(args: argparse.Namespace) -> Request:
 def _references(specs: list[str]) -> tuple[ControlUnit, ...]:
     """The --ref pictures as ControlNet units (read now: a missing file is one clear error)."""
     from sdstudio.core.control import unit_from_ref
+    from sdstudio.core.control.fetch import FetchPolicy, is_url
+    from sdstudio.core.root import load_settings
 
-    return tuple(unit_from_ref(spec) for spec in specs)
+    network = FetchPolicy.from_settings(load_settings()) if any(is_url(s) for s in specs) else None
+    return tuple(unit_from_ref(spec, network=network) for spec in specs)
 
 
 def output_paths(out: Path, count: int) -> list[Path]:

@@ -191,3 +191,52 @@ def test_models_are_found_in_an_a1111_installs_annotator_downloads(
     (downloads / "openpose" / "body_pose_model.pth").write_bytes(b"x")
     with pytest.raises(ModelError, match="body_pose_model.pth is an original checkpoint"):
         Annotators(library).source("pose")
+
+
+def test_a_pose_tag_runs_a_generation_with_a_pose_controlnet_end_to_end(
+    tiny_annotators: Path, tmp_path: Path, demo_home: Path
+) -> None:
+    import diffusers
+
+    from sdstudio.core import demo
+    from sdstudio.core.engine import Engine
+    from sdstudio.core.gallery import infotext
+    from sdstudio.core.samplers import SAMPLERS
+    from tests.core.test_control_engine import _tiny_controlnet
+
+    # 1. an A1111 install with a pose ControlNet and ViTPose in the extension's downloads
+    root = tmp_path / "webui"
+    (root / "models" / "Stable-diffusion").mkdir(parents=True)
+    unet = diffusers.UNet2DConditionModel.from_pretrained(str(demo.demo_path() / "unet"))
+    net_dir = root / "models" / "ControlNet" / "tiny_sd15_openpose"
+    _tiny_controlnet(unet, 3).save_pretrained(str(net_dir))
+    downloads = root / "extensions" / "sd-webui-controlnet" / "annotator" / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / "vitpose").symlink_to(tiny_annotators / "vitpose", target_is_directory=True)
+    photo = tmp_path / "pose.png"
+    _person_photo().save(photo)
+    unload_all()
+    library = ModelLibrary(Settings(model_roots=[str(root)]))
+
+    # 2. the tag: kind pose -> the openpose preprocessor and the ControlNet named for it
+    request = Request(prompt=f"a dancer {{image:{photo}:0.9:pose}}", steps=2, width=64, height=64, seed=8)
+    result = Engine(library, device="cpu").run(request.replace(sampler="Euler"))
+    ours = np.asarray(result.images[0].image).astype(np.int16)
+    line = infotext(result.images[0], result)
+    assert 'ControlNet 0: "Module: openpose, Model: tiny_sd15_openpose' in line and "Weight: 0.9" in line
+
+    # 3. the same as diffusers' ControlNet pipeline fed the map control_map_for gives
+    unit = ControlUnit(InputImage.from_file(photo), "openpose", weight=0.9)
+    cmap = control_map_for(unit, (64, 64), library, "cpu")
+    assert np.asarray(cmap).max() > 0  # some limbs or points were drawn
+    net = diffusers.ControlNetModel.from_pretrained(str(net_dir))
+    pipe = diffusers.StableDiffusionControlNetPipeline.from_pretrained(
+        str(demo.demo_path()), controlnet=net, safety_checker=None
+    )
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler = SAMPLERS["Euler"].build(pipe.scheduler.config)
+    theirs = pipe(
+        "a dancer", image=cmap, num_inference_steps=2, guidance_scale=7.0, width=64, height=64,
+        generator=[torch.Generator("cpu").manual_seed(8)], controlnet_conditioning_scale=0.9,
+    ).images[0]  # fmt: skip
+    assert np.abs(ours - np.asarray(theirs).astype(np.int16)).max() <= 1

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sdstudio.core.control.annotators import Annotators, find_annotator
+from sdstudio.core.control.fetch import FetchPolicy
 from sdstudio.core.control.preprocess import MODEL_MODULES, MODEL_WORDS, control_map
 from sdstudio.core.control.tags import parse_image_tags, units_from_tags
 from sdstudio.core.control.unit import ControlMode, ControlUnit
@@ -133,7 +134,8 @@ class ApplyControlNet(Extension):
         """The units of the request and its `{image:...}` tags; pictures and models found before any work."""
         _, tags = parse_image_tags(request.prompt)
         attached = [u for u in request.controls if u.enabled]
-        units = attached + list(units_from_tags(tags, attached))
+        network = FetchPolicy.from_settings(library.settings)
+        units = attached + list(units_from_tags(tags, attached, network=network))
         if not units:
             return None
         for i, unit in enumerate(units):

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdstudio.core.control.fetch import FetchPolicy, fetch_reference, is_url
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.request import InputImage, RequestError
 
@@ -74,10 +75,13 @@ def _unit_for(kind: str, weight: float | None, image: InputImage | None, base: C
 
 
 def units_from_tags(
-    tags: Sequence[ImageTag], attached: Sequence[ControlUnit], base_dir: Path | None = None
+    tags: Sequence[ImageTag],
+    attached: Sequence[ControlUnit],
+    base_dir: Path | None = None,
+    network: FetchPolicy | None = None,
 ) -> tuple[ControlUnit, ...]:
     """The ControlNet units the tags name (`{image}` needs an attached unit, which runs as it is); a named
-    picture is read now: missing or unreadable is one clear error."""
+    picture is read now (a URL fetched when `network` allows it): missing or unreadable is one clear error."""
     out: list[ControlUnit] = []
     for tag in tags:
         if not tag.source:
@@ -91,11 +95,10 @@ def units_from_tags(
         if index is not None:
             _check_named(tag, attached[index])
             continue  # an attached reference by its name: it runs as attached
-        if re.match(r"^[a-z]+://", tag.source, re.I):
-            raise RequestError(
-                "prompt", f"{tag.text}: fetching references from the network is off; save the picture and "
-                "name its file",
-            )  # fmt: skip
+        if is_url(tag.source):
+            image = fetch_reference(tag.source, network or FetchPolicy(), f"prompt {tag.text}")
+            out.append(_unit_for(tag.kind or DEFAULT_KIND, tag.weight, image, ControlUnit()))
+            continue
         path = Path(tag.source).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
@@ -128,9 +131,9 @@ def _check_named(tag: ImageTag, unit: ControlUnit) -> None:
         )  # fmt: skip
 
 
-def unit_from_ref(spec: str, base_dir: Path | None = None) -> ControlUnit:
-    """A ControlNet unit from a `PATH[:weight[:kind]]` reference (the CLI's --ref), read now."""
+def unit_from_ref(spec: str, base_dir: Path | None = None, network: FetchPolicy | None = None) -> ControlUnit:
+    """A ControlNet unit from a `PATH_OR_URL[:weight[:kind]]` reference (the CLI's --ref), read now."""
     _, tags = parse_image_tags("{image:" + spec + "}")
     if len(tags) != 1 or not tags[0].source:
         raise RequestError("ref", f"{spec!r}: expected PATH[:weight[:kind]]")
-    return units_from_tags(tags, [], base_dir)[0]
+    return units_from_tags(tags, [], base_dir, network)[0]
