@@ -32,7 +32,7 @@ def tiny_depth_anything(folder: Path) -> Path:
     )
 
     backbone = Dinov2Config(
-        hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32, patch_size=14,
+        hidden_size=16, num_hidden_layers=4, num_attention_heads=1, intermediate_size=32, patch_size=14,
         image_size=56, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
     )  # fmt: skip
     config = DepthAnythingConfig(
@@ -89,6 +89,50 @@ def library(tiny_annotators: Path, sdstudio_home: Path) -> ModelLibrary:
     (models / "annotators").symlink_to(tiny_annotators, target_is_directory=True)
     unload_all()
     return ModelLibrary(settings)
+
+
+def _original_layout(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A transformers Depth Anything's tensors under the original repository's names (fused qkv)."""
+    out: dict[str, torch.Tensor] = {}
+    renames = [
+        ("backbone.embeddings.position_embeddings", "pretrained.pos_embed"),
+        ("backbone.embeddings.patch_embeddings.projection", "pretrained.patch_embed.proj"),
+        ("backbone.embeddings.", "pretrained."),
+        ("backbone.encoder.layer.", "pretrained.blocks."),
+        (".attention.output.dense", ".attn.proj"),
+        (".layer_scale1.lambda1", ".ls1.gamma"),
+        (".layer_scale2.lambda1", ".ls2.gamma"),
+        ("backbone.layernorm", "pretrained.norm"),
+        ("neck.reassemble_stage.layers.", "depth_head.RS."),
+        ("neck.convs.", "depth_head.CONV."),
+        ("head.conv1", "depth_head.scratch.output_conv1"),
+        ("head.conv2", "depth_head.scratch.output_conv2.0"),
+        ("head.conv3", "depth_head.scratch.output_conv2.2"),
+    ]
+    for key, value in sd.items():
+        if ".attention.attention." in key:
+            continue
+        for old, new in renames:
+            key = key.replace(old, new)
+        if key.startswith("depth_head.RS."):
+            i, part, leaf = key.split(".")[2:]
+            key = f"depth_head.{'projects' if part == 'projection' else 'resize_layers'}.{i}.{leaf}"
+        elif key.startswith("depth_head.CONV."):
+            key = f"depth_head.scratch.layer{int(key.split('.')[2]) + 1}_rn.{key.split('.')[3]}"
+        elif key.startswith("neck.fusion_stage.layers."):
+            j, rest = int(key.split(".")[3]), ".".join(key.split(".")[4:])
+            rest = rest.replace("projection", "out_conv").replace("residual_layer", "resConfUnit")
+            key = f"depth_head.scratch.refinenet{4 - j}.{rest.replace('convolution', 'conv')}"
+        out[key] = value
+    layers = {k.split(".")[3] for k in sd if ".attention.attention." in k}
+    for i in layers:
+        for leaf in ("weight", "bias"):
+            parts = [
+                sd[f"backbone.encoder.layer.{i}.attention.attention.{p}.{leaf}"]
+                for p in ("query", "key", "value")
+            ]
+            out[f"pretrained.blocks.{i}.attn.qkv.{leaf}"] = torch.cat(parts)
+    return out
 
 
 def _person_photo(size: tuple[int, int] = (96, 128)) -> Image.Image:
@@ -187,6 +231,31 @@ def test_models_are_found_in_an_a1111_installs_annotator_downloads(
     (downloads / "depth_anything").symlink_to(tiny_annotators / "depth_anything", target_is_directory=True)
     library = ModelLibrary(Settings(model_roots=[str(root)]))
     assert Annotators(library).source("depth") == str(downloads / "depth_anything")
+    # Depth Anything's original checkpoint, as the A1111 extension downloads it, is read as well
+    from transformers import DepthAnythingForDepthEstimation
+
+    from sdstudio.core.control.depth_original import load_original
+
+    (downloads / "depth_anything").unlink()
+    (downloads / "depth_anything").mkdir()
+    tiny = DepthAnythingForDepthEstimation.from_pretrained(str(tiny_annotators / "depth_anything")).eval()
+    original = downloads / "depth_anything" / "depth_anything_vits14.pth"
+    from safetensors.torch import load_file
+
+    saved = load_file(
+        str(tiny_annotators / "depth_anything" / "model.safetensors")
+    )  # transformers' file names
+    torch.save(_original_layout(saved), original)
+    assert Annotators(library).source("depth") == str(original)
+    pixels = torch.randn(1, 3, 70, 56)
+    with torch.no_grad():
+        theirs = tiny(pixel_values=pixels).predicted_depth
+        ours = load_original(original).eval()(pixel_values=pixels).predicted_depth
+    assert torch.equal(ours, theirs)
+    depth = np.asarray(control_map_for(ControlUnit(InputImage.from_pil(_person_photo()), "depth_anything",
+                                                   processor_res=64), (64, 64), library, "cpu"))  # fmt: skip
+    assert depth.shape == (64, 64, 3) and depth.max() == 255
+
     (downloads / "openpose").mkdir()
     (downloads / "openpose" / "body_pose_model.pth").write_bytes(b"x")
     with pytest.raises(ModelError, match="body_pose_model.pth is an original checkpoint"):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdstudio.core import paths
+from sdstudio.core.control.depth_original import is_original
 from sdstudio.core.errors import ModelError
 
 if TYPE_CHECKING:
@@ -112,13 +113,16 @@ def find_annotator(kind: str, library: Library) -> str:
     for base in annotator_dirs(library):
         for config in _configs(base):
             if _model_type(config) in spec.model_types and any(
-                config.parent.glob(p) for p in ("*.safetensors", "*.bin")
+                any(config.parent.glob(p)) for p in ("*.safetensors", "*.bin")
             ):
                 return str(config.parent)
-        for name in spec.a1111_folders:  # A1111's own checkpoints, which are not transformers folders
-            strays += [
+        for name in spec.a1111_folders:  # A1111's own checkpoints: Depth Anything's are read, others named
+            files = [
                 p for p in sorted((base / name).glob("*")) if p.suffix in (".pth", ".pt", ".safetensors")
             ]
+            if kind == "depth" and (originals := [p for p in files if is_original(p)]):
+                return str(originals[-1])  # vitl sorts last: the largest wins
+            strays += files
     for repo in spec.hub_ids:
         if folder := _hub_cached(repo):
             return folder
@@ -173,6 +177,11 @@ def _load(kind: str, source: str, device: str, allow_network: bool) -> Loaded:
         "detector": ("AutoModelForObjectDetection", "AutoImageProcessor"),
     }[kind]
     model_cls, processor_cls = (getattr(transformers, n) for n in classes)
+    if kind == "depth" and Path(source).is_file():  # an original checkpoint (A1111's download)
+        from sdstudio.core.control.depth_original import load_original
+
+        model = load_original(Path(source))
+        return Loaded(model.to(device).eval(), processor_cls(**DEPTH_PROCESSOR), source, threading.Lock())
     local = not allow_network or Path(source).is_dir()
     try:
         model = model_cls.from_pretrained(source, local_files_only=local)
