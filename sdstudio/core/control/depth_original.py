@@ -91,10 +91,10 @@ def _renamed(sd: dict[str, Any], hidden: int) -> dict[str, Any]:
             out["backbone.embeddings." + stem[key.removeprefix("pretrained.")]] = value
         elif key.startswith("pretrained.blocks."):
             i, rest = key.split(".")[2], ".".join(key.split(".")[3:])
-            part = next((b for b in block if rest == b or rest.startswith(b + ".")), None)
-            if part is None:
+            found = next((b for b in block if rest == b or rest.startswith(b + ".")), None)
+            if found is None:
                 raise ModelError(f"unexpected tensor {key} in a Depth Anything checkpoint")
-            out[f"backbone.encoder.layer.{i}.{block[part]}{rest[len(part) :]}"] = value
+            out[f"backbone.encoder.layer.{i}.{block[found]}{rest[len(found) :]}"] = value
         elif name == "pretrained.norm":
             out[f"backbone.layernorm.{leaf}"] = value
         elif m := re.fullmatch(r"depth_head\.projects\.(\d)", name):
