@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from sdstudio.core.request import RequestError
+
+if TYPE_CHECKING:
+    from sdstudio.core.gallery.index import Record
 
 __all__ = [
     "RequestError",
@@ -45,7 +49,7 @@ class SaveError(OSError):
     """Saving pictures failed (disk full, folder gone); the message names the folder and its free space.
     `records` are the pictures saved before the failure."""
 
-    def __init__(self, message: str, records: tuple[object, ...] = ()):
+    def __init__(self, message: str, records: tuple[Record, ...] = ()):
         super().__init__(message)
         self.records = records
 

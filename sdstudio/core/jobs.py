@@ -8,12 +8,17 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import Cancelled, CancelToken, EngineError, ErrorKind, JobError, SaveError, classify
 from sdstudio.core.listeners import Listeners
 from sdstudio.core.protocols import EngineService, PictureStore
 from sdstudio.core.request import Progress, Request, Result
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdstudio.core.gallery.index import Record
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +58,7 @@ class JobProgress:
 class JobFinished:
     job: Job
     result: Result
-    records: tuple[Any, ...] = ()
+    records: tuple[Record, ...] = ()
     save_error: str | None = None  # the pictures are in `result`, but (some) could not be saved
 
 
@@ -106,7 +111,9 @@ class JobQueue:
         self._finals: OrderedDict[int, Final] = OrderedDict()
         self.current: Job | None = None
         self.last_progress: Progress | None = None
-        self.last_preview: Any = None  # the running job's latest preview (steps may come without one)
+        self.last_preview: Image | None = (
+            None  # the running job's latest preview (steps may come without one)
+        )
 
     # -- submitting ------------------------------------------------------------------------------
     def submit(

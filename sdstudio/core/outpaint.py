@@ -5,9 +5,12 @@ the border plus a band of the original, so the seam is repainted and blended whi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.request import MAX_SIDE, InpaintArea, InputImage, Mode, Request, RequestError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 GRID = 8
 FILLS = ("fill", "noise")
@@ -25,7 +28,7 @@ class Outpaint:
     blend: int = 32  # pixels of the original repainted along each new edge, so the seam blends
 
     @classmethod
-    def parse(cls, text: str, **options: Any) -> Outpaint:
+    def parse(cls, text: str, *, fill: str = "fill", blend: int = 32) -> Outpaint:
         """`"left,top,right,bottom"` in pixels (the CLI's --outpaint)."""
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 4 or not all(p.isdigit() for p in parts):
@@ -33,7 +36,7 @@ class Outpaint:
                 "outpaint", f"{text!r}: give four pixel counts, left,top,right,bottom (e.g. 0,0,256,0)"
             )
         left, top, right, bottom = (int(p) for p in parts)
-        return cls(left, top, right, bottom, **options)
+        return cls(left, top, right, bottom, fill, blend)
 
     def sides(self) -> tuple[int, int, int, int]:
         return self.left, self.top, self.right, self.bottom
@@ -58,7 +61,7 @@ class Outpaint:
             )
 
 
-def extend(image: Any, plan: Outpaint, seed: int = 0) -> tuple[Any, Any]:
+def extend(image: Image, plan: Outpaint, seed: int = 0) -> tuple[Image, Image]:
     """The picture on its new canvas with the border filled, and the mask (white: to paint) over the border
     and `plan.blend` pixels of the original along each extended side."""
     import numpy as np
@@ -92,7 +95,7 @@ def extend(image: Any, plan: Outpaint, seed: int = 0) -> tuple[Any, Any]:
     return canvas, mask
 
 
-def outpaint_request(base: Request, image: Any, plan: Outpaint) -> Request:
+def outpaint_request(base: Request, image: Image, plan: Outpaint) -> Request:
     """An inpaint request painting the extended border of `image` at the new canvas's size."""
     canvas, mask = extend(image, plan, max(base.seed, 0))
     return base.replace(

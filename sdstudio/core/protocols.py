@@ -28,6 +28,13 @@ class Generator(Protocol):
     ) -> Result: ...
 
 
+class LibraryGenerator(Generator, Protocol):
+    """An engine and the library it runs from (a grid checks its models before the first cell)."""
+
+    @property
+    def library(self) -> Library: ...
+
+
 class EngineService(Generator, Protocol):
     """The engine as the job queue drives it."""
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.paths import resources_dir
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+    from PIL.ImageDraw import ImageDraw
+    from PIL.ImageFont import FreeTypeFont
 
 Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
 class GridPicture:
-    image: Any  # PIL.Image
+    image: Image
     boxes: tuple[tuple[int, int, int, Box], ...]  # (x, y, z, (left, top, right, bottom)) per cell
 
     def cell_at(self, px: int, py: int) -> tuple[int, int, int] | None:
@@ -26,13 +31,13 @@ class GridPicture:
 
 
 @lru_cache(maxsize=8)
-def font(size: int) -> Any:
+def font(size: int) -> FreeTypeFont:
     from PIL import ImageFont
 
     return ImageFont.truetype(str(resources_dir() / "fonts" / "DejaVuSans.ttf"), size)
 
 
-def wrap(text: str, width: int, face: Any) -> list[str]:
+def wrap(text: str, width: int, face: FreeTypeFont) -> list[str]:
     """Lines of `text` no wider than `width` pixels (a long word stays whole); newlines kept."""
     lines: list[str] = []
     for paragraph in text.split("\n"):
@@ -48,30 +53,32 @@ def wrap(text: str, width: int, face: Any) -> list[str]:
     return lines
 
 
-def _text_block(draw: Any, lines: list[str], face: Any, centre_x: float, top: float, spacing: int) -> None:
+def _text_block(
+    draw: ImageDraw, lines: list[str], face: FreeTypeFont, centre_x: float, top: float, spacing: int
+) -> None:
     for line in lines:
         draw.text((centre_x, top), line, font=face, fill="black", anchor="ma")
         top += face.size + spacing
 
 
-def _block_height(lines: list[str], face: Any, spacing: int) -> int:
-    return len(lines) * (face.size + spacing)
+def _block_height(lines: list[str], face: FreeTypeFont, spacing: int) -> int:
+    return len(lines) * (int(face.size) + spacing)
 
 
 def draw_grid(
-    cells: list[list[Any]],
+    cells: list[list[Image]],
     x_labels: tuple[str, ...],
     y_labels: tuple[str, ...],
     legend: bool = True,
     margin: int = 0,
-) -> tuple[Any, list[tuple[int, int, Box]]]:
+) -> tuple[Image, list[tuple[int, int, Box]]]:
     """One grid (cells[y][x], PIL pictures) with column labels on top and row labels on the left."""
     from PIL import Image, ImageDraw
 
     cw, ch = cells[0][0].size
     rows, cols = len(cells), len(cells[0])
     face = font(max(12, (cw + ch) // 25))
-    spacing = face.size // 2
+    spacing = int(face.size) // 2
     show_x = legend and any(x_labels)
     show_y = legend and any(y_labels)
     pad_left = cw * 3 // 4 if show_y else 0
@@ -95,13 +102,13 @@ def draw_grid(
         centre = pad_left + x * (cw + margin) + cw / 2
         _text_block(draw, lines, face, centre, spacing, spacing)
     for y, lines in enumerate(y_lines):
-        top = pad_top + y * (ch + margin) + (ch - _block_height(lines, face, spacing)) / 2
-        _text_block(draw, lines, face, pad_left / 2, top, spacing)
+        middle = pad_top + y * (ch + margin) + (ch - _block_height(lines, face, spacing)) / 2
+        _text_block(draw, lines, face, pad_left / 2, middle, spacing)
     return grid, boxes
 
 
 def draw_xyz(
-    cells: list[list[list[Any]]],
+    cells: list[list[list[Image]]],
     x_labels: tuple[str, ...],
     y_labels: tuple[str, ...],
     z_labels: tuple[str, ...],
@@ -117,7 +124,7 @@ def draw_xyz(
         return GridPicture(image, tuple((x, y, 0, box) for x, y, box in boxes))
     gw, gh = grids[0][0].size
     face = font(max(12, (gw + gh) // 40))
-    spacing = face.size // 2
+    spacing = int(face.size) // 2
     titles = [wrap(t, gw, face) for t in z_labels] if legend else [[] for _ in z_labels]
     pad_top = max(_block_height(lines, face, spacing) for lines in titles) + 2 * spacing if legend else 0
     gap = max(margin, spacing * 2)

@@ -7,11 +7,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.request import GeneratedImage, Progress, Result
 from sdstudio.core.xyz import GridSpec
 from sdstudio.core.xyz_grid import GridPicture, draw_xyz
+
+if TYPE_CHECKING:
+    from sdstudio.core.gallery.index import Record
+    from sdstudio.core.protocols import Library, LibraryGenerator, PictureStore
 
 Position = tuple[int, int, int]
 
@@ -24,7 +28,7 @@ class PlotOutcome:
     legend: bool = True
     margin: int = 0
     results: dict[Position, Result] = field(default_factory=dict)
-    records: dict[Position, Any] = field(default_factory=dict)
+    records: dict[Position, tuple[Record, ...]] = field(default_factory=dict)
     picture: GridPicture | None = None
 
     def cell_images(self) -> list[GeneratedImage]:
@@ -32,7 +36,7 @@ class PlotOutcome:
         return [self.results[p].images[0] for p in self.spec.positions() if p in self.results]
 
 
-def check_models(spec: GridSpec, library: Any) -> None:
+def check_models(spec: GridSpec, library: Library) -> None:
     """Every checkpoint the grid names exists, before the first cell runs (ModelError otherwise)."""
     for model in sorted({r.model for layer in spec.cells for row in layer for r in row if r.model}):
         library.resolve(model)
@@ -40,11 +44,11 @@ def check_models(spec: GridSpec, library: Any) -> None:
 
 def run_grid(
     spec: GridSpec,
-    engine: Any,
+    engine: LibraryGenerator,
     outcome: PlotOutcome,
     on_step: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
-    save: Callable[[Result], Any] | None = None,
+    save: Callable[[Result], tuple[Record, ...]] | None = None,
 ) -> Result:
     """Run every cell (saving each with `save`), draw the grid; the Result holds the grid picture only."""
     started = time.perf_counter()
@@ -82,10 +86,12 @@ def run_grid(
     return Result(first.request, (gen,), first.model_name, first.model_hash, time.perf_counter() - started)
 
 
-def grid_task(outcome: PlotOutcome, store: Any | None = None) -> Callable[..., Result]:
+def grid_task(outcome: PlotOutcome, store: PictureStore | None = None) -> Callable[..., Result]:
     """A JobQueue task running the plot: cells go to `store` one by one, the grid through the queue."""
 
-    def task(engine: Any, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
+    def task(
+        engine: LibraryGenerator, on_step: Callable[[Progress], None], cancel: threading.Event
+    ) -> Result:
         save = (lambda r: tuple(store.add(r))) if store is not None else None
         return run_grid(outcome.spec, engine, outcome, on_step, cancel, save)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+
 
 KINDS = ("lora", "loha", "lokr", "full")
 
@@ -31,14 +35,14 @@ def _scale(fields: dict[str, Any], rank: int | None) -> float:
     return 1.0 if alpha is None or not rank else alpha / rank
 
 
-def _tucker(core: Any, a: Any, b: Any) -> Any:
+def _tucker(core: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """A Tucker/CP core [r1, r2, k, l] rebuilt with its factors a [out, r1] and b [r2, in] into [out, in, k, l]."""
     import torch
 
     return torch.einsum("i j k l, j r, i p -> p r k l", core, b, a)
 
 
-def delta(fields: dict[str, Any], shape: tuple[int, ...]) -> Any:
+def delta(fields: dict[str, Any], shape: tuple[int, ...]) -> torch.Tensor:
     """The weight change ΔW (alpha/rank applied, strength not) in the target's shape; float32 tensors in."""
     import torch
 
@@ -88,7 +92,9 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def patched_weight(weight: Any, fields: dict[str, Any], strength: float, out: Any = None) -> Any:
+def patched_weight(
+    weight: torch.Tensor, fields: dict[str, Any], strength: float, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """weight (float32) with the adapter applied at `strength`: W + m·ΔW, or DoRA's renormalised form.
     out: a float32 buffer of weight's shape the common LoRA case writes into (else a new tensor)."""
     import torch
@@ -112,7 +118,7 @@ def patched_weight(weight: Any, fields: dict[str, Any], strength: float, out: An
     return weight + strength * delta(fields, tuple(weight.shape))
 
 
-def patched_bias(bias: Any, fields: dict[str, Any], strength: float) -> Any:
+def patched_bias(bias: torch.Tensor, fields: dict[str, Any], strength: float) -> torch.Tensor:
     """A full diff's bias change (`diff_b`); other forms leave the bias alone."""
     if "diff_b" not in fields:
         return bias
@@ -121,7 +127,7 @@ def patched_bias(bias: Any, fields: dict[str, Any], strength: float) -> Any:
     return bias + strength * fields["diff_b"].reshape(bias.shape)
 
 
-def _dora(weight: Any, d: Any, magnitude: Any, strength: float) -> Any:
+def _dora(weight: torch.Tensor, d: torch.Tensor, magnitude: torch.Tensor, strength: float) -> torch.Tensor:
     """DoRA: magnitude · (W + ΔW) / ‖W + ΔW‖, norms per input column (LyCORIS default) or per output row when
     the magnitude has one value per output; blended with W by the strength."""
     directed = weight + d

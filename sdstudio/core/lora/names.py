@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
 
 _RESNET = {
     "norm1": "in_layers.0",
@@ -76,13 +81,13 @@ def ldm_name(name: str, layers_per_block: int, up_attention: list[bool]) -> str 
     return f"output_blocks.{block * (n + 1) + i}.{sub}.{_inner(kind, rest)}"
 
 
-def _layers(module: Any) -> list[str]:
+def _layers(module: torch.nn.Module) -> list[str]:
     import torch
 
     return [n for n, m in module.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
 
 
-def key_map(pipe: Any) -> dict[str, Target]:
+def key_map(pipe: DiffusionPipeline) -> dict[str, Target]:
     """Every layer name a LoRA file may use for this pipeline's UNet and text encoders."""
     out: dict[str, Target] = {}
     unet = getattr(pipe, "unet", None)

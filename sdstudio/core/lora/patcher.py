@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import ModelError
 from sdstudio.core.lora.adapters import check_layer, patched_bias, patched_weight
 from sdstudio.core.lora.files import LoraFile
 from sdstudio.core.lora.names import Target, key_map
 from sdstudio.core.models.entries import Family
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +40,11 @@ class LoraUse:
 
 @dataclass
 class _Saved:
-    weight: Any  # the Parameter
-    original: Any  # its tensor before patching
-    bias: Any = None
-    original_bias: Any = None
-    spare: Any = (
+    weight: torch.nn.Parameter
+    original: torch.Tensor  # the weight's tensor before patching
+    bias: torch.nn.Parameter | None = None
+    original_bias: torch.Tensor | None = None
+    spare: torch.Tensor | None = (
         None  # CPU: the buffer patched weights are written into, kept so re-patching allocates nothing
     )
     in_place: bool = False  # the layer's own tensor is overwritten; `original` is then a copy
@@ -77,13 +82,15 @@ class LoraPatcher:
     def patched_layers(self) -> int:
         return len(self._saved)
 
-    def _key_map(self, pipe: Any) -> dict[str, Target]:
+    def _key_map(self, pipe: DiffusionPipeline) -> dict[str, Target]:
         key = id(getattr(pipe, "unet", pipe))
         if key not in self._maps:
             self._maps = {key: key_map(pipe)}
         return self._maps[key]
 
-    def plan(self, pipe: Any, uses: list[LoraUse], model_family: Family = Family.unknown) -> Plan:
+    def plan(
+        self, pipe: DiffusionPipeline, uses: list[LoraUse], model_family: Family = Family.unknown
+    ) -> Plan:
         """Which layers get which adapters; ModelError (nothing changed) for a LoRA that does not fit."""
         keys = self._key_map(pipe)
         plan: Plan = {}
@@ -122,7 +129,9 @@ class LoraPatcher:
                 )
         return plan
 
-    def apply(self, pipe: Any, uses: list[LoraUse], model_family: Family = Family.unknown) -> int:
+    def apply(
+        self, pipe: DiffusionPipeline, uses: list[LoraUse], model_family: Family = Family.unknown
+    ) -> int:
         """Make the pipeline's weights those of `uses` (none: the originals); returns the layers changed."""
         import torch
 
@@ -151,7 +160,9 @@ class LoraPatcher:
         self._applied = key
         return self.changed
 
-    def _patch(self, pipe: Any, target: Target, adapters: list[tuple[str, float, dict[str, Any]]]) -> None:
+    def _patch(
+        self, pipe: DiffusionPipeline, target: Target, adapters: list[tuple[str, float, dict[str, Any]]]
+    ) -> None:
         import torch
 
         module = _module(pipe, target)
@@ -185,12 +196,14 @@ class LoraPatcher:
         if weight.data_ptr() != saved.spare.data_ptr():
             saved.spare.copy_(weight)
         # 2. the module now holds the spare; the original stays untouched for the restore
+        if bias is not None:  # a patched bias: the layer has one (saved with its original)
+            assert saved.bias is not None and saved.original_bias is not None
         if saved.in_place:
-            if bias is not None:
+            if bias is not None and saved.bias is not None:
                 saved.bias.data.copy_(bias)
             return
         saved.weight.data = saved.spare
-        if bias is not None:
+        if bias is not None and saved.bias is not None and saved.original_bias is not None:
             saved.bias.data = bias.to(saved.original_bias.dtype)
 
     def _restore(self, target: Target) -> None:
@@ -217,5 +230,5 @@ class LoraPatcher:
         return self.changed
 
 
-def _module(pipe: Any, target: Target) -> Any:
+def _module(pipe: DiffusionPipeline, target: Target) -> torch.nn.Module:
     return getattr(pipe, target.component).get_submodule(target.module)

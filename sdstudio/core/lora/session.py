@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import ModelError
 from sdstudio.core.lora.catalog import LoraCatalog, LoraInfo
@@ -14,6 +14,10 @@ from sdstudio.core.lora.patcher import LoraPatcher, LoraUse
 from sdstudio.core.lora.tags import parse_tags, tags_in_editing
 from sdstudio.core.models.entries import Family
 from sdstudio.core.request import RequestError
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
 
 FILES_KEPT = 8  # LoRA files kept read in memory (a few MB each for typical ranks)
 
@@ -77,7 +81,7 @@ class LoraSession:
         return self._files[key], f"{key[0]}:{key[1]}:{key[2]}"
 
     def prepare(
-        self, pipe: Any, wanted: list[Wanted], family: Family = Family.unknown
+        self, pipe: DiffusionPipeline, wanted: list[Wanted], family: Family = Family.unknown
     ) -> tuple[AppliedLora, ...]:
         """Patch the wanted LoRAs into pipe (undoing other ones); what was applied, for the record."""
         uses, applied = [], []

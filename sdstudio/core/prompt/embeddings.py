@@ -9,9 +9,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
 
 _ATTR = "_sdstudio_embeddings"  # on a tokenizer: {name (lower case): its vector tokens}
 
@@ -20,13 +25,13 @@ _ATTR = "_sdstudio_embeddings"  # on a tokenizer: {name (lower case): its vector
 class Embedding:
     name: str
     path: Path
-    vectors: tuple[Any, ...]  # one [n, D] tensor per text encoder size it carries (768, 1024, 1280)
+    vectors: tuple[torch.Tensor, ...]  # one [n, D] tensor per text encoder size it carries (768, 1024, 1280)
 
     @property
     def count(self) -> int:
         return int(self.vectors[0].shape[0])
 
-    def for_encoder(self, index: int, width: int, encoders: int) -> Any | None:
+    def for_encoder(self, index: int, width: int, encoders: int) -> torch.Tensor | None:
         """The vectors for text encoder `index` of `encoders` (SDXL: clip_l, clip_g in order), by width."""
         if len(self.vectors) == encoders and self.vectors[index].shape[-1] == width:
             return self.vectors[index]
@@ -77,7 +82,7 @@ def _tokens(emb: Embedding) -> list[str]:
     return [f"<emb-{key}-{tag}-{i}>" for i in range(emb.count)]
 
 
-def _register(pipe: Any, emb: Embedding) -> list[str]:
+def _register(pipe: DiffusionPipeline, emb: Embedding) -> list[str]:
     """Add the embedding's vectors to each tokenizer / text encoder of pipe (once); returns its tokens."""
     import torch
 
@@ -129,7 +134,7 @@ def names_in(texts: list[str], names: list[str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def apply_embeddings(pipe: Any, texts: list[str], files: dict[str, Path]) -> list[str]:
+def apply_embeddings(pipe: DiffusionPipeline, texts: list[str], files: dict[str, Path]) -> list[str]:
     """Texts to encode: each embedding name written in them (`files`: name -> file) becomes its vector tokens,
     registered with pipe's tokenizers and text encoders on first use."""
     used = names_in(texts, list(files))

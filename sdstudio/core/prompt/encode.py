@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.prompt.parser import parse_attention, parse_prompt
 from sdstudio.core.prompt.tokens import CHUNK, Chunk, make_chunks, wrap
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
 
 
 @dataclass
 class _Embeds:
     """One prompt's encoding: [1, chunks*77, D] and, for SDXL, the pooled [1, P]."""
 
-    embeds: Any
-    pooled: Any = None
+    embeds: torch.Tensor
+    pooled: torch.Tensor | None = None
 
 
 @dataclass
@@ -36,7 +40,7 @@ class Conditioning:
 class _Encoder:
     """Encodes prompt texts with a pipeline's text encoder(s), caching by text."""
 
-    def __init__(self, pipe: Any, clip_skip: int):
+    def __init__(self, pipe: DiffusionPipeline, clip_skip: int):
         self.pipe = pipe
         self.clip_skip = max(1, int(clip_skip or 1))
         te1 = getattr(pipe, "text_encoder", None)
@@ -49,7 +53,7 @@ class _Encoder:
         first = self.pairs[0][1]
         self.device, self.dtype = first.device, first.dtype
         self.cache: dict[str, _Embeds] = {}
-        self.empty: Any = None
+        self.empty: torch.Tensor | None = None
 
     def chunks(self, text: str) -> list[Chunk]:
         return make_chunks(parse_attention(text), self.pairs[0][0])
@@ -73,7 +77,7 @@ class _Encoder:
             e = _Embeds(torch.cat([e.embeds] + [self.empty] * (n_chunks - have), dim=1), e.pooled)
         return e
 
-    def _chunk(self, chunk: Chunk) -> tuple[Any, Any]:
+    def _chunk(self, chunk: Chunk) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One chunk: BOS + tokens + EOS + padding to 77, through each encoder; weights applied."""
         import torch
 
@@ -107,7 +111,9 @@ class _Encoder:
         return z.to(self.dtype), pooled
 
 
-def build_conditioning(pipe: Any, prompt: str, negative: str, steps: int, clip_skip: int = 1) -> Conditioning:
+def build_conditioning(
+    pipe: DiffusionPipeline, prompt: str, negative: str, steps: int, clip_skip: int = 1
+) -> Conditioning:
     """Conditioning for a diffusers SD1/SD2/SDXL pipeline over `steps` steps (A1111 clip skip: 1 = none)."""
     import torch
 
@@ -161,7 +167,7 @@ def swap_embeddings(cond: Conditioning, step: int, tensors: dict[str, Any], batc
         return
     cfg = current.shape[0] == 2 * batch
 
-    def stack(neg: Any, pos: Any, like: Any) -> Any:
+    def stack(neg: torch.Tensor, pos: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         parts = [neg.repeat(batch, *[1] * (neg.dim() - 1))] if cfg else []
         parts.append(pos.repeat(batch, *[1] * (pos.dim() - 1)))
         return torch.cat(parts).to(device=like.device, dtype=like.dtype)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import CLIPTokenizer
+
 
 CHUNK = 75
 COMMA_BACKTRACK = 20
@@ -44,7 +48,7 @@ class TokenCount:
 class _Tok:
     """A tokenizer with a cache of fragment ids and its comma id."""
 
-    def __init__(self, tokenizer: Any):
+    def __init__(self, tokenizer: CLIPTokenizer):
         self.tokenizer = tokenizer
         self.comma = tokenizer.get_vocab().get(",</w>", -1)
         self.ids = functools.lru_cache(maxsize=4096)(self._ids)
@@ -53,7 +57,7 @@ class _Tok:
         return tuple(self.tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"])
 
 
-def wrap(tokenizer: Any) -> _Tok:
+def wrap(tokenizer: CLIPTokenizer) -> _Tok:
     """The tokenizer's wrapper, kept on the tokenizer itself so it goes when the model goes."""
     w = getattr(tokenizer, "_sdstudio_tok", None)
     if w is None:
@@ -100,13 +104,15 @@ def make_chunks(fragments: list[tuple[str, float]], tok: _Tok) -> list[Chunk]:
 
 
 @functools.cache
-def _default_tokenizer() -> Any:
+def _default_tokenizer() -> CLIPTokenizer:
     from sdstudio.core.tokenizer import load_clip_tokenizer
 
     return load_clip_tokenizer()
 
 
-def count_tokens(text: str, tokenizer: Any = None, embeddings: dict[str, int] | None = None) -> TokenCount:
+def count_tokens(
+    text: str, tokenizer: CLIPTokenizer | None = None, embeddings: dict[str, int] | None = None
+) -> TokenCount:
     """Token counts per chunk for a prompt (its longest prompt-editing variant); cheap enough per keystroke.
 
     embeddings: vectors per textual-inversion name; a name in the text counts as that many tokens."""

@@ -6,11 +6,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext
 from sdstudio.core.request import Progress, Request
 from sdstudio.core.speed.fast import FastOptions, FastPath, guard_vae_nan, in_bf16, prepare_fast
+
+if TYPE_CHECKING:
+    from diffusers import AutoencoderKL
+
+    from sdstudio.core.engine import Engine
+    from sdstudio.core.engine.hooks import Decoded
+    from sdstudio.core.protocols import Library
+
 
 EXTRA = "fast"  # key of the FastPath in LoadedModel.extras (the engine reloads a model leaving "fast")
 TAESD_SETTING = "settings"  # FastOptions.taesd: the TAESD of the settings, loaded for the model's latents
@@ -21,10 +29,10 @@ class FastSpeed(Extension):
 
     def __init__(self, options: FastOptions | None = None):
         self.options = options or FastOptions()
-        self._vae: Any = None  # the pipeline's own VAE while TAESD decodes
+        self._vae: AutoencoderKL | None = None  # the pipeline's own VAE while TAESD decodes
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> FastSpeed | None:
+    def for_request(cls, request: Request, library: Library) -> FastSpeed | None:
         """The fast path for fast jobs; with the TAESD setting on, TAESD decodes them on the CPU."""
         if request.speed != "fast":
             return None
@@ -32,10 +40,10 @@ class FastSpeed(Extension):
         return cls(FastOptions(taesd=TAESD_SETTING if getattr(settings, "taesd", False) else None))
 
     @classmethod
-    def factory(cls, options: FastOptions) -> Callable[[Request, Any], FastSpeed | None]:
+    def factory(cls, options: FastOptions) -> Callable[[Request, Library], FastSpeed | None]:
         """A factory with chosen options (benchmarks, tests): see use_fast_options."""
 
-        def make(request: Request, library: Any) -> FastSpeed | None:
+        def make(request: Request, library: Library) -> FastSpeed | None:
             return cls(options) if request.speed == "fast" else None
 
         make.fast_speed = True  # type: ignore[attr-defined]
@@ -81,7 +89,7 @@ class FastSpeed(Extension):
         if ctx.request.cfg_scale <= 1:  # no negative batch runs at CFG <= 1: its text need not be encoded
             ctx.negative = ctx.prompt
 
-    def after_decode(self, ctx: RunContext, batch: BatchContext, images: list[Any]) -> list[Any]:
+    def after_decode(self, ctx: RunContext, batch: BatchContext, images: Decoded) -> Decoded:
         r = ctx.request
         self._state(ctx).size_done(r.width, r.height, r.batch_size)
         return images
@@ -91,7 +99,7 @@ class FastSpeed(Extension):
             ctx.pipe.vae, self._vae = self._vae, None
 
 
-def use_fast_options(engine: Any, options: FastOptions) -> None:
+def use_fast_options(engine: Engine, options: FastOptions) -> None:
     """Make an engine's fast jobs use `options` (replaces the standard FastSpeed factory)."""
     engine.extensions = [
         f for f in engine.extensions if f != FastSpeed.for_request and not getattr(f, "fast_speed", False)
@@ -102,7 +110,7 @@ class PeakMemory(Extension):
     """Records the job's peak device memory (bytes, CUDA) in the result: `peak_memory`."""
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> PeakMemory:
+    def for_request(cls, request: Request, library: Library) -> PeakMemory:
         return cls()
 
     def pipeline_prepared(self, ctx: RunContext) -> None:
@@ -122,7 +130,7 @@ class SafeDecode(Extension):
     """Half-precision VAEs (bf16, or fp16 ones diffusers does not upcast) decode again in float32 on NaN."""
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> SafeDecode:
+    def for_request(cls, request: Request, library: Library) -> SafeDecode:
         return cls()
 
     def pipeline_prepared(self, ctx: RunContext) -> None:

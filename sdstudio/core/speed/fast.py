@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.speed.compile_cache import CompiledSizes, use_disk_cache
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
+
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,9 @@ class FastOptions:
     fuse_qkv: bool = True
     channels_last: bool = True
     cpu_bf16: bool | None = None  # None: bf16 UNet on CPUs with native bf16 (AVX512-BF16, AMX)
-    taesd: Any = None  # an AutoencoderTiny to decode with instead of the VAE (CPU: ~10x faster, softer)
+    taesd: AutoencoderTiny | None = (
+        None  # an AutoencoderTiny to decode with instead of the VAE (CPU: ~10x faster, softer)
+    )
 
 
 def cpu_has_bf16() -> bool:
@@ -53,14 +60,14 @@ class FastPath:
     options: FastOptions
     model_key: str
     compiled: bool = False
-    cpu_dtype: Any = None  # the UNet's dtype on the CPU path (bf16), or None
+    cpu_dtype: torch.dtype | None = None  # the UNet's dtype on the CPU path (bf16), or None
     seen: set[str] = field(default_factory=set)
     index: CompiledSizes | None = None
 
     fused: bool = False  # QKV projections fused (copies of to_q/to_k/to_v that patches must reach)
     patched: bool = False  # weights were patched (LoRAs) since the fused copies were made
 
-    def after_patch(self, pipe: Any, patched: bool) -> None:
+    def after_patch(self, pipe: DiffusionPipeline, patched: bool) -> None:
         """After LoRAs were patched in or out: copy to_q/to_k/to_v into the fused projections, in place."""
         if self.fused and (patched or self.patched):
             refresh_fused(getattr(pipe, "unet", None))
@@ -86,7 +93,7 @@ class FastPath:
                 self.index.add(self.model_key, key)
 
 
-def prepare_fast(pipe: Any, device: str, options: FastOptions, model_key: str) -> FastPath:
+def prepare_fast(pipe: DiffusionPipeline, device: str, options: FastOptions, model_key: str) -> FastPath:
     """Apply the fast path to a loaded pipeline, in place; returns what was done."""
     import torch
 
@@ -129,7 +136,7 @@ def prepare_fast(pipe: Any, device: str, options: FastOptions, model_key: str) -
     return state
 
 
-def refresh_fused(module: Any) -> None:
+def refresh_fused(module: torch.nn.Module) -> None:
     """Copy each attention's to_q/to_k/to_v weights into its fused to_qkv (self) or to_kv (cross) projection."""
     import torch
 
@@ -146,7 +153,7 @@ def refresh_fused(module: Any) -> None:
                 fused.bias.copy_(torch.cat([getattr(attn, p).bias for p in parts]))
 
 
-def _compile_forward(module: Any, backend: str, mode: str) -> None:
+def _compile_forward(module: torch.nn.Module, backend: str, mode: str) -> None:
     """Replace module.forward by its compiled version; CUDA-graph outputs are copied before the next replay."""
     import torch
 
@@ -178,7 +185,7 @@ def _clone(out: Any) -> Any:
     return out
 
 
-def in_bf16(module: Any) -> None:
+def in_bf16(module: torch.nn.Module) -> None:
     """Store a module in bf16 (channels_last kept) and let it take and give tensors of the caller's dtype."""
     import torch
 
@@ -190,7 +197,7 @@ def in_bf16(module: Any) -> None:
         _cast_io(module, torch.bfloat16)
 
 
-def _cast_io(module: Any, dtype: Any) -> None:
+def _cast_io(module: torch.nn.Module, dtype: torch.dtype) -> None:
     """Let a module stored in `dtype` take and give tensors of the caller's dtype."""
     import torch
 
@@ -218,7 +225,7 @@ def _cast_io(module: Any, dtype: Any) -> None:
     module.forward = forward
 
 
-def guard_vae_nan(vae: Any) -> bool:
+def guard_vae_nan(vae: AutoencoderKL) -> bool:
     """Decode in float32 again when a half-precision decode gives NaN (as diffusers upcasts fp16 SDXL VAEs).
 
     Returns False where no guard is needed (a float32 VAE, or one diffusers upcasts itself in fp16).

@@ -5,7 +5,11 @@ The job's peak device memory is recorded by extension.PeakMemory."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
+
 
 GIB = 2**30
 # Per family, fp16, in GiB: all weights, the largest component (the UNet, what model offload keeps on the device),
@@ -54,7 +58,7 @@ def plan_memory(free_bytes: int, family: str, width: int = 0, height: int = 0, b
     )
 
 
-def apply_plan(pipe: Any, plan: MemoryPlan, device: str) -> None:
+def apply_plan(pipe: DiffusionPipeline, plan: MemoryPlan, device: str) -> None:
     """Put a freshly loaded (CPU) pipeline on the device as the plan says."""
     if plan.offload == "model":
         pipe.enable_model_cpu_offload(device=device)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
 
+if TYPE_CHECKING:
+    import torch
+    from diffusers import AutoencoderTiny
+
+
 REPOS = {"sd1": "madebyollin/taesd", "sdxl": "madebyollin/taesdxl"}  # SD 1.x/2.x latents, SDXL latents
-_cache: dict[tuple[str, str, str], Any] = {}
+_cache: dict[tuple[str, str, str], AutoencoderTiny] = {}
 _lock = threading.Lock()
 
 
-def load_taesd(space: str, device: str, dtype: Any) -> Any:
+def load_taesd(space: str, device: str, dtype: torch.dtype) -> AutoencoderTiny:
     """The TAESD for a latent space ("sd1", "sdxl") on a device, loaded once (HF_HUB_OFFLINE honoured)."""
     key = (space, device, str(dtype))
     with _lock:
