@@ -8,12 +8,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sdstudio import __version__
+
+if TYPE_CHECKING:
+    from sdstudio.core.gallery import GalleryStore
 
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+def open_gallery(outputs: Path, otherwise: str) -> GalleryStore | None:
+    """The gallery the window shows, for a command that adds to it; None with a note saying `otherwise`."""
+    import sqlite3
+
+    from sdstudio.core.gallery import GalleryStore
+
+    try:
+        return GalleryStore(outputs)
+    except (OSError, sqlite3.Error, RuntimeError) as e:
+        print(f"sdstudio: note: the gallery could not be opened ({e}); {otherwise}", file=sys.stderr)
+        return None
 
 
 class _Parser(argparse.ArgumentParser):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdstudio.cli import CliError
+from sdstudio.cli import CliError, open_gallery
 from sdstudio.cli.bars import FrameBar
 
 if TYPE_CHECKING:
@@ -97,17 +97,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _to_gallery(video: Path, project: Path, outputs: Path) -> None:
     """Register the finished video in the gallery the window shows; a failure is a note, the video stays."""
-    import sqlite3
-
     from sdstudio.core.animation.job import register_video
-    from sdstudio.core.gallery import GalleryStore
 
-    try:
-        store = GalleryStore(outputs)
-    except (OSError, sqlite3.Error, RuntimeError) as e:
-        print(
-            f"sdstudio: note: the gallery could not be opened ({e}); the video is not listed", file=sys.stderr
-        )
+    store = open_gallery(outputs, "the video is not listed there")
+    if store is None:
         return
     try:
         if register_video(store, video, project) is None:

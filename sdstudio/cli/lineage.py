@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"(the first picture's parent {chain[0].recipe.parent[:12]} is not in the gallery)")
     for i, step in enumerate(chain, 1):
         print(f"{i}. {step.path}\n   {describe(step.recipe.request)}")
+        if origin := step.recipe.origin:  # e.g. a training sample: the LoRA run and step it shows
+            print(f"   {origin.get('text', '')} (run {origin.get('run', '?')})")
     if not args.replay:
         return 0
     return _replay(chain, store, library, args.device)

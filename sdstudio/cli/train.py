@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 from pathlib import Path
 
-from sdstudio.cli import CliError
+from sdstudio.cli import CliError, open_gallery
 from sdstudio.cli.bars import TrainBar
 
 
@@ -90,9 +91,20 @@ def run(args: argparse.Namespace) -> int:
     if args.preview:
         return 0
     print(f"checkpoints and samples: {config.state_dir}")
+    settings = load_settings()
+    gallery = (
+        open_gallery(settings.outputs_path(), "samples stay in the run folder")
+        if config.sample_every
+        else None
+    )
+    on_sample = None
+    if gallery is not None:  # each sample picture into the gallery as it is made, with its run and step
+        from sdstudio.core.training.task import gallery_sink
+
+        on_sample = gallery_sink(config, gallery, _print_saved)
     cancel = threading.Event()
     try:
-        result = Trainer(config, ModelLibrary(load_settings())).run(
+        result = Trainer(config, ModelLibrary(settings), on_sample=on_sample).run(
             on_progress=TrainBar(), cancel=cancel, resume=args.resume
         )
     except KeyboardInterrupt:
@@ -102,8 +114,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cancelled; continue with --resume (checkpoints in {config.state_dir})") from None
     except (EngineError, RequestError) as e:
         raise CliError(str(e)) from None
+    finally:
+        if gallery is not None:
+            gallery.close()
     mb = result.peak_memory / 2**20
     print(
         f"{result.output}  {result.steps} steps, final loss {result.losses[-1]:.4f}, peak memory {mb:,.0f} MiB"
     )
     return 0
+
+
+def _print_saved(records: list) -> None:
+    for r in records:
+        print(f"\nsample: {r.path} ({r.origin})", file=sys.stderr)

@@ -1,8 +1,9 @@
 """Train a LoRA: dataset folder and its preview, the options, progress with loss and ETA, a live loss plot.
 
 The run is a job of the studio's one queue (the generation model is released while it trains); its step reports
-cross into the GUI thread through a queued signal. The finished LoRA lands in sdstudio's LoRA folder, so
-`<lora:name:1>` works at once.
+cross into the GUI thread through a queued signal. Sample pictures go to the gallery as they are made, each
+recording the run and step ("trained LoRA name step 400"). The finished LoRA lands in sdstudio's LoRA folder,
+so `<lora:name:1>` works at once.
 """
 
 from __future__ import annotations
@@ -80,19 +81,32 @@ class LossPlot(QWidget):
 
 class _Bridge(QObject):
     step = Signal(object)
+    saved = Signal(object)  # the gallery records of sample pictures
 
 
 class TrainingWindow(QWidget):
-    """The training panel; `submit(task, request)` queues a run on the studio's job queue."""
+    """The training panel; `submit(task, request)` queues a run on the studio's job queue; sample pictures
+    go to `gallery` (the studio's store) during the run."""
 
-    def __init__(self, library: Any, submit: Submit, lora_folder: Path, parent: QWidget | None = None):
+    samplesSaved = Signal(object)  # records of sample pictures just added to the gallery
+
+    def __init__(
+        self,
+        library: Any,
+        submit: Submit,
+        lora_folder: Path,
+        parent: QWidget | None = None,
+        gallery: Any = None,
+    ):
         super().__init__(parent, Qt.WindowType.Window)
+        self.gallery = gallery
         self.setWindowTitle("Train a LoRA")
         self.setObjectName("sdstudioTrainingWindow")
         self.library, self.submit, self.lora_folder = library, submit, Path(lora_folder)
         self.job: Any = None
         self._bridge = _Bridge(self)
         self._bridge.step.connect(self._on_step, Qt.ConnectionType.QueuedConnection)
+        self._bridge.saved.connect(self.samplesSaved.emit, Qt.ConnectionType.QueuedConnection)
         # 1. the fields (kohya's options under the names the CLI uses)
         self.dataset = QLineEdit(
             placeholderText="a folder of pictures (same-name .txt captions, N_concept folders)"
@@ -194,7 +208,14 @@ class TrainingWindow(QWidget):
         self.plot.clear()
         self.progress.setRange(0, config.steps)
         self.progress.setValue(0)
-        task = training_task(config, self.library, on_train=self._bridge.step.emit, resume=resume)
+        task = training_task(
+            config,
+            self.library,
+            on_train=self._bridge.step.emit,
+            resume=resume,
+            gallery=self.gallery,
+            on_saved=self._bridge.saved.emit,
+        )
         self.job = self.submit(task, describe(config))
         self._running(True)
         self.status.setText(f"queued: {config.output.name}")
@@ -261,7 +282,9 @@ def open_training_window(window: Any) -> TrainingWindow:
             lambda task, request: queue.submit(request, source="gui", task=task),
             window.library.settings.library_path() / "models" / "Lora",
             window,
+            gallery=window.store,
         )
+        existing.samplesSaved.connect(lambda _records: window.gallery.refresh())
         connect_worker(existing, window.worker)
         window.training_window = existing
     existing.show()

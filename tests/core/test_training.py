@@ -199,3 +199,52 @@ def test_sdxl_with_both_text_encoders_writes_keys_every_loader_maps(
     known = key_map(pipe)
     assert [name for name in lora.groups if name not in known] == []  # A1111/ComfyUI spellings, all mapped
     assert lora.metadata["ss_base_model_version"] == "sdxl_base_v1-0"
+
+
+def test_sample_pictures_reach_the_gallery_during_the_run_with_their_step(
+    demo_home: Path, sdstudio_home: Path, tmp_path: Path
+) -> None:
+    from sdstudio.core.engine import Engine
+    from sdstudio.core.gallery import GalleryStore
+    from sdstudio.core.jobs import JobFailed, JobFinished, JobQueue
+    from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.replay import lineage
+    from sdstudio.core.training.task import describe, training_task
+
+    library = ModelLibrary(Settings.load())
+    store = GalleryStore(tmp_path / "outputs", tmp_path / "index.sqlite3")
+    config = _config(tmp_path, steps=2, sample_every=1, sample_prompts=("a redstyle cup",), sample_steps=2)
+    in_gallery_at: dict[int, int] = {}  # training step -> pictures already in the gallery when it ended
+
+    def on_train(p: Any) -> None:
+        if p.phase == "training":
+            in_gallery_at[p.step] = store.count()
+
+    queue = JobQueue(engine_factory=lambda: Engine(library, device="cpu"), store=store)  # as the app's
+    done = threading.Event()
+    finished: list[Any] = []
+    ends = (JobFinished, JobFailed)
+    queue.subscribe(lambda m: (finished.append(m), done.set()) if isinstance(m, ends) else None)
+    thread, stop = queue.start_thread()
+    try:
+        task = training_task(config, library, on_train=on_train, gallery=store)
+        queue.submit(describe(config), task=task)
+        assert done.wait(300), "the training job did not finish"
+    finally:
+        stop.set()
+        thread.join(10)
+    try:
+        # 1. the sample of step 1 was in the gallery before step 2 ended; the job's own result adds none
+        assert isinstance(finished[0], JobFinished), finished
+        assert in_gallery_at == {1: 0, 2: 1} and finished[0].records == ()
+        records = store.search()
+        assert [r.origin for r in records] == ["trained LoRA redstyle step 2", "trained LoRA redstyle step 1"]
+        assert all(r.prompt == "a redstyle cup <lora:redstyle:1>" and r.width == 64 for r in records)
+        # 2. the picture records the run and step: in its infotext, and in its lineage
+        text = Image.open(records[0].path).text["parameters"]
+        assert "Origin: trained LoRA redstyle step 2" in text
+        (only,) = lineage(Path(records[1].path), store)
+        assert only.recipe.origin["step"] == 1 and only.recipe.origin["run"] == str(config.state_dir)
+        assert only.recipe.unhonoured == ()
+    finally:
+        store.close()

@@ -1,4 +1,5 @@
-"""The training window with a real queue and worker: typed options, Train, a live loss plot, the LoRA ready."""
+"""The training window with a real queue and worker: typed options, Train, a live loss plot, sample pictures
+in the gallery during the run, the LoRA ready."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def test_a_lora_is_trained_from_the_window(
     qtbot: Any, demo_home: Path, sdstudio_home: Path, tmp_path: Path
 ) -> None:
     from sdstudio.core.engine import Engine
+    from sdstudio.core.gallery import GalleryStore
     from sdstudio.core.models import ModelLibrary
     from sdstudio.core.settings import Settings
 
@@ -35,10 +37,17 @@ def test_a_lora_is_trained_from_the_window(
     Image.new("RGB", (16, 16)).save(pictures / "tiny.png")
     library = ModelLibrary(Settings.load())
     lora_folder = library.settings.library_path() / "models" / "Lora"
-    queue = JobQueue(engine_factory=lambda: Engine(library, device="cpu"), store=None)  # as the app's
+    store = GalleryStore(tmp_path / "outputs")
+    queue = JobQueue(engine_factory=lambda: Engine(library, device="cpu"), store=store)  # as the app's
     worker = Worker(queue, preload=False)
-    panel = TrainingWindow(library, lambda task, req: queue.submit(req, task=task), lora_folder)
+    panel = TrainingWindow(
+        library, lambda task, req: queue.submit(req, task=task), lora_folder, gallery=store
+    )
     connect_worker(panel, worker)
+    saved: list[tuple[list[str], bool]] = []  # (origins, the run still going) per sample saved
+    panel.samplesSaved.connect(
+        lambda records: saved.append(([r.origin for r in records], panel.job is not None))
+    )
     qtbot.addWidget(panel)
     panel.show()
     worker.start()
@@ -48,6 +57,8 @@ def test_a_lora_is_trained_from_the_window(
         _type(qtbot, panel.trigger, "redstyle")
         for box, value in ((panel.steps, "6"), (panel.rank, "4"), (panel.resolution, "64")):
             _type(qtbot, box, value)
+        _type(qtbot, panel.sample_prompt, "a redstyle cup")
+        _type(qtbot, panel.sample_every, "3")
         qtbot.mouseClick(panel.preview_button, Qt.MouseButton.LeftButton)
         assert "skipped tiny.png: too small" in panel.preview.toPlainText()
         assert "2 pictures, 1 skipped; 6 per epoch" in panel.status.text()
@@ -59,5 +70,12 @@ def test_a_lora_is_trained_from_the_window(
         assert panel.start_button.isEnabled()
         assert (lora_folder / "redstyle.safetensors").is_file()
         assert [i.name for i in library.loras.infos()] == ["redstyle"]
+        # the sample pictures reached the gallery while the run went on, each with its step
+        assert saved == [
+            (["trained LoRA redstyle step 3"], True),
+            (["trained LoRA redstyle step 6"], True),
+        ]
+        assert [r.origin for r in store.search("cup")][0] == "trained LoRA redstyle step 6"
     finally:
         worker.stop()
+        store.close()

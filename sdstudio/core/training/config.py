@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sdstudio.core.request import RequestError
 
@@ -115,3 +116,14 @@ class TrainResult:
     samples: tuple[Path, ...]
     peak_memory: int  # bytes (CUDA: allocated tensors; CPU: the process's peak resident size)
     skipped: tuple[tuple[Path, str], ...]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample picture made during a run: sample prompt `index` with the LoRA as trained after `step` steps."""
+
+    image: Any  # PIL picture
+    prompt: str
+    index: int
+    step: int
+    path: Path  # its copy in the run folder

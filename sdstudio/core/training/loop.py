@@ -15,7 +15,7 @@ from typing import Any
 
 from sdstudio.core.errors import Cancelled, EngineError
 from sdstudio.core.protocols import Library
-from sdstudio.core.training.config import TrainConfig, TrainProgress, TrainResult
+from sdstudio.core.training.config import Sample, TrainConfig, TrainProgress, TrainResult
 from sdstudio.core.training.dataset import Dataset, bucket_for, scan_dataset
 from sdstudio.core.training.network import (
     LOCON_TARGETS,
@@ -42,11 +42,11 @@ class Trainer:
     """Runs one TrainConfig on a model from the library."""
 
     def __init__(
-        self, config: TrainConfig, library: Library, on_sample: Callable[[Any, str, int], None] | None = None
+        self, config: TrainConfig, library: Library, on_sample: Callable[[Sample], None] | None = None
     ):
         self.config = config.validate()
         self.library = library
-        self.on_sample = on_sample  # (PIL picture, prompt, step): e.g. into the gallery
+        self.on_sample = on_sample  # each sample picture as it is made: e.g. into the gallery
 
     # -- set-up ------------------------------------------------------------------------------------
     def _load(self) -> tuple[Any, Any, str]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sdstudio.core.training.config import TrainConfig
+from sdstudio.core.training.config import Sample, TrainConfig
 from sdstudio.core.training.network import LoraNetwork
 
 
@@ -89,9 +89,7 @@ class StepRunner:
         loss.backward()
         return float(loss.detach())
 
-    def samples(
-        self, step: int, folder: Path, on_sample: Callable[[Any, str, int], None] | None
-    ) -> list[Path]:
+    def samples(self, step: int, folder: Path, on_sample: Callable[[Sample], None] | None) -> list[Path]:
         """A picture per sample prompt with the LoRA as trained so far (fixed seeds), saved in `folder`."""
         import torch
 
@@ -109,5 +107,5 @@ class StepRunner:
             image.save(path)
             out.append(path)
             if on_sample is not None:
-                on_sample(image, prompt, step)
+                on_sample(Sample(image, prompt, i, step, path))
         return out
