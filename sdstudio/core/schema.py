@@ -19,16 +19,16 @@ class SchemaError(ValueError):
     """A document this version cannot read (newer schema, or not a request document)."""
 
 
-def dump(request: Request, *, images: str = "sha256", **extras: Any) -> dict[str, Any]:
+def dump(request: Request, *, images: str = "sha256", **extras: object) -> dict[str, Any]:
     """The request (inputs as hashes, or embedded with images="base64") and extras under the schema version."""
     return {"version": SCHEMA_VERSION, "request": request.to_dict(images=images), **extras}
 
 
-def dumps(request: Request, *, images: str = "sha256", **extras: Any) -> str:
+def dumps(request: Request, *, images: str = "sha256", **extras: object) -> str:
     return json.dumps(dump(request, images=images, **extras), ensure_ascii=False)
 
 
-def migrate(data: Any) -> dict[str, Any]:
+def migrate(data: object) -> dict[str, Any]:
     """The document at SCHEMA_VERSION; raises SchemaError for what this version cannot read."""
     if not isinstance(data, dict):
         raise SchemaError(f"not a request document (a {type(data).__name__})")
@@ -49,7 +49,7 @@ def migrate(data: Any) -> dict[str, Any]:
 
 
 def load(
-    data: Any, resolve_image: Callable[[str], InputImage | None] | None = None
+    data: object, resolve_image: Callable[[str], InputImage | None] | None = None
 ) -> tuple[Request, dict[str, Any]]:
     """(request, extras) of a document; hash-only inputs are looked up with resolve_image."""
     doc = migrate(data)

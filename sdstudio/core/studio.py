@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from sdstudio.core.request import InputImage, Mode, Request, Result, size_for_picture
+from sdstudio.core.request import GeneratedImage, InputImage, Mode, Request, Result, size_for_picture
 from sdstudio.core.speed.fewstep import DEFAULTS as FEW_STEP_DEFAULTS
 from sdstudio.core.speed.fewstep import FewStep
 
@@ -46,15 +46,15 @@ class Event:
     """A Qt-free signal: callbacks called in connection order with the emitted arguments."""
 
     def __init__(self) -> None:
-        self._slots: list[Callable[..., Any]] = []
+        self._slots: list[Callable[..., object]] = []
 
-    def connect(self, slot: Callable[..., Any]) -> None:
+    def connect(self, slot: Callable[..., object]) -> None:
         self._slots.append(slot)
 
-    def disconnect(self, slot: Callable[..., Any]) -> None:
+    def disconnect(self, slot: Callable[..., object]) -> None:
         self._slots.remove(slot)
 
-    def emit(self, *args: Any) -> None:
+    def emit(self, *args: object) -> None:
         for slot in list(self._slots):
             slot(*args)
 
@@ -89,10 +89,10 @@ class StudioModel:
             raise KeyError(f"{name} is not a studio parameter")
         return getattr(self._params, name)
 
-    def set(self, name: str, value: Any) -> None:
+    def set(self, name: str, value: object) -> None:
         self.update(**{name: value})
 
-    def update(self, **changes: Any) -> None:
+    def update(self, **changes: object) -> None:
         """Set parameters; `changed(name)` for each that really changed."""
         unknown = set(changes) - set(PARAMETERS)
         if unknown:
@@ -189,10 +189,10 @@ class StudioModel:
         self.last_result, self.result_index = result, 0
         self.result_changed.emit()
 
-    def results(self) -> list[Any]:
+    def results(self) -> list[GeneratedImage]:
         return list(self.last_result.images) if self.last_result is not None else []
 
-    def show_result(self, index: int) -> Any | None:
+    def show_result(self, index: int) -> GeneratedImage | None:
         """Picture `index` of the last result (wrapping around a batch), or None without a result."""
         images = self.results()
         if not images:

@@ -14,12 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sdstudio import __version__
 from sdstudio.core.install.layout import check_space
 from sdstudio.core.install.plan import FileProgress, InstallError, Stopped
+
+if TYPE_CHECKING:
+    from http.client import HTTPMessage
+    from typing import IO
+
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 18
@@ -65,7 +70,15 @@ class Control:
 class _NoAuthOnRedirect(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but never carry credentials to another host (Civitai and the hub redirect to CDNs)."""
 
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and urlsplit(newurl).netloc != urlsplit(req.full_url).netloc:
             new.remove_header("Authorization")

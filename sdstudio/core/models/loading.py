@@ -10,7 +10,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core import demo, paths
 from sdstudio.core.errors import ModelError
@@ -18,6 +18,11 @@ from sdstudio.core.models.detect import classify
 from sdstudio.core.models.entries import Family, ModelEntry, Source
 from sdstudio.core.request import Progress
 from sdstudio.core.tokenizer import write_clip_tokenizer
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
 
 log = logging.getLogger(__name__)
 _CONFIG_VERSION = "1"
@@ -83,9 +88,9 @@ def _pickle_family(path: Path) -> Family:
 def load_pipeline(
     entry: ModelEntry,
     *,
-    torch_dtype: Any = None,
+    torch_dtype: torch.dtype | None = None,
     on_progress: Callable[[Progress], None] | None = None,
-) -> Any:
+) -> DiffusionPipeline:
     """The entry as a diffusers pipeline (text-to-image, or inpainting for inpainting checkpoints)."""
     import diffusers
 
@@ -118,7 +123,9 @@ def load_pipeline(
         raise ModelError(f"{what}: cannot load ({str(e).splitlines()[0][:200]})") from None
 
 
-def _load_single_file(entry: ModelEntry, location: Path, torch_dtype: Any) -> Any:
+def _load_single_file(
+    entry: ModelEntry, location: Path, torch_dtype: torch.dtype | None
+) -> DiffusionPipeline:
     import diffusers
 
     if not location.is_file():

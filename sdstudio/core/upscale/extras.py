@@ -5,11 +5,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.request import MAX_SIDE, RequestError
 from sdstudio.core.upscale.registry import find_upscaler
 from sdstudio.core.upscale.run import upscale_image
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdstudio.core.protocols import Library
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,13 @@ class ExtrasUpscale:
 
 
 def extras_upscale(
-    image: Any,
+    image: Image,
     settings: ExtrasUpscale,
-    library: Any,
+    library: Library,
     device: str = "cpu",
     on_tile: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
-) -> Any:
+) -> Image:
     """`image` (PIL) upscaled as A1111's Extras tab does it."""
     from PIL import Image
 

@@ -9,13 +9,18 @@ import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import Cancelled, ModelError
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+    from spandrel import ImageModelDescriptor
+
+
 _TV = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional")
 _lock = threading.Lock()
-_cache: dict[str, Any] = {}  # one loaded model, by path + device
+_cache: dict[str, ImageModelDescriptor] = {}  # one loaded model, by path + device
 
 
 @contextlib.contextmanager
@@ -61,7 +66,7 @@ def import_spandrel() -> Any:
     return spandrel
 
 
-def load_upscaler(path: str | Path, device: str = "cpu") -> Any:
+def load_upscaler(path: str | Path, device: str = "cpu") -> ImageModelDescriptor:
     """The spandrel image model in `path` on `device`, in eval mode (cached: the last one loaded)."""
     import torch
 
@@ -92,13 +97,13 @@ def tiles(width: int, height: int, tile: int) -> list[tuple[int, int, int, int]]
 
 
 def run_tiled(
-    model: Any,
-    image: Any,
+    model: ImageModelDescriptor,
+    image: Image,
     tile: int = 256,
     overlap: int = 32,
     on_tile: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
-) -> Any:
+) -> Image:
     """`image` (PIL) through the model once, tile by tile: each tile runs with `overlap` pixels of context on
     every side and keeps only its own part, so no seam shows. on_tile(done, total) after each."""
     import numpy as np

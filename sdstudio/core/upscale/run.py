@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.upscale.registry import Upscaler
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 
 MAX_MODEL_PASSES = 3  # as A1111: run the model again while the picture is still smaller than the target
 
 
 def upscale_image(
-    image: Any,
+    image: Image,
     width: int,
     height: int,
     upscaler: Upscaler,
@@ -20,7 +24,7 @@ def upscale_image(
     tile: int = 256,
     on_tile: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
-) -> Any:
+) -> Image:
     """`image` (PIL) at width x height: a model upscales (in tiles, repeatedly while too small), then Lanczos
     brings it to the exact size; "Nearest" keeps hard pixels; "None" and "Lanczos" resize with Lanczos."""
     from PIL import Image
