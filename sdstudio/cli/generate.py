@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,8 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default="", metavar="ID_OR_PATH", help="model name, hash, folder, file or hub id"
     )
-    p.add_argument("--steps", type=int, default=20, metavar="N", help="sampling steps (default 20)")
-    p.add_argument("--cfg", type=float, default=7.0, metavar="F", help="CFG scale (default 7)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="sampling steps (default 20, or what a few-step model is made for)",
+    )
+    p.add_argument(
+        "--cfg", type=float, metavar="F", help="CFG scale (default 7, or what a few-step model is made for)"
+    )
     p.add_argument(
         "--seed",
         type=int,
@@ -44,9 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--sampler",
-        default=DEFAULT_SAMPLER,
         metavar="NAME",
-        help=f"A1111 sampler name (default {DEFAULT_SAMPLER})",
+        help=f"A1111 sampler name (default {DEFAULT_SAMPLER}, or what a few-step model is made for)",
     )
     p.add_argument(
         "--width", type=int, metavar="W", help="a multiple of 8 (default 512, or the --init picture's)"
@@ -150,17 +157,18 @@ def _build_request(args: argparse.Namespace) -> Request:
         elif height is None:
             height = max(64, round(width * init.height / init.width / 8) * 8)
     width, height = width or 512, height or 512
+    steps, cfg_scale, sampler = sampling(args)
     return Request(
         prompt=args.prompt,
         negative_prompt=args.negative,
         mode=mode,
-        steps=args.steps,
-        cfg_scale=args.cfg,
+        steps=steps,
+        cfg_scale=cfg_scale,
         width=width,
         height=height,
         seed=args.seed,
         batch_size=args.batch,
-        sampler=args.sampler,
+        sampler=sampler,
         strength=args.strength,
         init_image=init,
         mask=mask,
@@ -175,6 +183,34 @@ def _build_request(args: argparse.Namespace) -> Request:
         vae=args.vae,
         controls=_references(args.ref),
     ).validate()
+
+
+def sampling(args: argparse.Namespace) -> tuple[int, float, str]:
+    """Steps, CFG and sampler: the flags given; the rest from the few-step profile of the model (or of a LoRA
+    the prompt names: LCM, Turbo, Lightning, Hyper-SD), announced in one line, else the usual defaults."""
+    from sdstudio.core.lora.tags import parse_tags
+    from sdstudio.core.speed.fewstep import DEFAULTS, few_step_profile
+
+    model = args.model
+    if not model:
+        from sdstudio.core.root import load_settings
+
+        model = load_settings().default_model
+    loras = [t.name for t in parse_tags(args.prompt or "")]
+    profile = few_step_profile(model, loras=loras)
+    chosen = {"steps": args.steps, "cfg_scale": args.cfg, "sampler": args.sampler}
+    defaults = DEFAULTS if profile is None else {
+        "steps": profile.steps, "cfg_scale": profile.cfg_scale, "sampler": profile.sampler,
+    }  # fmt: skip
+    taken = {k: defaults[k] for k, v in chosen.items() if v is None}
+    if profile is not None and taken:
+        print(
+            f"{model or ', '.join(loras)}: a few-step model, {profile.describe()} (what it is made for; "
+            "--steps, --cfg and --sampler override)",
+            file=sys.stderr,
+        )
+    values = chosen | taken
+    return int(values["steps"]), float(values["cfg_scale"]), str(values["sampler"])
 
 
 def _references(specs: list[str]) -> tuple[ControlUnit, ...]:

@@ -184,3 +184,42 @@ def test_an_unwritable_output_is_one_line_and_leaves_no_partial_file(
         and "Traceback" not in res.stderr
     )
     assert sorted(p.name for p in out.iterdir()) == ["taken.png"]  # no temporary file left behind
+
+
+def test_a_few_step_model_gets_its_steps_cfg_and_sampler_unless_flags_say_otherwise(
+    tmp_path: Path, sdstudio_home: Path, demo_home: Path
+) -> None:
+    """A model named like SD-Turbo runs 1 step, CFG 1, Euler a SGM Uniform (announced); a flag still wins."""
+    turbo = tmp_path / "sd-turbo-demo"
+    demo = next((demo_home / "data" / "models").glob("demo*/tiny-sd1"))
+    turbo.symlink_to(demo, target_is_directory=True)
+    out = tmp_path / "turbo.png"
+    res = _run("generate", "a cat", "--model", str(turbo), "--width", "64", "--height", "64", "--seed", "3", "-o", str(out),
+               home=sdstudio_home)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "a few-step model, 1 step, CFG 1, Euler a SGM Uniform" in res.stderr
+    text = Image.open(out).info["parameters"]
+    assert "Steps: 1, Sampler: Euler a, Schedule type: SGM Uniform, CFG scale: 1," in text
+    res = _run("generate", "a cat", "--model", str(turbo), "--width", "64", "--height", "64", "--steps", "2", "-o", str(out),
+               home=sdstudio_home)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert (
+        "Steps: 2, Sampler: Euler a, Schedule type: SGM Uniform, CFG scale: 1,"
+        in Image.open(out).info["parameters"]
+    )
+    res = _run(
+        "generate",
+        "a cat",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "-o",
+        str(out),
+        "--steps",
+        "1",
+        home=sdstudio_home,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "few-step" not in res.stderr
+    assert "CFG scale: 7," in Image.open(out).info["parameters"]

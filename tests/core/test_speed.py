@@ -133,3 +133,31 @@ def test_taesd_not_in_the_hub_cache_is_a_clear_error() -> None:
 
     with pytest.raises(ModelError, match="madebyollin/taesdxl.*turn TAESD off"):
         load_taesd("sdxl", "cpu", torch.float32)  # the tests run offline with an empty cache
+
+
+def test_a_bf16_module_takes_the_callers_dtype_but_keeps_the_timestep_exact() -> None:
+    """in_bf16: sample and text in bf16, the timestep as given (bf16 would make 958.6 into 960), output back."""
+    import torch
+
+    from sdstudio.core.speed.fast import in_bf16
+
+    seen: dict[str, torch.Tensor] = {}
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(4, 4)
+
+        def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor):
+            seen.update(sample=sample, timestep=timestep, text=encoder_hidden_states)
+            return (self.proj(sample) * timestep.to(sample.dtype),)
+
+    t = torch.tensor(958.6)
+    for call in ("positional", "keyword"):
+        net = Net()
+        in_bf16(net)
+        x, text = torch.randn(2, 4), torch.randn(2, 3)
+        out = net(x, t, text) if call == "positional" else net(x, timestep=t, encoder_hidden_states=text)
+        assert seen["sample"].dtype == torch.bfloat16 and seen["text"].dtype == torch.bfloat16
+        assert seen["timestep"].dtype == torch.float32 and float(seen["timestep"]) == float(t)
+        assert out[0].dtype == torch.float32

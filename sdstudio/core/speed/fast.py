@@ -199,9 +199,15 @@ def in_bf16(module: torch.nn.Module) -> None:
 
 def _cast_io(module: torch.nn.Module, dtype: torch.dtype) -> None:
     """Let a module stored in `dtype` take and give tensors of the caller's dtype."""
+    import inspect
+
     import torch
 
     eager = module.forward
+    # the timestep stays as given: in bf16 999 becomes 1000 and 958.6 becomes 960 (the UNet makes its time
+    # embedding in float32 and casts that to the sample's dtype itself)
+    params = list(inspect.signature(eager).parameters)
+    kept = params.index("timestep") - 1 if "timestep" in params[1:] else -1  # its index in *args
 
     def cast(x: Any) -> Any:
         if isinstance(x, torch.Tensor) and x.is_floating_point():
@@ -212,7 +218,11 @@ def _cast_io(module: torch.nn.Module, dtype: torch.dtype) -> None:
 
     def forward(sample: Any, *args: Any, **kwargs: Any) -> Any:
         back = sample.dtype
-        out = eager(cast(sample), *(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
+        out = eager(
+            cast(sample),
+            *(a if i == kept else cast(a) for i, a in enumerate(args)),
+            **{k: v if k == "timestep" else cast(v) for k, v in kwargs.items()},
+        )
         if isinstance(out, torch.Tensor):
             return out.to(back)
         if isinstance(out, tuple):
