@@ -309,3 +309,56 @@ def test_a_pose_tag_runs_a_generation_with_a_pose_controlnet_end_to_end(
         generator=[torch.Generator("cpu").manual_seed(8)], controlnet_conditioning_scale=0.9,
     ).images[0]  # fmt: skip
     assert np.abs(ours - np.asarray(theirs).astype(np.int16)).max() <= 1
+
+
+def tiny_person_detector(folder: Path, person_bias: float) -> Path:
+    """A YOLOS detector with 4 detection tokens; `person_bias` on the person logit decides what it finds."""
+    from transformers import YolosConfig, YolosForObjectDetection, YolosImageProcessorPil
+
+    labels = {0: "N/A", 1: "person", 2: "bicycle"}
+    config = YolosConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, image_size=[64, 64],
+        patch_size=16, num_detection_tokens=4, id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    torch.manual_seed(2)
+    model = YolosForObjectDetection(config).eval()
+    with torch.no_grad():
+        model.class_labels_classifier.layers[-1].bias[1] = person_bias
+    model.save_pretrained(folder)
+    YolosImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}).save_pretrained(folder)
+    return folder
+
+
+def test_people_boxes_come_from_a_person_detector_when_there_is_one(tiny_annotators: Path) -> None:
+    from transformers import AutoImageProcessor, AutoModelForObjectDetection
+
+    from sdstudio.core.control.pose import estimate_people, person_boxes
+
+    settings = Settings()
+    annotators = settings.library_path() / "models" / "annotators"
+    annotators.mkdir(parents=True)
+    (annotators / "vitpose").symlink_to(tiny_annotators / "vitpose", target_is_directory=True)
+    detector = tiny_person_detector(annotators / "person_detector", 8.0)
+    unload_all()
+    library = ModelLibrary(settings)
+    picture = _person_photo((120, 96))
+    boxes = person_boxes(picture, Annotators(library, "cpu"))
+    model = AutoModelForObjectDetection.from_pretrained(str(detector)).eval()
+    processor = AutoImageProcessor.from_pretrained(str(detector))
+    with torch.no_grad():
+        found = model(**processor(images=picture, return_tensors="pt"))
+    expected = processor.post_process_object_detection(found, target_sizes=[(96, 120)], threshold=0.3)[0]
+    assert len(boxes) == len(expected["boxes"]) == 4
+    x0, y0, x1, y1 = expected["boxes"][0].tolist()
+    assert boxes[0] == pytest.approx([x0, y0, x1 - x0, y1 - y0])
+    assert len(estimate_people(picture, Annotators(library, "cpu"))) == 4  # one pose per person box
+
+    unit = ControlUnit(InputImage.from_pil(picture), "openpose", processor_res=96)
+    four = np.asarray(preprocess(picture, unit, (120, 96), Annotators(library, "cpu")))  # now in the cache
+
+    # a detector that sees nobody (replaced in place: the cached map is not used): no people, a black map
+    unload_all()
+    tiny_person_detector(annotators / "person_detector", -8.0)
+    assert estimate_people(picture, Annotators(library, "cpu")) == []
+    nobody = np.asarray(preprocess(picture, unit, (120, 96), Annotators(library, "cpu")))
+    assert nobody.max() == 0 and four.max() > 0

@@ -116,13 +116,14 @@ def find_annotator(kind: str, library: Library) -> str:
                 any(config.parent.glob(p)) for p in ("*.safetensors", "*.bin")
             ):
                 return str(config.parent)
-        for name in spec.a1111_folders:  # A1111's own checkpoints: Depth Anything's are read, others named
-            files = [
+        if kind == "depth":  # Depth Anything's own checkpoints (A1111's downloads, ComfyUI's ckpts) are read
+            originals = sorted(p for p in base.rglob("depth_anything_vit*14.*") if is_original(p))
+            if originals:
+                return str(max(originals, key=lambda p: p.stat().st_size))  # the largest wins
+        for name in spec.a1111_folders:  # other A1111 checkpoints: named in the error
+            strays += [
                 p for p in sorted((base / name).glob("*")) if p.suffix in (".pth", ".pt", ".safetensors")
             ]
-            if kind == "depth" and (originals := [p for p in files if is_original(p)]):
-                return str(originals[-1])  # vitl sorts last: the largest wins
-            strays += files
     for repo in spec.hub_ids:
         if folder := _hub_cached(repo):
             return folder
@@ -212,6 +213,15 @@ DEPTH_PROCESSOR: dict[str, Any] = {
 }
 
 
+def _fingerprint(source: str) -> list[Any]:
+    """(name, size, mtime) of a model file or of the files of its folder: a model replaced in place changes it."""
+    path = Path(source) if source else None
+    if path is None or not path.exists():
+        return []
+    files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.is_file())
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
 class Annotators:
     """The preprocessor models of a library on one device (the engine's), and the disk cache of their maps."""
 
@@ -256,10 +266,17 @@ class Annotators:
         return out
 
     def cache_key(self, picture_sha: str, module: str, params: dict[str, Any], kind: str) -> str:
-        """Content hash of a map: the picture's sha256, the module, its parameters and the model it came from."""
-        text = json.dumps(
-            [VERSION, picture_sha, module, params, self.source(kind)], sort_keys=True, default=str
-        )
+        """Content hash of a map: the picture's sha256, the module, its parameters and the models it came from
+        (each by its place and its files' sizes and times; pose maps also by the person detector)."""
+        kinds = [kind, "detector"] if kind == "pose" else [kind]
+        models = []
+        for k in kinds:
+            try:
+                source = self.source(k)
+            except AnnotatorMissing:
+                source = ""
+            models.append([source, _fingerprint(source)])
+        text = json.dumps([VERSION, picture_sha, module, params, models], sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def cached(self, key: str) -> Any:
