@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sdstudio.core.animation.encode import encode
 from sdstudio.core.animation.render import AnimationProgress, AnimationResult, Animator
@@ -16,16 +16,20 @@ from sdstudio.core.animation.settings import AnimationSettings
 from sdstudio.core.protocols import EngineService
 from sdstudio.core.request import Mode, Progress, Request, Result
 
+if TYPE_CHECKING:
+    from sdstudio.core.gallery.index import Record
+
+
 log = logging.getLogger(__name__)
 
 
 class VideoGallery(Protocol):
     """Where a finished animation is registered (the gallery store)."""
 
-    def add_video(self, video: Path, project: Path) -> Any: ...
+    def add_video(self, video: Path, project: Path) -> Record: ...
 
 
-def register_video(gallery: VideoGallery | None, video: Path | None, project: Path) -> Any:
+def register_video(gallery: VideoGallery | None, video: Path | None, project: Path) -> Record | None:
     """Put a finished video in the gallery; a failure is logged and loses nothing (video and frames stay)."""
     if gallery is None or video is None:
         return None

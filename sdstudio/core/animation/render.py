@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from sdstudio.core.errors import Cancelled
 from sdstudio.core.protocols import Generator
 from sdstudio.core.request import InputImage, Mode, Progress, Request
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 
 @dataclass(frozen=True)
 class AnimationProgress:
@@ -37,7 +40,7 @@ class AnimationProgress:
     total: int
     elapsed: float
     eta: float
-    frame: Any = None  # the last finished frame (PIL image), or None
+    frame: Image | None = None  # the last finished frame, or None
     step: Progress | None = None
 
     @property
@@ -116,7 +119,7 @@ class Animator:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
 
-            def report(step: Progress | None, finished: int, frame: Any = None, k: int = k) -> None:
+            def report(step: Progress | None, finished: int, frame: Image | None = None, k: int = k) -> None:
                 if on_progress is None:
                     return
                 elapsed = time.perf_counter() - started

@@ -9,12 +9,16 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio import __version__
 from sdstudio.core import schema
 from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Request, Result
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS, find_sampler
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +216,7 @@ def png_bytes(gen: GeneratedImage, result: Result) -> bytes:
     return buf.getvalue()
 
 
-def pixel_hash(image: Any) -> str:
+def pixel_hash(image: Image) -> str:
     """Hash of the picture's RGB pixels: the same for a result and for that result used as an input."""
     rgb = image.convert("RGB")
     return hashlib.sha256(f"{rgb.width}x{rgb.height}:".encode() + rgb.tobytes()).hexdigest()

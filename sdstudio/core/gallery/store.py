@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core import paths, schema
 from sdstudio.core.errors import SaveError
@@ -19,6 +19,12 @@ from sdstudio.core.gallery.reading import read_parameters
 from sdstudio.core.gallery.videos import find_videos, poster, project_of, video_values
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdstudio.core.lora.catalog import LoraCatalog
+
 
 log = logging.getLogger(__name__)
 ANIMATION_MARKER = ".sdstudio-animation"  # written by sdstudio.core.animation.project
@@ -114,7 +120,9 @@ class GalleryStore:
     def _save_input(self, image: InputImage) -> None:
         _save_input(self.root, image)
 
-    def _index_file(self, path: Path, known: ImageParameters | None = None, image: Any = None) -> Record:
+    def _index_file(
+        self, path: Path, known: ImageParameters | None = None, image: Image | None = None
+    ) -> Record:
         """Index one file; `known`/`image` spare re-reading what the caller just wrote."""
         st = path.stat()
         params = known or read_parameters(path)
@@ -198,7 +206,7 @@ class GalleryStore:
     def get(self, record_id: int) -> Record | None:
         return self.index.get(record_id)
 
-    def request_of(self, record: Record, loras: Any = None) -> Request | None:
+    def request_of(self, record: Record, loras: LoraCatalog | None = None) -> Request | None:
         """The full request (inputs resolved from the input store), also for other tools' images.
 
         loras: a LoraCatalog; LoRA tags naming no file are then relinked by their recorded hash."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.request import RequestError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 
 SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "cosine_with_warmup", "linear")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -122,7 +126,7 @@ class TrainResult:
 class Sample:
     """One sample picture made during a run: sample prompt `index` with the LoRA as trained after `step` steps."""
 
-    image: Any  # PIL picture
+    image: Image
     prompt: str
     index: int
     step: int

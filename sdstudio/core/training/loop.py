@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import Cancelled, EngineError
 from sdstudio.core.protocols import Library
@@ -26,6 +26,11 @@ from sdstudio.core.training.network import (
     text_prefixes,
 )
 from sdstudio.core.training.state import Checkpoints, base_version, cached_latents, peak_memory, save_lora
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
 
 log = logging.getLogger(__name__)
 OOM_ADVICE = (
@@ -70,7 +75,7 @@ class Trainer:
                 m.requires_grad_(False)
         return pipe, entry, precision
 
-    def _network(self, pipe: Any) -> LoraNetwork:
+    def _network(self, pipe: DiffusionPipeline) -> LoraNetwork:
         import torch
 
         c = self.config
@@ -228,7 +233,7 @@ def _lr_lambda(c: TrainConfig, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _small_gpu(device: Any) -> bool:
+def _small_gpu(device: torch.device) -> bool:
     """Gradient checkpointing by default only where memory is tight (a CUDA card under 24 GiB)."""
     import torch
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import torch
+
 
 UNET_TARGETS = ("Transformer2DModel",)
 LOCON_TARGETS = ("ResnetBlock2D", "Downsample2D", "Upsample2D")
@@ -22,10 +28,10 @@ class LoraLayer:
     """One trained layer: its kohya key, the wrapped module and the two low-rank factors."""
 
     key: str
-    module: Any
-    down: Any
-    up: Any
-    original_forward: Any
+    module: torch.nn.Module
+    down: torch.nn.Module
+    up: torch.nn.Module
+    original_forward: Callable[..., torch.Tensor]
 
 
 class LoraNetwork:
@@ -39,7 +45,9 @@ class LoraNetwork:
     def scale(self) -> float:
         return self.alpha / self.rank
 
-    def attach(self, root: Any, prefix: str, targets: tuple[str, ...], convs: bool, names: str = "") -> int:
+    def attach(
+        self, root: torch.nn.Module, prefix: str, targets: tuple[str, ...], convs: bool, names: str = ""
+    ) -> int:
         """Wrap every Linear (and, with convs, Conv2d) inside modules of the `targets` classes; returns count.
 
         Keys are `prefix` + (`names` + the module's path) with dots as underscores, as kohya writes them."""
@@ -62,7 +70,7 @@ class LoraNetwork:
                 count += 1
         return count
 
-    def _wrap(self, key: str, module: Any) -> None:
+    def _wrap(self, key: str, module: torch.nn.Module) -> None:
         import torch
 
         p = module.weight
@@ -94,7 +102,7 @@ class LoraNetwork:
             layer.module.forward = layer.original_forward
         self.layers.clear()
 
-    def parameters(self) -> list[Any]:
+    def parameters(self) -> list[torch.nn.Parameter]:
         return [p for layer in self.layers for p in (layer.down.weight, layer.up.weight)]
 
     def state_dict(self) -> dict[str, Any]:
@@ -123,7 +131,7 @@ def text_prefixes(encoders: int) -> list[str]:
     return ["lora_te_"] if encoders == 1 else ["lora_te1_", "lora_te2_"]
 
 
-def text_names(encoder: Any) -> str:
+def text_names(encoder: torch.nn.Module) -> str:
     """What to put before a text encoder's module paths so they read `text_model.…` as kohya's keys do
     (transformers 5 no longer nests the layers under `text_model`)."""
     nested = any(n.startswith("text_model.") for n, _ in encoder.named_modules())

@@ -8,13 +8,20 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import paths
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.training.config import TrainConfig, TrainProgress
 from sdstudio.core.training.dataset import Dataset, bucket_for, load_picture
 from sdstudio.core.training.network import LoraNetwork
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from sdstudio.core.models.entries import ModelEntry
+
 
 BASE_VERSIONS = {"sd1": "sd_v1", "sd2": "sd_v2", "sd2-v": "sd_v2", "sdxl": "sdxl_base_v1-0"}
 
@@ -29,7 +36,14 @@ class Checkpoints:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def save(self, net: LoraNetwork, optimizer: Any, scheduler: Any, step: int, losses: list[float]) -> None:
+    def save(
+        self,
+        net: LoraNetwork,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        step: int,
+        losses: list[float],
+    ) -> None:
         import torch
 
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +58,12 @@ class Checkpoints:
         torch.save(state, buf)
         atomic_write(self.path, buf.getvalue())  # a crash mid-save keeps the previous checkpoint
 
-    def load(self, net: LoraNetwork, optimizer: Any, scheduler: Any) -> tuple[int, list[float]]:
+    def load(
+        self,
+        net: LoraNetwork,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> tuple[int, list[float]]:
         import torch
 
         from sdstudio.core.training.loop import TrainingError
@@ -63,12 +82,12 @@ class Checkpoints:
 
 
 def cached_latents(
-    pipe: Any,
+    pipe: DiffusionPipeline,
     data: Dataset,
     resolution: int,
     model_id: str,
     on_progress: Callable[[TrainProgress], None] | None = None,
-) -> list[Any]:
+) -> list[torch.Tensor]:
     """Each picture's VAE latents at its bucket size, read from the cache or encoded once and cached."""
     import numpy as np
     import torch
@@ -101,7 +120,7 @@ def cached_latents(
     return out
 
 
-def base_version(pipe: Any, entry: Any) -> str:
+def base_version(pipe: DiffusionPipeline, entry: ModelEntry) -> str:
     """kohya's ss_base_model_version: from the library's family, else from the pipeline's own parts."""
     if entry.family.base in BASE_VERSIONS:
         return BASE_VERSIONS[entry.family.base]
@@ -111,7 +130,7 @@ def base_version(pipe: Any, entry: Any) -> str:
 
 
 def save_lora(
-    path: Path, net: LoraNetwork, c: TrainConfig, data: Dataset, entry: Any, steps: int, base: str
+    path: Path, net: LoraNetwork, c: TrainConfig, data: Dataset, entry: ModelEntry, steps: int, base: str
 ) -> None:
     """The LoRA as kohya writes it: its keys, and `ss_*` metadata A1111's and ComfyUI's pickers read."""
     from safetensors.torch import save
@@ -152,7 +171,7 @@ def save_lora(
     atomic_write(path, save(net.state_dict(), metadata=meta))
 
 
-def peak_memory(device: Any) -> int:
+def peak_memory(device: torch.device | str) -> int:
     """Peak memory in bytes: CUDA's allocator peak, else this process's peak resident size."""
     import torch
 

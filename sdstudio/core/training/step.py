@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.training.config import Sample, TrainConfig
 from sdstudio.core.training.network import LoraNetwork
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import DiffusionPipeline
 
 
 class StepRunner:
     """The per-step work on one pipeline under training."""
 
-    def __init__(self, pipe: Any, net: LoraNetwork, config: TrainConfig, precision: str):
+    def __init__(self, pipe: DiffusionPipeline, net: LoraNetwork, config: TrainConfig, precision: str):
         from diffusers import DDPMScheduler
 
         self.pipe, self.net, self.config = pipe, net, config
@@ -48,7 +52,7 @@ class StepRunner:
             pooled.append(p)
         return torch.cat(embeds), (torch.cat(pooled) if self.sdxl else None)
 
-    def step(self, step: int, latents: list[Any], captions: list[str]) -> float:
+    def step(self, step: int, latents: list[torch.Tensor], captions: list[str]) -> float:
         """Forward and backward for one batch; returns the loss (the optimizer steps outside)."""
         import torch
 

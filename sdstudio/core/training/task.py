@@ -7,13 +7,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import SaveError
 from sdstudio.core.jobs import Task
 from sdstudio.core.protocols import PictureStore
 from sdstudio.core.request import GeneratedImage, Progress, Request, Result
 from sdstudio.core.training.config import Sample, TrainConfig, TrainProgress
+
+if TYPE_CHECKING:
+    from sdstudio.core.gallery.index import Record
+    from sdstudio.core.protocols import Generator, Library
+
 
 log = logging.getLogger(__name__)
 SAMPLE_CFG = 7.5  # the pipeline's own default guidance, which the sample pictures are made with
@@ -50,7 +55,7 @@ def sample_result(config: TrainConfig, sample: Sample) -> Result:
 
 
 def gallery_sink(
-    config: TrainConfig, gallery: PictureStore, on_saved: Callable[[list[Any]], None] | None = None
+    config: TrainConfig, gallery: PictureStore, on_saved: Callable[[list[Record]], None] | None = None
 ) -> Callable[[Sample], None]:
     """An on_sample callback that adds each sample to `gallery` at once; a failed save is logged (the run's
     folder keeps its copy) and the run goes on."""
@@ -69,16 +74,16 @@ def gallery_sink(
 
 def training_task(
     config: TrainConfig,
-    library: Any,
+    library: Library,
     on_train: Callable[[TrainProgress], None] | None = None,
     resume: bool = False,
     gallery: PictureStore | None = None,
-    on_saved: Callable[[list[Any]], None] | None = None,
+    on_saved: Callable[[list[Record]], None] | None = None,
 ) -> Task:
     """The queue task that trains `config`; `on_train` hears every step's loss (the window's loss plot);
     sample pictures go to `gallery` during the run and `on_saved` hears of each."""
 
-    def task(engine: Any, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
+    def task(engine: Generator, on_step: Callable[[Progress], None], cancel: threading.Event) -> Result:
         from sdstudio.core.training.loop import Trainer
 
         if hasattr(engine, "close"):
