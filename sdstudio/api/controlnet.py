@@ -127,6 +127,7 @@ class DetectBody(BaseModel):
 class DetectResponse(BaseModel):
     images: list[str]
     info: str
+    poses: list[dict[str, Any]] | None = None  # openpose: each picture's people as OpenPose JSON (as A1111's)
 
 
 def detect(library: Any, body: DetectBody, limits: Limits) -> DetectResponse:
@@ -168,15 +169,32 @@ def detect(library: Any, body: DetectBody, limits: Limits) -> DetectResponse:
         except ModelError as e:
             raise RequestError("controlnet_module", str(e)) from None
         annotators = annotators_for(library)
-    # 3. the maps, as base64 PNGs
-    images = []
+    # 3. the maps, as base64 PNGs (openpose: and the people found, as OpenPose JSON)
+    images, poses = [], []
     for picture in pictures:
-        image = picture.to_pil()
-        out = preprocess(image, unit, image.size, annotators)
+        image = picture.to_pil().convert("RGB")
+        if unit.module == "openpose":
+            out, pose = _openpose(image, unit, annotators)
+            poses.append(pose)
+        else:
+            out = preprocess(image, unit, image.size, annotators)
         buf = io.BytesIO()
         out.save(buf, format="PNG")
         images.append(base64.b64encode(buf.getvalue()).decode("ascii"))
-    return DetectResponse(images=images, info="Success")
+    return DetectResponse(images=images, info="Success", poses=poses if unit.module == "openpose" else None)
+
+
+def _openpose(image: Any, unit: ControlUnit, annotators: Any) -> tuple[Any, dict[str, Any]]:
+    """The openpose map and its people (pixel coordinates of the map, confidence 1 or 0 per point)."""
+    from PIL import Image
+
+    from sdstudio.core.control.pose import estimate_people
+    from sdstudio.core.control.preprocess import work_picture
+    from sdstudio.core.control.skeleton import draw_openpose, openpose_json
+
+    work = work_picture(image, unit, image.size)
+    people = [p.points() for p in estimate_people(work, annotators)]
+    return Image.fromarray(draw_openpose(work.size, people)), openpose_json(work.size, people)
 
 
 def controlnet_router(library: Any, limits: Limits) -> APIRouter:
@@ -193,7 +211,7 @@ def controlnet_router(library: Any, limits: Limits) -> APIRouter:
     def module_list() -> dict[str, list[str]]:
         return {"module_list": module_names()}
 
-    @router.post("/controlnet/detect", response_model=DetectResponse)
+    @router.post("/controlnet/detect", response_model=DetectResponse, response_model_exclude_none=True)
     def detect_route(body: DetectBody) -> DetectResponse:  # a thread of the pool: models run off the loop
         return detect(library, body, limits)
 

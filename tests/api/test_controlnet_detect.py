@@ -77,6 +77,11 @@ def test_detect_returns_the_preprocessed_maps(tmp_path: Path, picture: Image.Ima
         unit = ControlUnit(module=module, processor_res=64)
         expected = preprocess(picture, unit, picture.size, Annotators(library, "cpu"))
         assert np.array_equal(np.asarray(out), np.asarray(expected))
+        assert ("poses" in r.json()) == (module == "openpose")
+    (pose, _) = r.json()["poses"]  # OpenPose JSON of the map: 18 points (x, y, confidence) per person
+    assert (pose["canvas_width"], pose["canvas_height"]) == (80, 64)
+    (person,) = pose["people"]
+    assert len(person["pose_keypoints_2d"]) == 18 * 3
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,19 @@ def module_names() -> list[str]:
     return [*MODULES, *MODEL_MODULES]
 
 
+def work_picture(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
+    """The picture a preprocessor works on: its short side at processor_res (pixel perfect: at the short side
+    of the generation `size`)."""
+    from PIL import Image
+
+    short = min(size) if unit.pixel_perfect else unit.processor_res
+    scale = short / min(image.size)
+    if scale == 1.0:
+        return image
+    work = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(work, Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BOX)
+
+
 def preprocess(
     image: Any, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
 ) -> Any:
@@ -97,12 +110,7 @@ def preprocess(
     image = image.convert("RGB")
     if run is None and unit.module not in MODEL_MODULES:
         return image
-    short = min(size) if unit.pixel_perfect else unit.processor_res
-    scale = short / min(image.size)
-    if scale != 1.0:
-        work = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        resample = Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BOX
-        image = image.resize(work, resample)
+    image = work_picture(image, unit, size)
     if run is not None:
         return Image.fromarray(run(image, unit)).convert("RGB")
     if annotators is None:
