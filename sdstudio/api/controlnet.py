@@ -1,6 +1,7 @@
 """The A1111 ControlNet extension's API over sdstudio's ControlNet units: `alwayson_scripts: {"controlnet":
 {"args": [unit, ...]}}` with webuiapi's `ControlNetUnit` fields, `/controlnet/model_list`, `/controlnet/module_list`,
-`/controlnet/detect`. Models resolve in the library only; a prompt's `{image:PATH}` (a file on the server) is
+`/controlnet/detect`. Units with an `ip-adapter_*` module are IP-Adapter references, as in the extension.
+Models resolve in the library only; a prompt's `{image:PATH}` (a file on the server) is
 refused, and `{image:URL}` is fetched only when the server's settings allow network access for the API."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sdstudio.api.convert import Limits, decode_image
 from sdstudio.api.schemas import Txt2ImgBody
 from sdstudio.core.control import ControlUnit, parse_image_tags, units_from_tags
 from sdstudio.core.control.fetch import FetchPolicy, is_url
+from sdstudio.core.control.ipadapter import IP_MODULES, is_ip_unit
 from sdstudio.core.control.preprocess import MODEL_MODULES, module_names
 from sdstudio.core.control.tags import named_unit
 from sdstudio.core.errors import ModelError
@@ -90,9 +92,11 @@ def controls_of(body: Txt2ImgBody, limits: Limits) -> tuple[ControlUnit, ...]:
 
 def check(library: Any, request: Request) -> None:
     """Before queueing: no server file named by a prompt tag, URL references fetched (when the settings allow
-    it for the API), every unit's ControlNet in the library and its preprocessor model there."""
+    it for the API), every unit's ControlNet (or IP-Adapter and its image encoder) in the library and its
+    preprocessor model there."""
     from sdstudio.core.control.annotators import find_annotator
     from sdstudio.core.control.extension import find_controlnet
+    from sdstudio.core.control.ip_extension import ip_models
 
     _, tags = parse_image_tags(request.prompt)
     if any(
@@ -104,12 +108,15 @@ def check(library: Any, request: Request) -> None:
     network = FetchPolicy.from_settings(library.settings, api=True)
     units = list(request.controls) + list(units_from_tags(tags, request.controls, network=network))
     for i, unit in enumerate(units):
+        if is_ip_unit(unit):
+            continue  # ApplyIpAdapter finds those below
         find_controlnet(library, unit, i)
         if unit.module in MODEL_MODULES:
             try:
                 find_annotator(MODEL_MODULES[unit.module][0], library)
             except ModelError as e:
                 raise RequestError(f"controls[{i}].module", str(e)) from None
+    ip_models(library, request, [(i, u) for i, u in enumerate(units) if is_ip_unit(u)])
 
 
 class DetectBody(BaseModel):
@@ -204,12 +211,12 @@ def controlnet_router(library: Any, limits: Limits) -> APIRouter:
     def model_list() -> dict[str, list[str]]:
         from sdstudio.core.models import Kind
 
-        entries = library.entries(Kind.controlnet)
+        entries = library.entries(Kind.controlnet) + library.entries(Kind.ip_adapter)  # as A1111 lists them
         return {"model_list": [f"{e.name} [{e.sha256[:8]}]" if e.sha256 else e.name for e in entries]}
 
     @router.get("/controlnet/module_list")
     def module_list() -> dict[str, list[str]]:
-        return {"module_list": module_names()}
+        return {"module_list": [*module_names(), *IP_MODULES]}
 
     @router.post("/controlnet/detect", response_model=DetectResponse, response_model_exclude_none=True)
     def detect_route(body: DetectBody) -> DetectResponse:  # a thread of the pool: models run off the loop

@@ -107,7 +107,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH[:WEIGHT[:KIND]]",
-        help="a reference picture steering the picture (repeatable); KIND: canny, lineart or scribble "
+        help="a reference picture steering the picture (repeatable); KIND: reference (default), style or "
+        "composition (an IP-Adapter and its CLIP image encoder from the library), canny, lineart or scribble "
         "(a ControlNet named like it in models/ControlNet); {image} in the prompt refers to the first",
     )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
@@ -214,7 +215,7 @@ def sampling(args: argparse.Namespace) -> tuple[int, float, str]:
 
 
 def _references(specs: list[str]) -> tuple[ControlUnit, ...]:
-    """The --ref pictures as ControlNet units (read now: a missing file is one clear error)."""
+    """The --ref pictures as ControlNet / IP-Adapter units (read now: a missing file is one clear error)."""
     from sdstudio.core.control import unit_from_ref
     from sdstudio.core.control.fetch import FetchPolicy, is_url
     from sdstudio.core.root import load_settings

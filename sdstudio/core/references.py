@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sdstudio.core.control.tags import DEFAULT_KIND, KINDS, TAG, ImageTag, named_unit, parse_image_tags
+from sdstudio.core.control.ipadapter import IpKind, is_ip_unit
+from sdstudio.core.control.tags import (
+    DEFAULT_KIND,
+    KINDS,
+    TAG,
+    ImageTag,
+    named_unit,
+    parse_image_tags,
+)
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.request import InpaintArea, InputImage, RequestError
 from sdstudio.core.studio import StudioModel
@@ -26,22 +34,18 @@ def available(kind: str) -> bool:
     return KINDS.get(kind) is not None
 
 
-def kind_of(unit: ControlUnit) -> str:
-    """The kind a unit's preprocessor belongs to; a module no kind names (an API's "invert") is its own."""
-    for kind, module in KINDS.items():
-        if module is not None and module == unit.module:
-            return kind
-    return unit.module
-
-
 def with_kind(unit: ControlUnit, kind: str) -> ControlUnit:
     """The unit as a reference of another kind; the ControlNet model goes back to auto (it was the old kind's)."""
     module = KINDS.get(kind)
     if module is None:
         raise RequestError("controls", f"reference kind {kind!r} is not available in this build")
+    if kind in IpKind.__members__:  # an IP-Adapter keeps its module and model across its kinds
+        if is_ip_unit(unit):
+            return dataclasses.replace(unit, ip_kind=IpKind(kind))
+        return dataclasses.replace(unit, module=module, model="", ip_kind=IpKind(kind))
     if module == unit.module:
         return unit
-    return dataclasses.replace(unit, module=module, model="")
+    return dataclasses.replace(unit, module=module, model="", ip_kind=IpKind.reference)
 
 
 def default_kind() -> str:

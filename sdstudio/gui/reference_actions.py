@@ -21,13 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def controlnet_names(library: object) -> list[str]:
-    """The library's ControlNet models by name (none without a library)."""
+    """The library's ControlNet and IP-Adapter models by name (none without a library)."""
     if library is None:
         return []
     from sdstudio.core.models.entries import Kind
 
     try:
-        return [e.name for e in library.entries(Kind.controlnet)]  # type: ignore[attr-defined]
+        kinds = (Kind.controlnet, Kind.ip_adapter)
+        return [e.name for k in kinds for e in library.entries(k)]  # type: ignore[attr-defined]
     except Exception as e:  # a broken library must not stop the window; Auto still works
         log.warning("ControlNet models unavailable: %s", e)
         return []

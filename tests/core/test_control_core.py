@@ -100,8 +100,8 @@ def test_image_tags_are_removed_from_the_text_and_read_before_any_work(tmp_path:
         units_from_tags(parse_image_tags("a {image}")[1], [], tmp_path)
     with pytest.raises(RequestError, match="network"):
         units_from_tags(parse_image_tags("{image:https://x.invalid/a.png:canny}")[1], [], tmp_path)
-    with pytest.raises(RequestError, match="'reference' is not available yet"):
-        units_from_tags(parse_image_tags("{image:hand.png}")[1], [], tmp_path)
+    (default,) = units_from_tags(parse_image_tags("{image:hand.png}")[1], [], tmp_path)
+    assert default.module == "ip-adapter-auto" and default.ip_kind.value == "reference"  # the IP-Adapter kind
 
 
 def test_the_gallery_keeps_references_by_content_hash_and_reuse_brings_them_back(tmp_path: Path) -> None:

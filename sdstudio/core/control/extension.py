@@ -3,14 +3,16 @@ through diffusers' ControlNet pipelines, derived from the loaded model with from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sdstudio.core.control.annotators import Annotators, find_annotator
 from sdstudio.core.control.fetch import FetchPolicy
+from sdstudio.core.control.ipadapter import AUTO_MODULE, IpKind, is_ip_unit
 from sdstudio.core.control.preprocess import MODEL_MODULES, MODEL_WORDS, control_map
-from sdstudio.core.control.tags import parse_image_tags, units_from_tags
+from sdstudio.core.control.tags import DEFAULT_KIND, KINDS, named_unit, parse_image_tags, units_from_tags
 from sdstudio.core.control.unit import ControlMode, ControlUnit
 from sdstudio.core.engine.hooks import Extension, RunContext
 from sdstudio.core.errors import ModelError
@@ -26,6 +28,7 @@ class AppliedControl:
     unit: ControlUnit
     model_name: str
     short_hash: str
+    position: int = 0  # the unit's number among the job's units (attached ones, then the prompt's tags)
 
     def infotext(self) -> str:
         """The A1111 ControlNet extension's quoted value: `Module: canny, Model: name [hash], Weight: 1, ...`."""
@@ -44,7 +47,30 @@ class AppliedControl:
             "Pixel Perfect": str(u.pixel_perfect),
             "Control Mode": u.control_mode.value,
         }
+        if is_ip_unit(u) and u.ip_kind is not IpKind.reference:
+            parts["IP Kind"] = u.ip_kind.value  # sdstudio's: which layers an IP-Adapter acts on
         return ", ".join(f"{k}: {v}" for k, v in parts.items())
+
+
+def job_units(request: Request, library: Any, ip: bool) -> list[tuple[int, ControlUnit]]:
+    """The job's enabled IP-Adapter units (`ip`) or ControlNet units, numbered among all of its units (the
+    attached ones, then those of the prompt's `{image:...}` tags); only the tags of that family are read."""
+    _, tags = parse_image_tags(request.prompt)
+    attached = [u for u in request.controls if u.enabled]
+    out = [(i, u) for i, u in enumerate(attached) if is_ip_unit(u) == ip]
+    adding = [t for t in tags if t.source and named_unit(attached, t.source) is None]  # tags that add a unit
+    mine = [t for t in adding if (KINDS.get(t.kind or DEFAULT_KIND) == AUTO_MODULE) == ip]
+    network = FetchPolicy.from_settings(library.settings)
+    read = [t for t in tags if t not in adding or t in mine]
+    units = units_from_tags(read, attached, network=network)
+    return out + [(len(attached) + adding.index(t), u) for t, u in zip(mine, units, strict=True)]
+
+
+def add_applied(ctx: RunContext, applied: Sequence[AppliedControl]) -> None:
+    """Record units that ran; the picture lists every extension's units in the job's unit order."""
+    ctx.record["controlnets"] = tuple(
+        sorted((*ctx.record.get("controlnets", ()), *applied), key=lambda a: a.position)
+    )
 
 
 def find_controlnet(library: Any, unit: ControlUnit, index: int) -> Any:
@@ -126,19 +152,18 @@ def _pipeline_class(kind: str, xl: bool) -> Any:
 class ApplyControlNet(Extension):
     """Runs the job's ControlNet units; the ControlNets stay loaded with the model (extras "controlnets")."""
 
-    def __init__(self, units: list[ControlUnit], entries: list[Any]):
+    def __init__(self, units: list[ControlUnit], entries: list[Any], positions: Sequence[int] = ()):
         self.units, self.entries = units, entries
+        self.positions = list(positions) or list(range(len(units)))
 
     @classmethod
     def for_request(cls, request: Request, library: Any) -> ApplyControlNet | None:
         """The units of the request and its `{image:...}` tags; pictures and models found before any work."""
-        _, tags = parse_image_tags(request.prompt)
-        attached = [u for u in request.controls if u.enabled]
-        network = FetchPolicy.from_settings(library.settings)
-        units = attached + list(units_from_tags(tags, attached, network=network))
-        if not units:
+        numbered = job_units(request, library, ip=False)
+        if not numbered:
             return None
-        for i, unit in enumerate(units):
+        units = [u for _, u in numbered]
+        for i, unit in numbered:
             unit.validate(i)
             if unit.image is None and request.init_image is None:
                 raise RequestError(f"controls[{i}].image", "no reference picture; give one or use img2img")
@@ -154,7 +179,8 @@ class ApplyControlNet(Extension):
         guess = {u.control_mode is ControlMode.controlnet for u in units}
         if len(guess) > 1:
             raise RequestError("controls", "all units need the same control mode for now")
-        return cls(units, [find_controlnet(library, u, i) for i, u in enumerate(units)])
+        entries = [find_controlnet(library, u, i) for i, u in numbered]
+        return cls(units, entries, [i for i, _ in numbered])
 
     def pipeline_prepared(self, ctx: RunContext) -> None:
         # 1. the ControlNets, loaded once per model, checked against its family
@@ -192,9 +218,12 @@ class ApplyControlNet(Extension):
         ctx.call_kwargs["control_guidance_end"] = ends[0] if one else ends
         ctx.call_kwargs["guess_mode"] = self.units[0].control_mode is ControlMode.controlnet
         library = ctx.library
-        ctx.record["controlnets"] = tuple(
-            AppliedControl(u, e.name, library.with_hash(e).short_hash)
-            for u, e in zip(self.units, self.entries, strict=True)
+        add_applied(
+            ctx,
+            [
+                AppliedControl(u, e.name, library.with_hash(e).short_hash, p)
+                for u, e, p in zip(self.units, self.entries, self.positions, strict=True)
+            ],
         )
 
     def before_encode(self, ctx: RunContext) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sdstudio.core.control.fetch import FetchPolicy, fetch_reference, is_url
+from sdstudio.core.control.ipadapter import AUTO_MODULE, IpKind, is_ip_unit
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.request import InputImage, RequestError
 
@@ -19,9 +20,9 @@ KINDS: dict[str, str | None] = {
     "canny": "canny",
     "lineart": "lineart",
     "scribble": "scribble",
-    "reference": None,  # IP-Adapter
-    "style": None,
-    "composition": None,
+    "reference": AUTO_MODULE,  # IP-Adapter: the library's adapter for the model, all layers
+    "style": AUTO_MODULE,  # IP-Adapter on the style layers only (unit.ip_kind)
+    "composition": AUTO_MODULE,  # IP-Adapter on the composition layers only
     "depth": "depth_anything",
     "pose": "openpose",
     "tile": None,
@@ -71,7 +72,19 @@ def _unit_for(kind: str, weight: float | None, image: InputImage | None, base: C
             "prompt", f"reference kind {kind!r} is not available yet; name a ControlNet kind: {usable}"
         )
     model = base.model if base.module == module else ""
-    return ControlUnit(image, module, model, weight if weight is not None else base.weight)
+    ip_kind = IpKind(kind) if kind in IpKind.__members__ else IpKind.reference
+    return ControlUnit(image, module, model, weight if weight is not None else base.weight, ip_kind=ip_kind)
+
+
+def kind_of(unit: ControlUnit) -> str:
+    """The kind a unit belongs to: its IP-Adapter kind, or the kind of its preprocessor; a module no kind
+    names (an API's "invert") is its own."""
+    if is_ip_unit(unit):
+        return unit.ip_kind.value
+    for kind, module in KINDS.items():
+        if module is not None and module == unit.module:
+            return kind
+    return unit.module
 
 
 def units_from_tags(
@@ -124,7 +137,7 @@ def _check_named(tag: ImageTag, unit: ControlUnit) -> None:
             "prompt", f"{tag.text}: {unit.name} is attached with weight {unit.weight:g}; change it there "
             "or drop the weight from the tag",
         )  # fmt: skip
-    if tag.kind is not None and KINDS[tag.kind] != unit.module:
+    if tag.kind is not None and tag.kind != kind_of(unit):
         raise RequestError(
             "prompt", f"{tag.text}: {unit.name} is attached as {unit.module}; change its kind there or drop "
             "the kind from the tag",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from sdstudio.core.control.ipadapter import FACE_MODULES, IP_MODULES, IpKind, check_module
 from sdstudio.core.request import InputImage, RequestError
 
 
@@ -34,9 +35,11 @@ class ControlUnit:
     """One ControlNet unit of a request."""
 
     image: InputImage | None = None  # the reference picture (None: the job's init image)
-    module: str = "none"  # preprocessor: "none", "canny", ... (preprocess.module_names())
-    model: str = ""  # a ControlNet of the library: name or "name [hash]"; "" picks one named like the module
-    weight: float = 1.0  # controlnet_conditioning_scale
+    module: str = (
+        "none"  # preprocessor (preprocess.module_names()) or IP-Adapter module (ipadapter.IP_MODULES)
+    )
+    model: str = ""  # a ControlNet / IP-Adapter of the library: name or "name [hash]"; "" picks one
+    weight: float = 1.0  # controlnet_conditioning_scale; an IP-Adapter's scale
     guidance_start: float = 0.0  # fraction of the steps where the unit starts acting
     guidance_end: float = 1.0
     control_mode: ControlMode = ControlMode.balanced
@@ -47,16 +50,21 @@ class ControlUnit:
     pixel_perfect: bool = False  # the preprocessor works at the picture's own resolution
     enabled: bool = True
     name: str = ""  # how the prompt's `{image:NAME}` names this reference (the window's reference strip)
+    ip_kind: IpKind = IpKind.reference  # IP-Adapter units: all layers, or the style / composition ones
 
     def validate(self, index: int) -> ControlUnit:
         """Check the unit's fields; RequestError names the field as `controls[i].field`."""
         from sdstudio.core.control.preprocess import module_names
 
         where = f"controls[{index}]"
-        if self.module not in module_names():
+        check_module(self, where)
+        known = [*module_names(), *IP_MODULES]
+        if self.module not in known and self.module not in FACE_MODULES:
             raise RequestError(
-                f"{where}.module", f"unknown preprocessor {self.module!r}; use {', '.join(module_names())}"
+                f"{where}.module", f"unknown preprocessor {self.module!r}; use {', '.join(known)}"
             )
+        if not isinstance(self.ip_kind, IpKind):
+            raise RequestError(f"{where}.ip_kind", f"use {', '.join(k.value for k in IpKind)}")
         if not 0.0 <= float(self.weight) <= 2.0:
             raise RequestError(f"{where}.weight", f"{self.weight} is out of range; use 0 to 2")
         if not 0.0 <= float(self.guidance_start) < float(self.guidance_end) <= 1.0:
@@ -101,6 +109,8 @@ class ControlUnit:
                 value = _enum(ControlMode, value)
             elif key == "resize_mode":
                 value = _enum(ResizeMode, value)
+            elif key == "ip_kind":
+                value = IpKind(value)
             elif key in ("weight", "guidance_start", "guidance_end", "threshold_a", "threshold_b"):
                 value = float(value)
             elif key in ("pixel_perfect", "enabled"):

@@ -8,6 +8,7 @@ from sdstudio.core.engine.hooks import ExtensionFactory
 def standard_extensions() -> list[ExtensionFactory]:
     """Factories `(request, library) -> Extension | None` for the built-in features."""
     from sdstudio.core.control.extension import ApplyControlNet
+    from sdstudio.core.control.ip_extension import ApplyIpAdapter
     from sdstudio.core.hires import HiresFix
     from sdstudio.core.lora.extension import ApplyLoras
     from sdstudio.core.speed.extension import FastSpeed, PeakMemory, SafeDecode
@@ -19,6 +20,7 @@ def standard_extensions() -> list[ExtensionFactory]:
         ApplyLoras.for_request,
         VariationNoise.for_request,
         ApplyControlNet.for_request,
+        ApplyIpAdapter.for_request,
         HiresFix.for_request,
         FastSpeed.for_request,
         PeakMemory.for_request,

@@ -72,7 +72,17 @@ def classify(header: dict[str, Any]) -> tuple[Kind, Family]:
         if SD1_TEXT in header or any(k.startswith("cond_stage_model.transformer.") for k in keys):
             return Kind.checkpoint, Family.sd1_inpaint if inpaint else Family.sd1
         return Kind.checkpoint, Family.unknown
-    return kind_of_keys(keys) or Kind.checkpoint, Family.unknown
+    kind = kind_of_keys(keys) or Kind.checkpoint
+    return kind, ip_adapter_family(header) if kind is Kind.ip_adapter else Family.unknown
+
+
+IP_CROSS_FAMILIES = {768: Family.sd1, 1024: Family.sd2, 2048: Family.sdxl}
+
+
+def ip_adapter_family(header: dict[str, Any]) -> Family:
+    """An IP-Adapter's base family from its first key projection's input width (the UNet's cross-attention)."""
+    shape = _shape(header, "ip_adapter.1.to_k_ip.weight")
+    return IP_CROSS_FAMILIES.get(shape[-1], Family.unknown) if shape else Family.unknown
 
 
 CONTROLNET_PREFIXES = (
@@ -90,6 +100,8 @@ def kind_of_keys(keys: list[str]) -> Kind | None:
         return Kind.controlnet
     if any(k.startswith("image_proj.") for k in keys) and any(k.startswith("ip_adapter.") for k in keys):
         return Kind.ip_adapter
+    if {"image_proj", "ip_adapter"} <= set(keys) and any(k.endswith("to_k_ip.weight") for k in keys):
+        return Kind.ip_adapter  # the official .bin's nested {"image_proj": {...}, "ip_adapter": {...}}
     if any("lora_" in k or ".lora." in k or k.startswith("lora_") for k in keys) or any(
         k.endswith(".alpha") for k in keys
     ):
@@ -157,7 +169,8 @@ def detect_kind(path: Path, suffix: str = "") -> tuple[Kind | None, Family]:
         keys = [k for k in header if k != "__metadata__"]
         if _shape(header, UNET_IN) is not None:
             return classify(header)
-        return kind_of_keys(keys), Family.unknown
+        kind = kind_of_keys(keys)
+        return kind, ip_adapter_family(header) if kind is Kind.ip_adapter else Family.unknown
     keys = pickle_keys(path)
     if any(k.startswith("model.diffusion_model.") for k in keys):
         return Kind.checkpoint, Family.unknown

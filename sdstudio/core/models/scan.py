@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from sdstudio.core.errors import ModelError
-from sdstudio.core.models.detect import detect_file
+from sdstudio.core.models.detect import detect_file, detect_kind
 from sdstudio.core.models.entries import Family, Kind, ModelEntry, Source
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,10 @@ LAYOUTS: dict[str, list[tuple[str, Kind]]] = {
         ("models/VAE", Kind.vae),
         ("embeddings", Kind.embedding),
         ("models/ControlNet", Kind.controlnet),
+        ("extensions/sd-webui-controlnet/models", Kind.controlnet),
         ("models/ipadapter", Kind.ip_adapter),
         ("models/clip_vision", Kind.clip_vision),
+        ("extensions/sd-webui-controlnet/annotator/downloads/clip_vision", Kind.clip_vision),  # clip_h.pth
         ("models/ESRGAN", Kind.upscaler),
         ("models/RealESRGAN", Kind.upscaler),
         ("models/SwinIR", Kind.upscaler),
@@ -88,20 +90,26 @@ def _inside_diffusers_folder(path: Path, base: Path) -> bool:
 
 
 DEFAULT_WEIGHT_NAMES = ("diffusion_pytorch_model", "model", "pytorch_model")  # diffusers/transformers folders
+FOLDER_NAMED = (
+    "ip_adapter",
+)  # InvokeAI's IP-Adapter folders: <name>/ip_adapter.bin beside image_encoder.txt
 
 
 def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") -> ModelEntry:
     # a component folder's weights (taesd/diffusion_pytorch_model.safetensors) are named after the folder
     named_by_folder = path.stem in DEFAULT_WEIGHT_NAMES and (path.parent / "config.json").exists()
+    named_by_folder = named_by_folder or path.stem in FOLDER_NAMED
     name = path.parent.name if named_by_folder else path.stem
     try:
         size = path.stat().st_size
         found_kind, family = detect_file(path)
+        if kind is Kind.controlnet and path.suffix.lower() != ".safetensors":  # A1111's ip-adapter_*.bin/.pth
+            found_kind = detect_kind(path)[0] or found_kind
         note = ""
         if kind is Kind.checkpoint and found_kind is not Kind.checkpoint:
             note = f"looks like a {found_kind.value}, not a checkpoint"
-        elif kind is Kind.controlnet and found_kind is Kind.ip_adapter:  # A1111 keeps both in ControlNet
-            kind, family = Kind.ip_adapter, Family.unknown
+        elif kind in (Kind.controlnet, Kind.ip_adapter) and found_kind is Kind.ip_adapter:
+            kind = Kind.ip_adapter  # A1111 keeps both in ControlNet; the family is the adapter's own
         elif kind is not Kind.checkpoint:
             family = Family.unknown
     except ModelError as e:
