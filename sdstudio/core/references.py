@@ -21,6 +21,9 @@ from sdstudio.core.control.tags import (
     named_unit,
     parse_image_tags,
 )
+from sdstudio.core.control.tags import (
+    kind_of as kind_of,  # the strip's cards ask it here
+)
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.request import InpaintArea, InputImage, RequestError
 from sdstudio.core.studio import StudioModel
