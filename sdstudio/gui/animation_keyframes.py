@@ -6,16 +6,15 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QHBoxLayout,
     QHeaderView,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from sdstudio.core.animation.schedule import split_keyframes
+from sdstudio.gui.layouts import above_buttons
 
 
 def schedule_rows(text: str) -> list[tuple[str, str]]:
@@ -52,14 +51,7 @@ class KeyframeEditor(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.add_button = QPushButton("Add keyframe")
         self.remove_button = QPushButton("Remove")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.remove_button)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.table)
-        layout.addLayout(buttons)
+        above_buttons(self, self.table, self.add_button, self.remove_button)
         self._loading = False
         self.table.itemChanged.connect(self._edited)
         self.add_button.clicked.connect(self.add_row)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QPushButton, QWidget
 
 from sdstudio.core.animation.project import MARKER_NAME, SETTINGS_NAME, Project
+from sdstudio.gui.layouts import above_buttons
 
 
 def find_projects(folder: Path) -> list[Project]:
@@ -33,14 +34,7 @@ class AnimationLibrary(QWidget):
         self.list.setMinimumHeight(120)
         self.play_button = QPushButton("Play")
         self.reuse_button = QPushButton("Reuse settings")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.play_button)
-        buttons.addWidget(self.reuse_button)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.list)
-        layout.addLayout(buttons)
+        above_buttons(self, self.list, self.play_button, self.reuse_button)
         self.list.itemDoubleClicked.connect(
             lambda item: self.playRequested.emit(Project(item.data(Qt.ItemDataRole.UserRole)))
         )

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -59,14 +58,6 @@ NUMBERS = (
     ("steps", "Steps", 1, 150),
     ("seed", "Seed (-1 random)", -1, 2**31 - 1),
 )
-
-
-def scrollable(panel: QWidget) -> QScrollArea:
-    """The panel in a scroll area, for docks on small screens."""
-    area = QScrollArea()
-    area.setWidget(panel)
-    area.setWidgetResizable(True)
-    return area
 
 
 class _Bridge(QObject):

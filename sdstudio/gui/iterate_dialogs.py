@@ -26,6 +26,7 @@ from sdstudio.core.xyz import AXES, NOTHING, Axis, axis_kind, parse_values
 from sdstudio.core.xyz_grid import GridPicture
 from sdstudio.gui.compare_view import CompareView
 from sdstudio.gui.grid_view import GridView
+from sdstudio.gui.layouts import ok_cancel
 
 EXAMPLES = {"Steps": "10-30 [3]", "CFG Scale": "3, 7, 11", "Seed": "-1, -1", "Prompt S/R": "cat, dog"}
 
@@ -64,13 +65,8 @@ class XyzDialog(QDialog):
         self.error.setStyleSheet("color: #c0392b")
         self.error.setWordWrap(True)
         form.addRow(self.error)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
+        buttons = ok_cancel(self, form, self._accept)  # the axes are checked before the dialog closes
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Run plot")
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
 
     def axes(self) -> list[Axis]:
         """The X, Y and Z axes; RequestError names the first bad one."""
@@ -114,12 +110,7 @@ class OutpaintDialog(QDialog):
         self.blend.setSuffix(" px")
         form.addRow("Fill", self.fill)
         form.addRow("Blend band", self.blend)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        ok_cancel(self, form)
 
     def plan(self) -> Outpaint:
         left, top, right, bottom = (s.value() for s in self.sides)
@@ -174,12 +165,7 @@ class UpscaleDialog(QDialog):
         self.scale.setSuffix(" ×")
         form.addRow("Upscaler", self.upscaler)
         form.addRow("Scale by", self.scale)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        ok_cancel(self, form)
 
     def settings(self) -> ExtrasUpscale:
         return ExtrasUpscale(upscaler_1=self.upscaler.currentText(), upscaling_resize=self.scale.value())

@@ -17,7 +17,7 @@ from sdstudio.core.request import InputImage, Progress, Request, RequestError
 from sdstudio.core.speed.fewstep import few_step_profile
 from sdstudio.core.studio import StudioModel, with_inputs
 from sdstudio.gui import lora_picker
-from sdstudio.gui.animation_panel import AnimationPanel, scrollable
+from sdstudio.gui.animation_panel import AnimationPanel
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
 from sdstudio.gui.canvas.encoder import CanvasEncoder
@@ -25,6 +25,7 @@ from sdstudio.gui.canvas_toolbar import CanvasToolBar
 from sdstudio.gui.gallery_panel import GalleryPanel
 from sdstudio.gui.images import pil_to_qimage
 from sdstudio.gui.iterate_actions import Iterate
+from sdstudio.gui.layouts import scrollable
 from sdstudio.gui.prompt_panel import PromptPanel
 from sdstudio.gui.queue_memory import QueueMemory, describe_unrun
 from sdstudio.gui.queue_panel import QueuePanel

@@ -10,12 +10,10 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +33,7 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.studio import PARAMETERS, StudioModel
 from sdstudio.gui import bind
 from sdstudio.gui.image_tags import TagLink
+from sdstudio.gui.layouts import scrollable
 from sdstudio.gui.prompt_edit import PromptEdit
 from sdstudio.gui.prompt_extras import HiresBox, VariationBox
 from sdstudio.gui.prompt_fields import SizePresets, StylesButton, dspin, seed_edit, spin
@@ -165,12 +164,7 @@ class PromptPanel(QWidget):
         self.hires = HiresBox()
         lay.addWidget(self.variation)
         lay.addWidget(self.hires)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("promptScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(fields)
+        self.scroll = scrollable(fields, "promptScroll", frameless=True, hide_bar=Qt.Orientation.Horizontal)
         outer = QVBoxLayout(self)
         outer.addWidget(self.scroll, 1)
         outer.addWidget(self.error)

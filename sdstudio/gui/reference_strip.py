@@ -16,11 +16,9 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeySequence, QSh
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +28,7 @@ from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.request import InputImage, RequestError
 from sdstudio.gui import bind
 from sdstudio.gui.images import pil_to_qimage, qimage_to_input
+from sdstudio.gui.layouts import scrollable
 from sdstudio.gui.reference_card import THUMB, ReferenceCard
 
 log = logging.getLogger(__name__)
@@ -116,12 +115,7 @@ class ReferenceStrip(QWidget):
         self.row.addStretch(1)
         inner = QWidget()
         inner.setLayout(self.row)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("referenceScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(inner)
+        self.scroll = scrollable(inner, "referenceScroll", frameless=True, hide_bar=Qt.Orientation.Vertical)
         self.scroll.setVisible(False)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
