@@ -61,6 +61,7 @@ def _unit(raw: Any, index: int, limits: Limits) -> ControlUnit | None:
             "pixel_perfect",
             "resize_mode",
             "control_mode",
+            "ip_kind",  # sdstudio's: an IP-Adapter unit's layers (reference, style, composition)
         )
         if k in raw
     }

@@ -43,6 +43,9 @@ def test_a_webuiapi_ip_adapter_unit_gives_the_cli_ref_picture(
         body = {"prompt": "a ball", "steps": 1, "width": 64, "height": 64}
         r = c.post("/sdapi/v1/txt2img", json=body | {"alwayson_scripts": {"controlnet": {"args": [unit]}}})
         assert r.status_code == 422 and "IP-Adapter not found: ip-adapter_nope" in r.json()["detail"], r.text
+        odd = unit | {"model": model, "ip_kind": "face"}
+        r = c.post("/sdapi/v1/txt2img", json=body | {"alwayson_scripts": {"controlnet": {"args": [odd]}}})
+        assert r.status_code == 422 and "'face' is not a valid IpKind" in r.json()["detail"], r.text
 
     api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port)
     sha = hashlib.sha256((root / "models" / "ControlNet" / "ip-adapter_sd15_tiny.safetensors").read_bytes())

@@ -82,6 +82,7 @@ def roots(tmp_path: Path, demo_home: Path) -> tuple[Path, Path]:
     save_adapter(tiny_adapter(unet), webui / "models" / "ControlNet" / "ip-adapter_tiny.bin")
     tiny_encoder(webui / "extensions/sd-webui-controlnet/annotator/downloads/clip_vision/clip_h")
     save_adapter(tiny_plus_adapter(unet), comfy / "models" / "ipadapter" / "ip-adapter-plus_tiny.safetensors")
+    tiny_encoder(comfy / "models" / "ipadapter" / "models" / "image_encoder")  # h94's repository layout
     xl = {
         "image_proj": {"proj.weight": torch.zeros(8192, 1280)},
         "ip_adapter": {"1.to_k_ip.weight": torch.zeros(8, 2048)},
@@ -100,7 +101,7 @@ def test_adapters_and_encoders_are_found_listed_and_know_their_needs(
     adapters = {e.name: e for e in library.entries(Kind.ip_adapter)}
     assert set(adapters) == {"ip-adapter_tiny", "ip-adapter-plus_tiny", "ip-adapter_sdxl"}
     assert adapters["ip-adapter_sdxl"].family is Family.sdxl  # from the safetensors header alone
-    assert [e.name for e in library.entries(Kind.clip_vision)] == ["clip_h"]
+    assert {e.name for e in library.entries(Kind.clip_vision)} == {"clip_h", "image_encoder"}
     assert not library.entries(Kind.controlnet)  # A1111 keeps both in models/ControlNet: told apart by keys
     plain = adapter_spec(Path(adapters["ip-adapter_tiny"].location))
     plus = adapter_spec(Path(adapters["ip-adapter-plus_tiny"].location))

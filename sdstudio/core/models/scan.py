@@ -110,6 +110,8 @@ def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") 
             note = f"looks like a {found_kind.value}, not a checkpoint"
         elif kind in (Kind.controlnet, Kind.ip_adapter) and found_kind is Kind.ip_adapter:
             kind = Kind.ip_adapter  # A1111 keeps both in ControlNet; the family is the adapter's own
+        elif kind in (Kind.controlnet, Kind.ip_adapter) and found_kind is Kind.clip_vision:
+            kind, family = Kind.clip_vision, Family.unknown  # h94's IP-Adapter folders: models/image_encoder/
         elif kind is not Kind.checkpoint:
             family = Family.unknown
     except ModelError as e:
