@@ -6,17 +6,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QShowEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QPushButton, QWidget
 
 from sdstudio.core.jobs import Job, JobFinished, JobQueue
-from sdstudio.core.persistence import CanvasPrefs, StudioState
+from sdstudio.core.persistence import StudioState
 from sdstudio.core.prompt.embeddings import EmbeddingCatalog
 from sdstudio.core.request import InputImage, Progress, Request, RequestError
 from sdstudio.core.speed.fewstep import few_step_profile
 from sdstudio.core.studio import StudioModel, with_inputs
-from sdstudio.gui import lora_picker
+from sdstudio.gui import lora_picker, window_layout
 from sdstudio.gui.animation_panel import AnimationPanel
 from sdstudio.gui.autosave import Autosaver
 from sdstudio.gui.canvas import CanvasModel, CanvasView
@@ -35,9 +35,6 @@ from sdstudio.gui.window_files import WindowFiles
 from sdstudio.gui.worker import Worker
 
 log = logging.getLogger(__name__)
-
-LAYOUT_VERSION = 1
-FIRST_SIZE = (1400, 900)  # first start on a screen that has room; a smaller screen opens maximised
 
 
 class MainWindow(WindowFiles, QMainWindow):
@@ -61,9 +58,6 @@ class MainWindow(WindowFiles, QMainWindow):
         self.queue, self.store, self.library = queue, store, library
         self.api_port = api_port
         self.state = state  # settings, autosave: one place (core/persistence.py)
-        self.layout_settings = QSettings(
-            str(state.layout_file), QSettings.Format.IniFormat
-        )  # geometry, docks
         self.studio = StudioModel()  # parameters, canvas inputs, last result; the widgets are its views
         self._shown_once = False
         self.progress_count = 0  # progress messages of the running job (tests, benchmark)
@@ -152,7 +146,7 @@ class MainWindow(WindowFiles, QMainWindow):
         self.studio.native_side = self._model_native_side()  # after the restore: its size is the artist's
         self.studio.changed.connect(self._parameter_changed)
         self._canvas_to_studio()
-        self._restore_layout()
+        window_layout.restore_layout(self)
         self.gallery.rescan_in_background()  # files added or deleted outside the app
         QTimer.singleShot(0, self.worker.start)  # once the event loop runs: the window paints first
 
@@ -163,38 +157,6 @@ class MainWindow(WindowFiles, QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
-
-    # -- layout ----------------------------------------------------------------------------------
-    def _restore_layout(self) -> None:
-        geometry = self.layout_settings.value("window/geometry")
-        state = self.layout_settings.value("window/state")
-        if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(*FIRST_SIZE)
-        screen = self.screen().availableGeometry()
-        if self.width() > screen.width() or self.height() > screen.height():  # a laptop screen
-            self.resize(screen.size())
-            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
-        if state is not None:
-            self.restoreState(state, LAYOUT_VERSION)
-        prefs = self.state.canvas  # the artist's brush and mask colour, as they left them
-        if prefs.brush_size is not None:
-            self.canvas_tools.size.setValue(prefs.brush_size)
-        color = self.canvas_tools.mask_color.findText(prefs.mask_color)
-        if color >= 0:
-            self.canvas_tools.mask_color.setCurrentIndex(color)
-
-    def save_layout(self) -> None:
-        """Geometry and docks to the QSettings file; the canvas tools to the studio state."""
-        self.layout_settings.setValue("window/geometry", self.saveGeometry())
-        self.layout_settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
-        self.layout_settings.remove("canvas")  # layout 1 kept the brush here (migrated into the state)
-        self.layout_settings.sync()
-        try:
-            self.state.save_canvas(
-                CanvasPrefs(round(self.canvas.brush.size), self.canvas_tools.mask_color.currentText())
-            )
-        except OSError as e:
-            log.warning("the canvas tools were not saved: %s", e)
 
     # -- generation ------------------------------------------------------------------------------
     def current_request(self) -> Request:
@@ -400,7 +362,7 @@ class MainWindow(WindowFiles, QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt name)
         self.autosave.save_now()
-        self.save_layout()
+        window_layout.save_layout(self)
         self.api.stop()
         self.worker.stop()
         self.gallery.shutdown()

@@ -75,7 +75,7 @@ def test_cancel_keeps_the_last_result_on_the_canvas(qtbot: Any, window: Any) -> 
 
 
 def test_the_window_fits_a_laptop_screen_and_the_prompt_panel_scrolls(qtbot: Any, window: Any) -> None:
-    from sdstudio.gui.main_window import FIRST_SIZE
+    from sdstudio.gui.window_layout import FIRST_SIZE
 
     screen = window.screen().availableGeometry()
     small_screen = screen.width() < FIRST_SIZE[0] or screen.height() < FIRST_SIZE[1]
