@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.control.ipadapter import IpKind, is_ip_unit
 from sdstudio.core.control.tags import (
@@ -27,6 +27,12 @@ from sdstudio.core.control.tags import (
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.request import InpaintArea, InputImage, RequestError
 from sdstudio.core.studio import StudioModel
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdstudio.core.protocols import Library
+
 
 POSE_KINDS = ("pose", "depth")  # what "pose from reference" adds, the first one this build can preprocess
 EDITABLE = ("weight", "guidance_start", "guidance_end", "model", "enabled", "name")
@@ -140,7 +146,7 @@ def pose_from_reference(studio: StudioModel, image: InputImage, name: str) -> in
     return len(units) - 1
 
 
-def preview(unit: ControlUnit, library: Any = None) -> Any:
+def preview(unit: ControlUnit, library: Library | None = None) -> Image | None:
     """What the unit's preprocessor makes of its picture (a PIL picture, the preprocessor's own size), for the
     artist to see; None when the unit has no picture or no preprocessor (the picture is used as it is).
     Preprocessors with a model (depth, pose) need the `library`; call it off the GUI thread."""
