@@ -148,11 +148,25 @@ def test_wrong_family_missing_encoder_and_face_modules_are_one_clear_error(
     def run(unit: ControlUnit) -> None:
         engine.run(base.replace(controls=(unit,)))
 
-    # the SDXL adapter wants a 1280-wide encoder (ViT-bigG): none in the library, before anything loads
+    # 1. an adapter of another family, both known from their headers: refused before the model loads
     with pytest.raises(
-        ModelError, match=r"ip-adapter_sdxl needs a CLIP image encoder with 1280-wide image emb"
+        ModelError, match="ip-adapter_sdxl is for SDXL but the model Demo .* is SD 1.x; choose"
     ):
         run(ControlUnit(picture, "ip-adapter_clip_sdxl", "ip-adapter_sdxl"))
+    assert engine._loaded is None
+    # 2. a ViT-bigG adapter (a .bin: its family shows when it loads) and no 1280-wide encoder in the library
+    vitg = {
+        "image_proj": {"proj.weight": torch.zeros(128, 1280)},
+        "ip_adapter": {"1.to_k_ip.weight": torch.zeros(8, 32)},
+    }
+    save_adapter(vitg, comfy / "models" / "ipadapter" / "ip-adapter_vitg.bin")
+    library.refresh()
+    with pytest.raises(
+        ModelError, match=r"ip-adapter_vitg needs a CLIP image encoder with 1280-wide image emb"
+    ):
+        run(ControlUnit(picture, "ip-adapter_clip_g", "ip-adapter_vitg"))
+    assert engine._loaded is None
+    # 3. known only from the UNet it meets: refused before any step, the UNet untouched
     big = {
         "image_proj": {"proj.weight": torch.zeros(8, 16)},
         "ip_adapter": {"1.to_k_ip.weight": torch.zeros(8, 768)},

@@ -21,10 +21,10 @@ from sdstudio.core.request import Request, RequestError
 CROSS_FAMILIES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 
 
-def _model_family(request: Request, library: Any) -> Any:
-    """The requested checkpoint's family when the library knows it (None: not known before loading)."""
+def _model_entry(request: Request, library: Any) -> Any:
+    """The requested checkpoint's library entry (None: the engine reports it when it loads)."""
     try:
-        return library.resolve(request.model).family
+        return library.resolve(request.model)
     except (ModelError, OSError):  # the engine reports a model it cannot find, with its own message
         return None
 
@@ -111,10 +111,17 @@ def ip_models(
     library: Any, request: Request, units: list[tuple[int, ControlUnit]]
 ) -> tuple[list[Any], list[Any]]:
     """The library's adapter and image encoder of each numbered IP-Adapter unit (clear errors, nothing loaded)."""
-    family = _model_family(request, library)
+    model = _model_entry(request, library)
+    family = model.family if model is not None else None
     adapters, encoders = [], []
     for i, unit in units:
         adapter = find_ip_adapter(library, unit, i, family)
+        made, base = getattr(adapter.family, "base", ""), getattr(family, "base", "")
+        if made and base and made != base:  # both known from their files' headers: refused before loading
+            raise ModelError(
+                f"IP-Adapter {adapter.name} is for {adapter.family.value} but the model {model.name} is "
+                f"{model.family.value}; choose an IP-Adapter made for {model.family.value}"
+            )
         spec = adapter_spec(Path(adapter.location))
         if spec.variant == "face id":
             raise ModelError(
