@@ -186,3 +186,43 @@ def test_a_plus_adapter_beside_a_controlnet_matches_diffusers(webui: Path) -> No
         'ControlNet 0: "Module: canny' in line
         and 'ControlNet 1: "Module: ip-adapter_clip_h, Model: ip' in line
     )
+
+
+def test_sdxl_style_acts_on_up_block_0_attention_1_as_diffusers_instantstyle(
+    tmp_path: Path, demo_home: Path
+) -> None:
+    import diffusers
+    from transformers import CLIPVisionModelWithProjection
+
+    folder = tmp_path / "tiny-sdxl"
+    pipe = demo.tiny_sdxl_pipeline()
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    save_adapter(
+        tiny_adapter(pipe.unet, seed=5), comfy / "models" / "ipadapter" / "ip-adapter_sdxl_tiny.safetensors"
+    )
+    encoder = tiny_encoder(comfy / "models" / "clip_vision" / "CLIP-ViT-bigG-tiny")
+    engine = Engine(ModelLibrary(Settings(model_roots=[str(comfy)])), device="cpu")
+    unit = ControlUnit(
+        InputImage.from_pil(_reference()), "ip-adapter_clip_sdxl", weight=0.9, ip_kind=IpKind.style
+    )
+    base = Request(prompt="a ball", steps=3, width=W, height=H, seed=4, sampler="Euler", model=str(folder))
+    ours = _pixels(engine.run(base.replace(controls=(unit,))))
+
+    ref = diffusers.StableDiffusionXLPipeline.from_pretrained(
+        str(folder), image_encoder=CLIPVisionModelWithProjection.from_pretrained(str(encoder))
+    )
+    ref.set_progress_bar_config(disable=True)
+    ref.scheduler = SAMPLERS["Euler"].build(ref.scheduler.config)
+    ref.load_ip_adapter(
+        str(comfy / "models" / "ipadapter"), subfolder="", weight_name="ip-adapter_sdxl_tiny.safetensors",
+        image_encoder_folder=None,
+    )  # fmt: skip
+    ref.set_ip_adapter_scale({"up": {"block_0": [0.0, 0.9]}})  # InstantStyle's style block on this UNet
+    theirs = ref(
+        "a ball", num_inference_steps=3, guidance_scale=7.0, width=W, height=H,
+        generator=[torch.Generator("cpu").manual_seed(4)], ip_adapter_image=_reference(),
+    ).images[0]  # fmt: skip
+    assert np.abs(ours - np.asarray(theirs).astype(np.int16)).max() <= 1
+    assert not np.array_equal(ours, _pixels(engine.run(base)))  # the style layers changed the picture
