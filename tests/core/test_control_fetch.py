@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
-from sdstudio.core.control import parse_image_tags, units_from_tags
+from sdstudio.core.control import parse_image_tags, unit_from_ref, units_from_tags
 from sdstudio.core.control.fetch import FetchPolicy, fetch_reference
 from sdstudio.core.request import InputImage, Request, RequestError
 from sdstudio.core.settings import Settings
@@ -72,6 +72,11 @@ def test_url_references_are_fetched_only_when_allowed(server: str) -> None:
         units_from_tags(tags, [], network=api)
     both = FetchPolicy.from_settings(Settings(allow_network=True, api_allow_network=True), api=True)
     assert units_from_tags(tags, [], network=both)[0].image == unit.image
+    # the CLI's --ref takes an address as well
+    ref = unit_from_ref(f"{server}/other.png:0.5:canny", network=FetchPolicy(True))
+    assert ref.image == InputImage.from_bytes(_png((200, 0, 0))) and ref.weight == 0.5
+    with pytest.raises(RequestError, match="network is off"):
+        unit_from_ref(f"{server}/other.png:0.5:canny")
 
 
 @pytest.mark.parametrize(

@@ -289,7 +289,11 @@ def test_a_pose_tag_runs_a_generation_with_a_pose_controlnet_end_to_end(
 
     # 2. the tag: kind pose -> the openpose preprocessor and the ControlNet named for it
     request = Request(prompt=f"a dancer {{image:{photo}:0.9:pose}}", steps=2, width=64, height=64, seed=8)
-    result = Engine(library, device="cpu").run(request.replace(sampler="Euler"))
+    engine = Engine(library, device="cpu")
+    result = engine.run(request.replace(sampler="Euler"))
+    assert [k[0] for k in loaded_models()] == ["pose"]
+    engine.close()
+    assert loaded_models() == []  # closing the engine frees the preprocessor models too
     ours = np.asarray(result.images[0].image).astype(np.int16)
     line = infotext(result.images[0], result)
     assert 'ControlNet 0: "Module: openpose, Model: tiny_sd15_openpose' in line and "Weight: 0.9" in line

@@ -129,8 +129,11 @@ class Engine:
         return MemoryPlan(plan.offload, plan.vae_tiling or self.vae_tiling, plan.reason)
 
     def close(self) -> None:
-        """Release the loaded model and its memory."""
+        """Release the loaded model, the preprocessor models (depth, pose) and their memory."""
+        from sdstudio.core.control.annotators import unload_all
+
         self._loaded = None
+        unload_all()
         gc.collect()
         try:
             import torch
