@@ -35,6 +35,8 @@ def _shapes(path: Path) -> dict[str, list[int]]:
 
 
 def _torch_load(path: Path) -> dict[str, Any]:
+    import pickle
+
     import torch
 
     try:
@@ -42,7 +44,7 @@ def _torch_load(path: Path) -> dict[str, Any]:
             data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError:  # legacy (non-zip) pickles cannot be memory-mapped
             data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError) as e:
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as e:
         raise ModelError(f"{path}: cannot read it ({str(e).splitlines()[0][:160]})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: not a model state dict")
