@@ -91,7 +91,7 @@ def main() -> None:
             queue.submit(Request(prompt=prompt, steps=2, width=128, height=128, seed=100 + i))
         queue.run_pending()
         store.set_star(store.search("lighthouse")[0].id, True)
-        win = MainWindow(queue, store, services.library, preload=False)
+        win = MainWindow(queue, store, services.library, state=services.state, preload=False)
         win.show()  # a 1280×720 screen: the first start opens maximised
         # 2. a picture and a painted mask on the canvas; the prompt of the next round
         win.send_to_canvas(landscape(768, 512))

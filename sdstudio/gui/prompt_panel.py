@@ -133,8 +133,8 @@ class PromptPanel(QWidget):
         lay.setContentsMargins(0, 0, 4, 0)
         lay.addWidget(self.mode_label)
         lay.addWidget(self.prompt, 3)
+        lay.addWidget(self.references)  # under the prompt whose {image} tags name them
         lay.addWidget(self.negative, 2)
-        lay.addWidget(self.references)
         form = QFormLayout()
         form.addRow("Model", self.model)
         form.addRow("", self.model_note)

@@ -24,7 +24,7 @@ from sdstudio.core.references import available, kind_of
 from sdstudio.gui.prompt_fields import dspin
 
 THUMB = 72
-AUTO = "Auto (named like the kind)"
+AUTO = "Auto"
 CARD_STYLE = "ReferenceCard { border: 1px solid palette(mid); border-radius: 4px; }"
 MARKED_STYLE = (
     "ReferenceCard { border: 2px solid #2a82da; border-radius: 4px; background: palette(alternate-base); }"
@@ -77,7 +77,9 @@ class ReferenceCard(QFrame):
         self.end = dspin(0.0, 1.0, 1.0, 0.05, 2)
         self.end.setToolTip("the fraction of the steps where it stops acting")
         self.model = QComboBox()
-        self.model.setToolTip("the ControlNet model from the library; Auto picks one named like the kind")
+        self.model.setToolTip(
+            "the ControlNet model from the library; Auto picks the first named like the kind"
+        )
         self.model.addItem(AUTO, "")
         # 3. layout: pictures on top, the fields under them
         top = QHBoxLayout()
@@ -99,7 +101,7 @@ class ReferenceCard(QFrame):
         grid.addWidget(QLabel("to"), 3, 2)
         grid.addWidget(self.end, 3, 3)
         grid.addWidget(self.model, 4, 0, 1, 4)
-        self.setFixedWidth(2 * THUMB + 28)
+        self.setFixedWidth(2 * THUMB + 64)
         # 4. each widget edits one field
         self.enabled.toggled.connect(lambda on: self._edit(enabled=on))
         self.kind.activated.connect(lambda _i: self._edit(kind=self.kind.currentData()))
