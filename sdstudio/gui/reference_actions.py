@@ -42,6 +42,7 @@ def install(w: MainWindow) -> None:
     strip.library = w.library
     w.pose_action = QAction("Pose from reference…", w)
     w.pose_action.setObjectName("poseFromReference")
+    w.pose_action.setIconText("Pose ref…")  # the toolbar's short name: Fit and the zoom stay in sight at 1280
     w.pose_action.setToolTip(
         "fix a hand: with a mask painted over it, choose a photo in the pose you want; it becomes a pose "
         "reference and only the masked part is repainted"
