@@ -248,11 +248,13 @@ def open_models_window(window: Any) -> ModelsWindow:
 
 
 def _models_changed(window: Any) -> None:
+    from sdstudio.gui import reference_actions
     from sdstudio.gui.window_actions import model_choices
 
     if window.library is not None:
         window.library.refresh()
         window.prompt.set_models(model_choices(window.library))
+        reference_actions.models_changed(window)  # a ControlNet installed: the reference cards offer it
     window.status.show_message("Model installed; it is in the model selector.")
 
 

@@ -38,8 +38,8 @@ def install(w: MainWindow) -> None:
     """Wire the strip to the status bar and the library; add the pose shortcut to the canvas toolbar."""
     strip = w.prompt.references
     strip.message.connect(w.status.show_message)
-    strip.set_models(controlnet_names(w.library))
     strip.library = w.library
+    models_changed(w)
     w.pose_action = QAction("Pose from reference…", w)
     w.pose_action.setObjectName("poseFromReference")
     w.pose_action.setIconText("Pose ref…")  # the toolbar's short name: Fit and the zoom stay in sight at 1280
@@ -57,6 +57,11 @@ def install(w: MainWindow) -> None:
     edit.addActions([tools.invert, tools.clear, w.pose_action])
     bar = w.menuBar()
     bar.insertMenu(bar.actions()[1], edit)
+
+
+def models_changed(w: MainWindow) -> None:
+    """The library changed (a folder added, a model installed): the cards offer its ControlNets."""
+    w.prompt.references.set_models(controlnet_names(w.library))
 
 
 def _ready(w: MainWindow) -> bool:

@@ -9,6 +9,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog
 
+from sdstudio.gui import reference_actions
 from sdstudio.gui.window_actions import model_choices
 
 
@@ -37,6 +38,7 @@ class WindowFiles:
             self.status.show_message(f"Cannot add {folder}: {e}", error=True)
             return 0
         self.prompt.set_models(model_choices(self.library))
+        reference_actions.models_changed(self)  # its ControlNets, for the reference strip
         self.status.show_message(
             f"{folder}: {found} checkpoint{'s' * (found != 1)} added to the model selector."
             if found

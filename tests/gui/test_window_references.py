@@ -12,7 +12,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QImage
 
 from sdstudio.core import references
-from sdstudio.core.request import InpaintArea
+from sdstudio.core.request import InpaintArea, InputImage
 
 pytest_plugins = ["tests.gui.window_fixtures"]
 
@@ -58,3 +58,54 @@ def test_pose_from_reference_on_the_canvas_toolbar(
     assert units[0].name == "open-hand.png" and window.studio.get("inpaint_area") is InpaintArea.only_masked
     assert window.prompt.inpaint_area.currentData() == InpaintArea.only_masked.value
     assert window.prompt.references.cards[0].name.text() == "open-hand.png"
+
+
+def test_a_strip_reference_steers_the_job_and_reuse_brings_it_back(
+    qtbot: Any, window: Any, engine: Any, tmp_path: Path
+) -> None:
+    from diffusers import UNet2DConditionModel
+
+    from sdstudio.core import demo
+    from sdstudio.core.gallery.reading import read_parameters
+    from tests.core.test_control_engine import _tiny_controlnet
+    from tests.gui.test_reference_strip import bar_picture, drop, files
+    from tests.gui.window_helpers import fill_panel, small
+
+    # 1. an A1111 folder with a tiny canny ControlNet: the cards offer it once the folder is added
+    root = tmp_path / "webui"
+    (root / "models" / "Stable-diffusion").mkdir(parents=True)
+    unet = UNet2DConditionModel.from_pretrained(str(demo.demo_path() / "unet"))
+    _tiny_controlnet(unet, 1).save_pretrained(str(root / "models" / "ControlNet" / "tiny_sd15_canny"))
+    window.add_model_root(root)
+    engine.library.add_root(root)  # the fixture's engine has a library of its own (the studio's shares one)
+    strip = window.prompt.references
+    # 2. a picture dropped on the strip, made a canny reference with that model, named by the prompt's tag
+    assert drop(qtbot, strip, files(bar_picture(tmp_path / "box.png")))
+    card = strip.cards[0]
+    window.studio.set("controls", references.edited(window.studio.get("controls"), 0, kind="canny"))
+    card.model.setFocus()
+    qtbot.keyClick(card.model, Qt.Key.Key_Down)  # Auto -> tiny_sd15_canny
+    assert window.studio.get("controls")[0].model == "tiny_sd15_canny"
+    fill_panel(qtbot, window.prompt, **small(prompt="a box {image:box}", steps=2))
+    ended: list[str] = []
+    window.worker.failed.connect(lambda job, text: ended.append(text))
+    window.worker.finished.connect(lambda message: ended.append(""))
+    qtbot.mouseClick(window.prompt.generate, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
+    assert ended == [""]  # finished, not failed
+    qtbot.waitUntil(lambda: window.gallery.model.rowCount() == 1, timeout=30_000)
+    record = window.gallery.model.record(0)
+    text = read_parameters(Path(record.path)).infotext
+    assert 'ControlNet 0: "Module: canny, Model: tiny_sd15_canny' in text
+    # 3. the strip emptied, then Reuse parameters on the picture brings the reference back
+    qtbot.mouseClick(card.remove, Qt.MouseButton.LeftButton)
+    assert window.studio.get("controls") == ()
+    view = window.gallery.view
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(view.model().index(0)).center()
+    )
+    qtbot.mouseClick(window.gallery.reuse_button, Qt.MouseButton.LeftButton)
+    units = window.studio.get("controls")
+    assert [(u.name, u.module, u.model) for u in units] == [("box.png", "canny", "tiny_sd15_canny")]
+    assert units[0].image == InputImage.from_file(tmp_path / "box.png")
+    assert strip.cards[0].model.currentText() == "tiny_sd15_canny"
