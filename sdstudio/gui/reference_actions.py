@@ -20,18 +20,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def controlnet_names(library: object) -> list[str]:
-    """The library's ControlNet and IP-Adapter models by name (none without a library)."""
+def model_names(library: object) -> dict[str, list[str]]:
+    """The library's models a reference card offers, by what runs the unit: "controlnet" and "ip-adapter"."""
     if library is None:
-        return []
+        return {}
     from sdstudio.core.models.entries import Kind
 
     try:
         kinds = (Kind.controlnet, Kind.ip_adapter)
-        return [e.name for k in kinds for e in library.entries(k)]  # type: ignore[attr-defined]
+        return {k.value: [e.name for e in library.entries(k)] for k in kinds}  # type: ignore[attr-defined]
     except Exception as e:  # a broken library must not stop the window; Auto still works
-        log.warning("ControlNet models unavailable: %s", e)
-        return []
+        log.warning("ControlNet and IP-Adapter models unavailable: %s", e)
+        return {}
 
 
 def install(w: MainWindow) -> None:
@@ -61,7 +61,7 @@ def install(w: MainWindow) -> None:
 
 def models_changed(w: MainWindow) -> None:
     """The library changed (a folder added, a model installed): the cards offer its ControlNets."""
-    w.prompt.references.set_models(controlnet_names(w.library))
+    w.prompt.references.set_models(model_names(w.library))
 
 
 def _ready(w: MainWindow) -> bool:

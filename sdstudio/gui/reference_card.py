@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sdstudio.core.control.ipadapter import is_ip_unit
 from sdstudio.core.control.tags import KINDS
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.references import available, kind_of
@@ -111,21 +112,28 @@ class ReferenceCard(QFrame):
         self.model.activated.connect(lambda _i: self._edit(model=self.model.currentData() or ""))
         self.remove.clicked.connect(lambda: self.removeRequested.emit(self.index))
         self._showing = False
+        self._family = "controlnet"
+        self._models: dict[str, list[str]] = {}
 
     def _edit(self, **fields: Any) -> None:
         if not self._showing:
             self.edited.emit(self.index, fields)
 
-    def set_models(self, names: list[str]) -> None:
-        """The library's ControlNets to choose from (Auto first); the unit's own model stays listed."""
-        current = self.model.currentData() or ""
-        self._showing = True
+    def set_models(self, models: dict[str, list[str]]) -> None:
+        """The library's models by what runs a unit ("controlnet", "ip-adapter"); the card lists its unit's."""
+        self._models = models
+        self._fill_models(self._family, self.model.currentData() or "")
+
+    def _fill_models(self, family: str, current: str) -> None:
+        """Auto, then the family's models; the unit's own model stays listed."""
+        showing, self._showing = self._showing, True
+        self._family = family
         self.model.clear()
         self.model.addItem(AUTO, "")
-        for name in names:
+        for name in self._models.get(family, []):
             self.model.addItem(name, name)
         self._select(self.model, current)
-        self._showing = False
+        self._showing = showing
 
     def show_unit(self, unit: ControlUnit) -> None:
         """Show a unit's values (no edits are announced while showing)."""
@@ -139,6 +147,9 @@ class ReferenceCard(QFrame):
             for box, value in ((self.weight, unit.weight), (self.start, unit.guidance_start)):
                 _show_number(box, value)
             _show_number(self.end, unit.guidance_end)
+            family = "ip-adapter" if is_ip_unit(unit) else "controlnet"
+            if family != self._family:  # another kind of model runs it now: its list
+                self._fill_models(family, unit.model)
             self._select(self.model, unit.model)
         finally:
             self._showing = False

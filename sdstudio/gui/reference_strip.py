@@ -89,7 +89,7 @@ class ReferenceStrip(QWidget):
         self.setObjectName("referenceStrip")
         self.setAcceptDrops(True)
         self._units: tuple[ControlUnit, ...] = ()
-        self._models: list[str] = []
+        self._models: dict[str, list[str]] = {}  # "controlnet" / "ip-adapter" -> the library's names
         self.library: Any = None  # the model library: depth and pose previews use its preprocessor models
         self._marked: int | None = None
         self.cards: list[ReferenceCard] = []
@@ -207,9 +207,9 @@ class ReferenceStrip(QWidget):
     def paste(self) -> None:
         self.add_qimage(QApplication.clipboard().image(), "pasted.png")
 
-    def set_models(self, names: list[str]) -> None:
-        """The library's ControlNet models the cards offer (besides Auto)."""
-        self._models = list(names)
+    def set_models(self, models: dict[str, list[str]]) -> None:
+        """The library's models the cards offer besides Auto: ControlNets, and IP-Adapters for their kinds."""
+        self._models = {k: list(v) for k, v in models.items()}
         for card in self.cards:
             card.set_models(self._models)
 

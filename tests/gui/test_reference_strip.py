@@ -90,14 +90,17 @@ def test_editing_a_card_changes_the_model_and_the_model_shows_in_the_card(
     qtbot: Any, panel: PromptPanel, tmp_path: Path
 ) -> None:
     strip, studio = panel.references, panel.studio
+    strip.set_models({"controlnet": ["control_canny"], "ip-adapter": ["ip-adapter_sd15"]})
     drop(qtbot, strip, files(bar_picture(tmp_path / "a.png")))
     card = strip.cards[0]
+    listed = lambda: [card.model.itemText(i) for i in range(card.model.count())]  # noqa: E731
+    assert card.kind.currentData() == "reference" and listed() == ["Auto", "ip-adapter_sd15"]
     # 1. kind by keyboard on its selector: canny -> lineart (kinds without a preprocessor are skipped)
     studio.set("controls", references.edited(studio.get("controls"), 0, kind="canny"))
     assert card.kind.currentData() == "canny"
     card.kind.setFocus()
     qtbot.keyClick(card.kind, Qt.Key.Key_Down)
-    assert studio.get("controls")[0].module == "lineart"
+    assert studio.get("controls")[0].module == "lineart" and listed() == ["Auto", "control_canny"]
     # 2. weight and start typed
     type_into(qtbot, card.weight, "0.6")
     type_into(qtbot, card.start, "0.2")
