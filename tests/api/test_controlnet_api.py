@@ -3,6 +3,7 @@ picture; model and module lists; bad units and server-file tags are 422s."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,7 @@ def test_a_webuiapi_controlnet_unit_gives_the_cli_ref_picture(
     ImageDraw.Draw(picture).rectangle((12, 12, 50, 50), outline="black", width=3)
     picture.save(ref)
 
+    base64_png = base64.b64encode(ref.read_bytes()).decode()
     with httpx.Client(base_url=f"http://127.0.0.1:{live.port}", timeout=120) as c:
         assert c.get("/controlnet/module_list").json()["module_list"][:2] == ["none", "canny"]
         (model,) = c.get("/controlnet/model_list").json()["model_list"]
@@ -47,6 +49,12 @@ def test_a_webuiapi_controlnet_unit_gives_the_cli_ref_picture(
             assert r.status_code == 422 and "controlnet.args[0]" in r.json()["field"], r.text
         r = c.post("/sdapi/v1/txt2img", json=bad | {"prompt": "a box {image:/etc/hosts:canny}"})
         assert r.status_code == 422 and "a file on the server" in r.json()["detail"]
+        r = c.post("/sdapi/v1/txt2img", json=bad | {"prompt": "a box {image:http://127.0.0.1:9/a.png:canny}"})
+        assert r.status_code == 422 and "api_allow_network" in r.json()["detail"]  # off: nothing is fetched
+        depth = {"module": "depth_anything", "model": model, "image": base64_png}
+        r = c.post("/sdapi/v1/txt2img", json=bad | {"alwayson_scripts": {"controlnet": {"args": [depth]}}})
+        assert r.status_code == 422 and r.json()["field"] == "controls[0].module", r.text
+        assert "needs a Depth Anything model" in r.json()["detail"]  # before queueing: no job runs
 
     api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port)
     unit = webuiapi.ControlNetUnit(
