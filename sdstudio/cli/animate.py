@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sdstudio.core.animation.encode import EncodeError, check_output, encode
+    from sdstudio.core.animation.encode import EncodeError, check_output, encode_animation
     from sdstudio.core.animation.project import ProjectError
     from sdstudio.core.animation.settings import SettingsError, read_settings
     from sdstudio.core.errors import Cancelled, EngineError, RequestError
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     # 3. the video; a failed encode keeps the frames, and --resume encodes again
     try:
-        out = encode(result.project.frame_paths(), args.output, result.settings.fps)
+        out = encode_animation(result.project.frame_paths(), args.output, result.settings)
     except EncodeError as e:
         raise CliError(
             f"{e}; the frames are kept in {project}; run again with --resume to encode again"

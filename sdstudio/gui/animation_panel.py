@@ -104,6 +104,13 @@ class AnimationPanel(QWidget):
         self.fps = QDoubleSpinBox()
         self.fps.setRange(0.5, 240)
         form.addRow("Frames per second", self.fps)
+        self.interpolation = QComboBox()
+        self.interpolation.setToolTip(
+            "in-betweens made by optical flow in the video (the frames stay as rendered)"
+        )
+        for label, factor in (("Off", 1), ("x2 (optical flow)", 2), ("x3 (optical flow)", 3)):
+            self.interpolation.addItem(label, factor)
+        form.addRow("Frame interpolation", self.interpolation)
         self.coherence = QComboBox()
         self.coherence.addItems(["None", "RGB", "HSV", "LAB"])
         form.addRow("Colour coherence", self.coherence)
@@ -183,6 +190,11 @@ class AnimationPanel(QWidget):
             box.setValue(int(getattr(settings, name)))
             box.blockSignals(False)
         self.fps.setValue(settings.fps)
+        found = self.interpolation.findData(settings.frame_interpolation)
+        if found < 0:  # a file's x4..x10
+            self.interpolation.addItem(f"x{settings.frame_interpolation}", settings.frame_interpolation)
+            found = self.interpolation.count() - 1
+        self.interpolation.setCurrentIndex(found)
         self.coherence.setCurrentText(settings.color_coherence)
         self.border.setCurrentText(settings.border)
         self.schedules = {name: getattr(settings, name) for name, _ in SCHEDULES}
@@ -194,7 +206,10 @@ class AnimationPanel(QWidget):
         changes: dict[str, Any] = {name: box.value() for name, box in self.numbers.items()}
         changes |= dict(self.schedules)
         changes |= {"fps": self.fps.value(), "color_coherence": self.coherence.currentText()}
-        changes |= {"border": self.border.currentText()}
+        changes |= {
+            "border": self.border.currentText(),
+            "frame_interpolation": self.interpolation.currentData(),
+        }
         changes["prompts"] = {k: v for k, v in self.prompt_editor.rows() if k}
         return self.base.replace(**changes)
 

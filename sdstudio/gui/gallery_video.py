@@ -104,16 +104,19 @@ class VideoPlayer(QDialog):
         """The frames as files (the project's) or decoded pictures, and the frame rate."""
         project = Path(self.record.project) if self.record.project else None
         files = frame_files(project) if project is not None else []
-        if files:
-            try:
-                return files, [], project_settings(project).fps  # type: ignore[arg-type]
-            except ValueError:
-                return files, [], 15.0
+        try:
+            settings = project_settings(project) if project is not None else None
+        except ValueError:
+            settings = None
+        # the rendered frames, unless the video holds in-betweens they lack
+        interpolated = settings is not None and settings.frame_interpolation > 1
+        if files and not (interpolated and Path(self.record.path).is_file()):
+            return files, [], settings.fps if settings is not None else 15.0
         try:
             frames, fps = decode_frames(Path(self.record.path))
         except (OSError, ValueError) as e:
             self.info.setText(f"{self.info.text()}\n{e}")
-            return [], [], 15.0
+            return files, [], settings.fps if settings is not None else 15.0  # the frames, if any
         return [], [QPixmap.fromImage(pil_to_qimage(f)) for f in frames], fps
 
     def frame(self, i: int) -> QPixmap:

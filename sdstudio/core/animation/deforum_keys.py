@@ -46,6 +46,11 @@ HYBRID_PREFIX = "hybrid_"
 RENAMED = {"flip_2d_perspective": "enable_perspective_flip", "skip_video_for_run_all": "skip_video_creation"}
 
 
+def is_on(value: Any) -> bool:
+    """A Deforum switch as the file writes it ("None", "false", 0, ... are off)."""
+    return _on(value)
+
+
 def _on(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "none", "false", "0", "ignore")
@@ -71,7 +76,7 @@ _ACTIVE: tuple[tuple[str, bool, str], ...] = (
     ("save_depth_maps", False, "depth maps are not saved (no depth model)"),
     ("add_soundtrack", False, "the soundtrack is not added"),
     ("r_upscale_video", False, "the video is not upscaled"),
-    ("frame_interpolation_engine", False, "frame interpolation is not applied"),
+    ("frame_interpolation_engine", False, "in-betweens are made by optical flow here, not by that model"),
     ("tiling", False, "tiling is not applied"),
     ("restore_faces", False, "face restoration is not applied"),
     ("reroll_blank_frames", False, "blank frames are not rerolled"),

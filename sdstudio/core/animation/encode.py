@@ -1,13 +1,17 @@
 """Frames to a video chosen by the suffix: MP4 (H.264 through PyAV's bundled FFmpeg), GIF or animated WebP
-(Pillow). The file appears only when complete; a failed encode leaves the frames as they are."""
+(Pillow), optionally with interpolated in-betweens (the frame rate multiplied, so the duration stays).
+The file appears only when complete; a failed encode leaves the frames as they are."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
+
+from sdstudio.core.animation.interpolate import expand, expanded_count
 
 SUFFIXES = (".mp4", ".gif", ".webp")
 
@@ -25,9 +29,15 @@ def check_output(path: Path) -> None:
 
 
 def encode(
-    frames: list[Path], out: Path, fps: float, on_frame: Callable[[int, int], None] | None = None
+    frames: list[Path],
+    out: Path,
+    fps: float,
+    on_frame: Callable[[int, int], None] | None = None,
+    interpolation: int = 1,
+    method: str = "flow",
 ) -> Path:
-    """Write `frames` (PNG files) to `out` at `fps`; raises EncodeError with the reason."""
+    """Write `frames` (PNG files) to `out` at `fps`, with `interpolation`-1 in-betweens between each two
+    (made by `method`, at `fps` times `interpolation`); raises EncodeError with the reason."""
     out = Path(out)
     check_output(out)
     if not frames:
@@ -40,10 +50,12 @@ def encode(
         raise EncodeError(f"cannot write {out}: {e.strerror or e}") from None
     try:
         kind = out.suffix.lower()
+        pictures = _pictures(frames, interpolation, method)
+        total, rate = expanded_count(len(frames), interpolation), fps * max(1, interpolation)
         if kind == ".mp4":
-            _mp4(frames, Path(tmp), fps, on_frame)
+            _mp4(pictures, total, Path(tmp), rate, on_frame)
         else:
-            _pillow(frames, Path(tmp), fps, kind)
+            _pillow(pictures, Path(tmp), rate, kind)
         os.replace(tmp, out)
     except EncodeError:
         Path(tmp).unlink(missing_ok=True)
@@ -54,12 +66,42 @@ def encode(
     return out
 
 
-def _mp4(frames: list[Path], path: Path, fps: float, on_frame: Callable[[int, int], None] | None) -> None:
+def encode_animation(frames: list[Path], out: Path, settings: Any) -> Path:
+    """Encode an animation's frames as its settings say (frame rate, interpolation)."""
+    return encode(
+        frames,
+        out,
+        settings.fps,
+        interpolation=settings.frame_interpolation,
+        method=settings.frame_interpolation_method,
+    )
+
+
+def _pictures(frames: list[Path], interpolation: int, method: str) -> Iterator[Any]:
+    """The frames read one at a time as RGB pictures, with the in-betweens."""
+    import numpy as np
+    from PIL import Image
+
+    def read() -> Iterator[np.ndarray]:
+        for p in frames:
+            with Image.open(p) as im:
+                yield np.asarray(im.convert("RGB"))
+
+    for array in expand(read(), interpolation, method):
+        yield Image.fromarray(array)
+
+
+def _mp4(
+    pictures: Iterator[Any],
+    total: int,
+    path: Path,
+    fps: float,
+    on_frame: Callable[[int, int], None] | None,
+) -> None:
     try:
         import av
     except ImportError:
         raise EncodeError("MP4 needs PyAV (pip install av); GIF and WebP work without it") from None
-    from PIL import Image
 
     if "libx264" not in av.codecs_available:
         raise EncodeError("this PyAV build has no H.264 encoder (libx264); write .gif or .webp instead")
@@ -67,27 +109,20 @@ def _mp4(frames: list[Path], path: Path, fps: float, on_frame: Callable[[int, in
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "17", "preset": "medium"}
-        for i, p in enumerate(frames):
-            with Image.open(p) as im:
-                rgb = im.convert("RGB")
+        for i, rgb in enumerate(pictures):
             if i == 0:
                 stream.width, stream.height = rgb.size
             frame = av.VideoFrame.from_image(rgb)
             for packet in stream.encode(frame):
                 container.mux(packet)
             if on_frame is not None:
-                on_frame(i + 1, len(frames))
+                on_frame(i + 1, total)
         for packet in stream.encode():
             container.mux(packet)
 
 
-def _pillow(frames: list[Path], path: Path, fps: float, kind: str) -> None:
-    from PIL import Image
-
-    images = []
-    for p in frames:
-        with Image.open(p) as im:
-            images.append(im.convert("RGB"))
+def _pillow(pictures: Iterator[Any], path: Path, fps: float, kind: str) -> None:
+    images = list(pictures)
     duration = max(1, round(1000 / fps))
     options = {"loop": 0, "duration": duration, "save_all": True, "append_images": images[1:]}
     if kind == ".webp":

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sdstudio.core.animation.encode import encode
+from sdstudio.core.animation.encode import encode_animation
 from sdstudio.core.animation.render import AnimationProgress, AnimationResult, Animator
 from sdstudio.core.animation.settings import AnimationSettings
 from sdstudio.core.protocols import EngineService
@@ -85,7 +85,9 @@ def animation_task(
 
         result = Animator(engine, settings, project).render(progress, cancel, resume)
         video = (
-            encode(result.project.frame_paths(), output, result.settings.fps) if output is not None else None
+            encode_animation(result.project.frame_paths(), output, result.settings)
+            if output is not None
+            else None
         )
         register_video(gallery, video, result.project.root)
         if on_done is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sdstudio.core.animation import deforum_keys
 from sdstudio.core.animation.color import MODES
+from sdstudio.core.animation.interpolate import MAX_FACTOR, METHODS
 from sdstudio.core.animation.prompts import prompt_keyframes
 from sdstudio.core.animation.schedule import ScheduleError, parse_schedule
 from sdstudio.core.request import MAX_SEED, MAX_SIDE, RANDOM_SEEDS
@@ -91,6 +92,10 @@ class AnimationSettings:
     perlin_octaves: int = 4
     perlin_persistence: float = 0.5
     fps: float = 15
+    # ours: in-betweens per rendered frame in the video (1 off, 2 = x2, 3 = x3; the frame rate multiplied) and
+    # how they are made ("flow": optical flow, "blend": cross-fade); Deforum's RIFE/FILM choice maps to it
+    frame_interpolation: int = 1
+    frame_interpolation_method: str = "flow"
     model: str = ""  # ours: the model that rendered it ("" = the library's default)
 
     def replace(self, **changes: Any) -> AnimationSettings:
@@ -122,6 +127,16 @@ class AnimationSettings:
             ("steps", 1 <= self.steps <= 150, "use 1 to 150"),
             ("diffusion_cadence", 1 <= self.diffusion_cadence <= 50, "use 1 to 50"),
             ("fps", 0 < self.fps <= 240, "use a frame rate above 0 and up to 240"),
+            (
+                "frame_interpolation",
+                1 <= self.frame_interpolation <= MAX_FACTOR,
+                f"use 1 (off), 2 (x2) up to {MAX_FACTOR}",
+            ),
+            (
+                "frame_interpolation_method",
+                self.frame_interpolation_method in METHODS,
+                f"use one of {', '.join(METHODS)}",
+            ),
             ("seed", -1 <= self.seed <= MAX_SEED, f"use -1 (random) or 0 to {MAX_SEED}"),
             ("seed_iter_N", self.seed_iter_N >= 1, "use 1 or more"),
             ("strength", 0 <= self.strength <= 1, "use 0 to 1"),
@@ -218,6 +233,8 @@ def settings_from_dict(data: dict[str, Any]) -> LoadedSettings:
         if other in data and ours not in data:
             data[ours] = data[other]
         data.pop(other, None)
+    if deforum_keys.is_on(data.get("frame_interpolation_engine")) and "frame_interpolation" not in data:
+        data["frame_interpolation"] = data.get("frame_interpolation_x_amount", 2)  # RIFE/FILM: flow here
     if isinstance(data.get("color_coherence"), str) and data["color_coherence"].startswith("Match Frame 0 "):
         data["color_coherence"] = data["color_coherence"].removeprefix("Match Frame 0 ")
     if data.get("color_coherence") in ("Image", "Video Input"):

@@ -71,7 +71,8 @@ def video_values(video: Path, project: Path) -> dict[str, Any]:
         "source": "sdstudio",
         "kind": "video",
         "project": str(project.resolve()),
-        "origin": f"animation: {frames} frames at {settings.fps:g} fps",
+        "origin": f"animation: {frames} frames at {settings.fps:g} fps"
+        + (f", x{settings.frame_interpolation} interpolated" if settings.frame_interpolation > 1 else ""),
     }
 
 
