@@ -366,3 +366,8 @@ def test_people_boxes_come_from_a_person_detector_when_there_is_one(tiny_annotat
     assert estimate_people(picture, Annotators(library, "cpu")) == []
     nobody = np.asarray(preprocess(picture, unit, (120, 96), Annotators(library, "cpu")))
     assert nobody.max() == 0 and four.max() > 0
+
+    # a detector that knows no people is not a person detector: the whole picture is the person again
+    config = annotators / "person_detector" / "config.json"
+    config.write_text(config.read_text().replace('"person"', '"table"'))
+    assert person_boxes(picture, Annotators(library, "cpu")) == [[0.0, 0.0, 120.0, 96.0]]

@@ -91,12 +91,20 @@ def annotator_dirs(library: Library) -> list[Path]:
     return seen
 
 
-def _model_type(config: Path) -> str:
+def _config(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
-    return str(data.get("model_type", "")) if isinstance(data, dict) else ""
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _fits(spec: AnnotatorSpec, config: dict[str, Any]) -> bool:
+    """A config of the spec's model types; a detector must know people (a "person" label)."""
+    if str(config.get("model_type", "")) not in spec.model_types:
+        return False
+    labels = config.get("id2label") or {}
+    return spec.kind != "detector" or "person" in {str(v).lower() for v in labels.values()}
 
 
 def _configs(base: Path) -> Iterator[Path]:
@@ -112,7 +120,7 @@ def find_annotator(kind: str, library: Library) -> str:
     strays: list[Path] = []
     for base in annotator_dirs(library):
         for config in _configs(base):
-            if _model_type(config) in spec.model_types and any(
+            if _fits(spec, _config(config)) and any(
                 any(config.parent.glob(p)) for p in ("*.safetensors", "*.bin")
             ):
                 return str(config.parent)
@@ -186,11 +194,10 @@ def _load(kind: str, source: str, device: str, allow_network: bool) -> Loaded:
     local = not allow_network or Path(source).is_dir()
     try:
         model = model_cls.from_pretrained(source, local_files_only=local)
-        if kind == "depth" and not (Path(source) / "preprocessor_config.json").is_file() and local:
-            processor = processor_cls(
-                **DEPTH_PROCESSOR
-            )  # a folder without one: Depth Anything's own settings
-        elif kind == "pose" and not (Path(source) / "preprocessor_config.json").is_file() and local:
+        own = not local or (Path(source) / "preprocessor_config.json").is_file()
+        if kind == "depth" and not own:  # a folder without one: Depth Anything's own settings
+            processor = processor_cls(**DEPTH_PROCESSOR)
+        elif kind == "pose" and not own:  # ViTPose's defaults (256x192, ImageNet normalisation)
             processor = processor_cls()
         else:
             processor = processor_cls.from_pretrained(source, local_files_only=local)
