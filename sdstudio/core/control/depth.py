@@ -3,14 +3,17 @@ relative inverse depth, scaled to 0..255 (near is white) at the picture's size, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+    from PIL.Image import Image
+
     from sdstudio.core.control.annotators import Annotators
     from sdstudio.core.control.unit import ControlUnit
 
 
-def depth_map(image: Any, unit: ControlUnit, annotators: Annotators) -> Any:
+def depth_map(image: Image, unit: ControlUnit, annotators: Annotators) -> np.ndarray:
     """A grey uint8 depth map (H, W) of a PIL picture."""
     import numpy as np
     import torch

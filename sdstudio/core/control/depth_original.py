@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import ModelError
+
+if TYPE_CHECKING:
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation
+
 
 ORIGINAL_NAME = re.compile(r"^depth_anything_vit[slbg]14\.(pth|pt|safetensors)$")
 
@@ -28,7 +32,7 @@ def _read(path: Path) -> dict[str, Any]:
     return dict(data.get("state_dict", data) if isinstance(data, dict) else {})
 
 
-def _config(sd: dict[str, Any]) -> Any:
+def _config(sd: dict[str, Any]) -> DepthAnythingConfig:
     """The transformers config the tensors describe (DINOv2 backbone size, depth, neck and fusion widths)."""
     from transformers import DepthAnythingConfig, Dinov2Config
 
@@ -128,7 +132,7 @@ V5_NAMES = (
 )
 
 
-def load_original(path: Path) -> Any:
+def load_original(path: Path) -> DepthAnythingForDepthEstimation:
     """A DepthAnythingForDepthEstimation from an original checkpoint; a file of another layout is a ModelError."""
     from transformers import DepthAnythingForDepthEstimation
 

@@ -3,17 +3,20 @@ the engine feeds the ControlNet, from the same preprocessor models and disk cach
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.request import RequestError
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdstudio.core.control.annotators import Annotators
     from sdstudio.core.control.unit import ControlUnit
     from sdstudio.core.protocols import Library
     from sdstudio.core.request import InputImage
 
 
-def annotators_for(library: Library, device: str | None = None) -> Any:
+def annotators_for(library: Library, device: str | None = None) -> Annotators:
     """The library's preprocessor models on `device` (None: the settings' device, else CUDA, MPS or CPU)."""
     from sdstudio.core.control.annotators import Annotators
 
@@ -32,7 +35,7 @@ def control_map_for(
     *,
     init: InputImage | None = None,
     fitted: bool = True,
-) -> Any:
+) -> Image:
     """The RGB PIL map of `unit` for a (width, height) picture: fitted to `size` by the unit's resize mode
     (what the ControlNet sees), or with fitted=False the preprocessor's own output. The unit's picture, else
     `init` (the canvas picture). May load a preprocessor model: call it off the GUI thread.

@@ -5,12 +5,15 @@ from a transformers person detector when the annotators folder has one, else the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.control.skeleton import Point, draw_openpose, openpose_points
 from sdstudio.core.errors import ModelError
 
 if TYPE_CHECKING:
+    import numpy as np
+    from PIL.Image import Image
+
     from sdstudio.core.control.annotators import Annotators, Loaded
     from sdstudio.core.control.unit import ControlUnit
 
@@ -30,7 +33,7 @@ class Person:
         return openpose_points(self.keypoints, self.scores, threshold)
 
 
-def person_boxes(image: Any, annotators: Annotators) -> list[list[float]]:
+def person_boxes(image: Image, annotators: Annotators) -> list[list[float]]:
     """People's boxes as COCO (x, y, width, height): the detector's, or the whole picture without one."""
     detector = annotators.optional("detector")
     if detector is None:
@@ -38,7 +41,7 @@ def person_boxes(image: Any, annotators: Annotators) -> list[list[float]]:
     return _detect_people(image, detector)
 
 
-def _detect_people(image: Any, detector: Loaded) -> list[list[float]]:
+def _detect_people(image: Image, detector: Loaded) -> list[list[float]]:
     import torch
 
     model = detector.model
@@ -57,7 +60,7 @@ def _detect_people(image: Any, detector: Loaded) -> list[list[float]]:
     return boxes
 
 
-def estimate_people(image: Any, annotators: Annotators) -> list[Person]:
+def estimate_people(image: Image, annotators: Annotators) -> list[Person]:
     """Every person's keypoints in a PIL picture."""
     import torch
 
@@ -93,7 +96,7 @@ def estimate_people(image: Any, annotators: Annotators) -> list[Person]:
     return people
 
 
-def openpose_map(image: Any, unit: ControlUnit, annotators: Annotators) -> Any:
+def openpose_map(image: Image, unit: ControlUnit, annotators: Annotators) -> np.ndarray:
     """The OpenPose body map (H, W, 3) of a PIL picture."""
     people = estimate_people(image, annotators)
     return draw_openpose(image.size, [p.points() for p in people])

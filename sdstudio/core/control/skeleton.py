@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
 
 # OpenPose's point order: nose, neck, right shoulder/elbow/wrist, left shoulder/elbow/wrist, right hip/knee/ankle,
 # left hip/knee/ankle, right eye, left eye, right ear, left ear; here each as its COCO index (None: the neck)
@@ -25,7 +29,9 @@ STICK = 4  # a limb's half width and a point's radius, in pixels
 Point = tuple[float, float] | None
 
 
-def openpose_points(keypoints: Any, scores: Any, threshold: float) -> list[Point]:
+def openpose_points(
+    keypoints: Sequence[Sequence[float]], scores: Sequence[float], threshold: float
+) -> list[Point]:
     """The 18 OpenPose points of one person from COCO-17 keypoints (x, y) and scores; None where a point's
     score is below `threshold` (the neck needs both shoulders)."""
     seen = [
@@ -42,7 +48,7 @@ def openpose_points(keypoints: Any, scores: Any, threshold: float) -> list[Point
     return out
 
 
-def draw_openpose(size: tuple[int, int], people: Sequence[Sequence[Point]]) -> Any:
+def draw_openpose(size: tuple[int, int], people: Sequence[Sequence[Point]]) -> np.ndarray:
     """An RGB uint8 map (H, W, 3) of (width, height) `size` with every person's limbs and points."""
     import cv2
     import numpy as np
