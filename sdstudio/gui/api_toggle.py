@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
+
+if TYPE_CHECKING:
+    from sdstudio.api.server import ApiServer
+    from sdstudio.core.jobs import JobQueue
+    from sdstudio.core.protocols import Library
 
 
 class ApiToggle(QObject):
@@ -15,15 +20,15 @@ class ApiToggle(QObject):
 
     def __init__(
         self,
-        queue: Any,
-        library: Any,
+        queue: JobQueue,
+        library: Library,
         host: str = "127.0.0.1",
         port: int = 7860,
         parent: QObject | None = None,
     ):
         super().__init__(parent)
         self.queue, self.library, self.host, self.port = queue, library, host, port
-        self.server: Any = None
+        self.server: ApiServer | None = None
         self.action = QAction(f"Serve &API on {host}:{port}", parent)
         self.action.setCheckable(True)
         self.action.toggled.connect(self._toggle)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QShowEvent
@@ -34,6 +34,11 @@ from sdstudio.gui.window_actions import build_actions, default_model, model_choi
 from sdstudio.gui.window_files import WindowFiles
 from sdstudio.gui.worker import Worker
 
+if TYPE_CHECKING:
+    from sdstudio.core.gallery import GalleryStore
+    from sdstudio.core.models import ModelLibrary
+
+
 log = logging.getLogger(__name__)
 
 
@@ -44,8 +49,8 @@ class MainWindow(WindowFiles, QMainWindow):
     def __init__(
         self,
         queue: JobQueue,
-        store: Any,
-        library: Any | None = None,
+        store: GalleryStore | None,
+        library: ModelLibrary | None = None,
         *,
         state: StudioState,
         preload: bool = True,
