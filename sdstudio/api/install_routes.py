@@ -51,7 +51,7 @@ def register(app: FastAPI, guard: list[Any], library: Any, auth_enabled: bool) -
         if not auth_enabled:
             raise HTTPException(403, "model installs through the API need the API's auth (serve --api-auth)")
         if queue is None:
-            queue = DownloadQueue(library.settings, library.hashes)
+            queue = DownloadQueue(library.settings, library.hashes, save_settings=library.save_settings)
             queue.subscribe(lambda job: library.refresh() if job.state is State.done else None)
         return queue
 

@@ -237,7 +237,8 @@ def open_models_window(window: Any) -> ModelsWindow:
     existing = getattr(window, "models_window", None)
     if existing is None:
         settings = window.state.settings  # the composition root's settings, never a second copy
-        queue = DownloadQueue(settings, getattr(window.library, "hashes", None), remember=True)
+        hashes = window.library.hashes if window.library is not None else None
+        queue = DownloadQueue(settings, hashes, remember=True, save_settings=window.state.save_settings)
         existing = ModelsWindow(settings, queue, window)
         existing.installed.connect(lambda _job: _models_changed(window))
         window.models_window = existing

@@ -223,5 +223,15 @@ def test_the_models_window_uses_the_settings_it_is_given(qtbot: Any, tmp_path) -
     assert models.settings is state.settings and models.queue.settings is state.settings
     assert str(tmp_path / "my-library") in models.where.text()
     assert Settings.load(paths.settings_file).models_prompt_done  # saved where it came from
+    # an A1111 install typed in is used in place: its root is kept in the same settings file
+    webui = tmp_path / "stable-diffusion-webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    (webui / "models" / "Stable-diffusion" / "mine.safetensors").write_bytes(checkpoint_bytes(3))
+    models.source_edit.setText(str(webui))
+    _click(qtbot, models.install_button)
+    qtbot.waitUntil(
+        lambda: Settings.load(paths.settings_file).model_roots == [str(webui.resolve())], timeout=WAIT
+    )
+    assert state.settings.model_roots == [str(webui.resolve())]
     assert not Settings.default_path().exists()  # the default settings file was never written
     models.queue.close()

@@ -32,13 +32,15 @@ def install(
     on_progress: Progress | None = None,
     mode: str = "copy",
     hashes: HashCache | None = None,
+    save_settings: Callable[[], None] | None = None,
 ) -> Installed:
-    """Put what the plan names into the library's folder for its kind. Nothing half-done is ever listed."""
+    """Put what the plan names into the library's folder for its kind. Nothing half-done is ever listed.
+    `save_settings` keeps a model root an A1111/ComfyUI install adds (None: settings.save())."""
     control = control or Control()
     library = settings.library_path()
     hashes = hashes or HashCache()
     if plan.local is not None:
-        return _install_local(plan, library, settings, mode, hashes)
+        return _install_local(plan, library, settings, mode, hashes, save_settings)
     layout.prepare(library)
     if plan.snapshot:
         return _install_snapshot(plan, library, control, on_progress)
@@ -247,7 +249,12 @@ def _link_or_copy_tree(source: Path, dest: Path) -> None:
 
 
 def _install_local(
-    plan: InstallPlan, library: Path, settings: Settings, mode: str, hashes: HashCache
+    plan: InstallPlan,
+    library: Path,
+    settings: Settings,
+    mode: str,
+    hashes: HashCache,
+    save_settings: Callable[[], None] | None = None,
 ) -> Installed:
     """A file or folder on disk: copied, moved or linked in; A1111/ComfyUI installs are used in place."""
     from sdstudio.core.models.library import ModelLibrary
@@ -257,7 +264,7 @@ def _install_local(
     if mode not in MODES:
         raise InstallError(f"unknown mode {mode!r} (copy, move or link)")
     if source.is_dir() and layout_of(source) != "folder":
-        count = ModelLibrary(settings).add_root(source)
+        count = ModelLibrary(settings, save_settings=save_settings).add_root(source)
         return Installed(
             (source,),
             Kind.checkpoint,

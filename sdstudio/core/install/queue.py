@@ -78,9 +78,18 @@ class _Item:
 class DownloadQueue:
     """Installs in order on one worker thread; listeners get a Job after every change (from that thread)."""
 
-    def __init__(self, settings: Settings, hashes: HashCache | None = None, *, remember: bool = False):
-        """remember: keep unfinished installs in the library's .downloads/queue.json and bring them back paused."""
+    def __init__(
+        self,
+        settings: Settings,
+        hashes: HashCache | None = None,
+        *,
+        remember: bool = False,
+        save_settings: Callable[[], None] | None = None,
+    ):
+        """remember: keep unfinished installs in the library's .downloads/queue.json and bring them back paused;
+        save_settings: where a model root an install adds is kept (the studio state; None: settings.save())."""
         self.settings = settings
+        self.save_settings = save_settings
         self.hashes = hashes
         self._journal = downloads_folder(settings.library_path()) / JOURNAL if remember else None
         self._items: dict[int, _Item] = {}
@@ -271,6 +280,7 @@ class DownloadQueue:
                 on_progress=lambda p: self._set(item, progress=p),
                 mode=request.mode,
                 hashes=self.hashes,
+                save_settings=self.save_settings,
             )
             message = "; ".join((f"installed to {result.paths[0]}", *result.notes))
             self._set(item, state=State.done, result=result, message=message)
