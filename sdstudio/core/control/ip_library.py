@@ -10,7 +10,7 @@ from sdstudio.core.control.ip_files import AdapterSpec, encoder_dims
 from sdstudio.core.control.ipadapter import IP_MODULES
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.errors import ModelError
-from sdstudio.core.models.entries import Family, Kind
+from sdstudio.core.models.entries import Family, Kind, find_named
 from sdstudio.core.request import RequestError
 
 
@@ -30,15 +30,10 @@ def find_ip_adapter(library: Any, unit: ControlUnit, index: int, family: Any = N
         if not fits:
             raise RequestError(where, f"no IP-Adapter in the library fits the model (known: {known})")
         return fits[0]
-    name, _, hashed = wanted.partition(" [")
-    hashed = hashed.rstrip("]").lower()
-    for e in entries:
-        if name in (e.name, Path(e.location).name, e.title) and (not hashed or e.sha256.startswith(hashed)):
-            return e
-    for e in entries:  # a hash the library has not computed yet: the name alone decides
-        if name in (e.name, Path(e.location).name):
-            return e
-    raise RequestError(where, f"IP-Adapter not found: {wanted} (known: {known})")
+    found = find_named(entries, wanted)
+    if found is None:
+        raise RequestError(where, f"IP-Adapter not found: {wanted} (known: {known})")
+    return found
 
 
 def find_image_encoder(library: Any, adapter: Any, spec: AdapterSpec, unit: ControlUnit) -> Any:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 
 class Family(str, Enum):
@@ -81,3 +83,18 @@ class ModelEntry:
     def title(self) -> str:
         """A1111's checkpoint title, "name [hash]"."""
         return f"{self.name} [{self.short_hash}]" if self.short_hash else self.name
+
+
+def find_named(entries: Iterable[ModelEntry], wanted: str) -> ModelEntry | None:
+    """The entry "name" or A1111's "name [hash]" names (its name, file name or title; the hash must match
+    where the entry's is known), else the name alone (a hash the library has not computed yet); None if none."""
+    name, _, hashed = wanted.strip().partition(" [")
+    hashed = hashed.rstrip("]").lower()
+    entries = list(entries)
+    for e in entries:
+        if name in (e.name, Path(e.location).name, e.title) and (not hashed or e.sha256.startswith(hashed)):
+            return e
+    for e in entries:
+        if name in (e.name, Path(e.location).name):
+            return e
+    return None
