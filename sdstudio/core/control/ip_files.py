@@ -8,11 +8,15 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.errors import ModelError
 from sdstudio.core.models.detect import read_header
 from sdstudio.core.models.scan import DEFAULT_WEIGHT_NAMES
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ def _encoder_dims(stamp: tuple[str, int, int]) -> tuple[int, int]:
     return cls[0], proj[0]
 
 
-def _inferred_config(state: dict[str, Any], path: Path) -> Any:
+def _inferred_config(state: dict[str, Any], path: Path) -> CLIPVisionConfig:
     """A CLIPVisionConfig following a single file's tensor shapes."""
     from transformers import CLIPVisionConfig
 
@@ -177,7 +181,9 @@ def _inferred_config(state: dict[str, Any], path: Path) -> Any:
     )
 
 
-def load_image_encoder(path: Path, device: Any, dtype: Any) -> Any:
+def load_image_encoder(
+    path: Path, device: torch.device | str, dtype: torch.dtype
+) -> CLIPVisionModelWithProjection:
     """A CLIPVisionModelWithProjection from the library's file or folder, on `device` in `dtype`."""
     from transformers import CLIPVisionModelWithProjection
 

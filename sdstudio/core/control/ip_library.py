@@ -4,7 +4,7 @@ lists them) or, for the prompt's tags, the first adapter made for the model; the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.control.ip_files import AdapterSpec, encoder_dims
 from sdstudio.core.control.ipadapter import IP_MODULES
@@ -13,8 +13,14 @@ from sdstudio.core.errors import ModelError
 from sdstudio.core.models.entries import Family, Kind, find_named
 from sdstudio.core.request import RequestError
 
+if TYPE_CHECKING:
+    from sdstudio.core.models.entries import ModelEntry
+    from sdstudio.core.protocols import Library
 
-def find_ip_adapter(library: Any, unit: ControlUnit, index: int, family: Any = None) -> Any:
+
+def find_ip_adapter(
+    library: Library, unit: ControlUnit, index: int, family: Family | None = None
+) -> ModelEntry:
     """The library's IP-Adapter for a unit: by name, `name [hash]` or file name; with none named, the first one
     made for the model's `family` (when known), plain before plus/face variants."""
     entries = library.entries(Kind.ip_adapter)
@@ -36,7 +42,9 @@ def find_ip_adapter(library: Any, unit: ControlUnit, index: int, family: Any = N
     return found
 
 
-def find_image_encoder(library: Any, adapter: Any, spec: AdapterSpec, unit: ControlUnit) -> Any:
+def find_image_encoder(
+    library: Library, adapter: ModelEntry, spec: AdapterSpec, unit: ControlUnit
+) -> ModelEntry:
     """The library's CLIP image encoder whose width fits the adapter (plain: its image-embedding size, plus and
     full-face: its hidden size); the module's clip_h / clip_g and the names break ties."""
     entries = library.entries(Kind.clip_vision)
