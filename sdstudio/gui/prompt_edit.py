@@ -51,7 +51,16 @@ class _CountTask(QRunnable):
         self.serial, self.text, self.signals, self.embeddings = serial, text, signals, embeddings
 
     def run(self) -> None:
-        self.signals.done.emit(self.serial, token_display(self.text, self.embeddings))
+        try:
+            display = token_display(self.text, self.embeddings)
+            self.signals.done.emit(self.serial, display)
+        except RuntimeError:  # the editor was closed while this counted: nobody waits for the count
+            log.debug("token count dropped: the editor is gone")
+        finally:
+            IN_FLIGHT.discard(self)
+
+
+IN_FLIGHT: set[QRunnable] = set()  # tasks on the pool, kept alive here until they ran (not by their owner)
 
 
 class PromptEdit(QWidget):
@@ -97,9 +106,9 @@ class PromptEdit(QWidget):
 
     def _recount(self) -> None:
         self._serial += 1
-        QThreadPool.globalInstance().start(
-            _CountTask(self._serial, self.text(), self._signals, self.embeddings)
-        )
+        task = _CountTask(self._serial, self.text(), self._signals, self.embeddings)
+        IN_FLIGHT.add(task)  # a closed editor must not take a queued task's wrapper with it
+        QThreadPool.globalInstance().start(task)
 
     def _on_count(self, serial: int, display: str) -> None:
         if serial != self._serial:  # drop answers overtaken by newer typing

@@ -300,8 +300,9 @@ class PromptPanel(QWidget):
 
     # -- errors ----------------------------------------------------------------------------------
     def field_widget(self, name: str) -> QWidget | None:
+        """The widget of a field; a reference's field (`controls[1].weight`) is its card's."""
         binding = self.bindings.get(name)
-        return binding.widget if binding is not None else None
+        return binding.widget if binding is not None else self.references.field_widget(name)
 
     def show_error(self, message: str, field: str | None = None) -> None:
         """A readable one-line error under the fields; the named field is outlined. Inputs stay as typed."""
@@ -318,10 +319,10 @@ class PromptPanel(QWidget):
     def clear_error(self) -> None:
         self.error.hide()
         self.error.clear()
-        for binding in self.bindings.values():
-            if binding.widget.property("invalid"):
-                binding.widget.setProperty("invalid", False)
-                binding.widget.setStyleSheet("")
+        for widget in [b.widget for b in self.bindings.values()] + self.references.field_widgets():
+            if widget.property("invalid"):
+                widget.setProperty("invalid", False)
+                widget.setStyleSheet("")
 
     # -- slots -----------------------------------------------------------------------------------
     def _on_changed(self, name: str) -> None:

@@ -115,6 +115,18 @@ class ReferenceCard(QFrame):
         self._family = "controlnet"
         self._models: dict[str, list[str]] = {}
 
+    def field_widgets(self) -> dict[str, QWidget]:
+        """The widget of each unit field an error can name."""
+        return {
+            "weight": self.weight,
+            "guidance_start": self.start,
+            "guidance_end": self.end,
+            "model": self.model,
+            "module": self.kind,
+            "ip_kind": self.kind,
+            "image": self.thumb,
+        }
+
     def _edit(self, **fields: Any) -> None:
         if not self._showing:
             self.edited.emit(self.index, fields)

@@ -7,6 +7,7 @@ a card (reference_card.py). Thumbnails and preprocessed previews are made on the
 from __future__ import annotations
 
 import logging
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from sdstudio.core.request import InputImage, RequestError
 from sdstudio.gui import bind
 from sdstudio.gui.images import pil_to_qimage, qimage_to_input
 from sdstudio.gui.layouts import scrollable
+from sdstudio.gui.prompt_edit import IN_FLIGHT
 from sdstudio.gui.reference_card import THUMB, ReferenceCard
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,13 @@ log = logging.getLogger(__name__)
 PICTURES = "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
 CACHE = 64  # thumbnails and previews kept (a preview is remade only when its picture or preprocessor changes)
 HINT = "Drop, paste (Ctrl+V) or add pictures, or drag gallery tiles here; {image} in the prompt names them."
+
+
+FAILED = "no preview: "
+
+
+def note_failed(note: str) -> bool:
+    return note.startswith(FAILED)
 
 
 def preview_key(unit: ControlUnit) -> tuple[Any, ...]:
@@ -74,8 +83,13 @@ class _PreviewTask(QRunnable):
                 preview = pil_to_qimage(made)
         except Exception as e:  # shown on the card; generating reports the same problem as an error
             log.info("reference preview failed: %s", e)
-            note = f"no preview: {e}"
-        self.signals.done.emit(self.key, thumb, preview, note)
+            note = f"{FAILED}{e}"
+        try:
+            self.signals.done.emit(self.key, thumb, preview, note)
+        except RuntimeError:  # the strip was closed while this ran: nobody waits for the pictures
+            log.debug("reference preview dropped: the strip is gone")
+        finally:
+            IN_FLIGHT.discard(self)
 
 
 class ReferenceStrip(QWidget):
@@ -95,7 +109,7 @@ class ReferenceStrip(QWidget):
         self.cards: list[ReferenceCard] = []
         self._pictures: OrderedDict[tuple[Any, ...], tuple[Any, Any, str]] = OrderedDict()
         self._pending: set[tuple[Any, ...]] = set()
-        self._signals = _Signals()  # no parent: a preview in flight outlives a closed strip safely
+        self._signals = _Signals(self)
         self._signals.done.connect(self._pictures_made)
         self.pool = QThreadPool.globalInstance()
         # 1. the header: title, hint, pick button
@@ -210,8 +224,22 @@ class ReferenceStrip(QWidget):
     def set_models(self, models: dict[str, list[str]]) -> None:
         """The library's models the cards offer besides Auto: ControlNets, and IP-Adapters for their kinds."""
         self._models = {k: list(v) for k, v in models.items()}
-        for card in self.cards:
+        for key in [k for k, (_, _, note) in self._pictures.items() if note_failed(note)]:
+            del self._pictures[key]  # a preprocessor model may be there now: its preview is tried again
+        for card, unit in zip(self.cards, self._units, strict=True):
             card.set_models(self._models)
+            self._show_pictures(card, unit)
+
+    def field_widget(self, name: str) -> QWidget | None:
+        """The card widget of an error's field, `controls[i].field` (the card itself for `controls[i]`)."""
+        m = re.fullmatch(r"controls\[(\d+)\](?:\.(\w+))?", name)
+        if m is None or int(m.group(1)) >= len(self.cards):
+            return None
+        card = self.cards[int(m.group(1))]
+        return card.field_widgets().get(m.group(2), card) if m.group(2) else card
+
+    def field_widgets(self) -> list[QWidget]:
+        return [w for card in self.cards for w in card.field_widgets().values()]
 
     # -- the prompt's tags -------------------------------------------------------------------------
     def mark(self, index: int | None) -> None:
@@ -256,7 +284,9 @@ class ReferenceStrip(QWidget):
         card.show_pictures(None, None, "…")
         if key not in self._pending and unit.image is not None:
             self._pending.add(key)
-            self.pool.start(_PreviewTask(key, unit, self.library, self._signals))
+            task = _PreviewTask(key, unit, self.library, self._signals)
+            IN_FLIGHT.add(task)  # a closed strip must not take a queued task's wrapper with it
+            self.pool.start(task)
 
     def _pictures_made(self, key: tuple[Any, ...], thumb: Any, preview: Any, note: str) -> None:
         self._pending.discard(key)

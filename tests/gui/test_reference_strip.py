@@ -218,3 +218,18 @@ def test_references_come_back_from_the_autosave_with_their_pictures(qtbot: Any, 
     third = StudioModel()
     saver(third).restore()
     assert third.get("controls") == ()
+
+
+def test_an_error_in_a_reference_outlines_its_card_field(
+    qtbot: Any, panel: PromptPanel, tmp_path: Path
+) -> None:
+    drop(qtbot, panel.references, files(bar_picture(tmp_path / "a.png")))
+    card = panel.references.cards[0]
+    type_into(qtbot, card.start, "1")  # start 1 >= end 1: the request says which field is wrong
+    try:
+        panel.request().validate()
+    except Exception as e:
+        panel.show_error(str(e), e.field)  # type: ignore[attr-defined]
+    assert panel.error.isVisible() and card.start.property("invalid")
+    type_into(qtbot, card.start, "0.5")
+    assert not panel.error.isVisible() and not card.start.property("invalid")
