@@ -1,8 +1,10 @@
 """The A1111 ControlNet extension's API over sdstudio's ControlNet units: `alwayson_scripts: {"controlnet":
-{"args": [unit, ...]}}` with webuiapi's `ControlNetUnit` fields, `/controlnet/model_list`, `/controlnet/module_list`,
-`/controlnet/detect`. Units with an `ip-adapter_*` module are IP-Adapter references, as in the extension.
-Models resolve in the library only; a prompt's `{image:PATH}` (a file on the server) is
-refused, and `{image:URL}` is fetched only when the server's settings allow network access for the API."""
+{"args": [unit, ...]}}` with webuiapi's `ControlNetUnit` fields, `/controlnet/model_list` (`name [hash]`, A1111's
+old short hash), `/controlnet/module_list`, `/controlnet/detect`. Units with an `ip-adapter_*` module are IP-Adapter
+references, as in the extension. A unit's `mask` (or `mask_image`, `effective_region_mask`): the inpaint mask of
+inpaint modules, else where the unit acts. Models resolve in the library only; a prompt's `{image:PATH}` (a file
+on the server) is refused, and `{image:URL}` is fetched only when the server's settings allow network access for
+the API."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from sdstudio.core.control.fetch import FetchPolicy, is_url
 from sdstudio.core.control.ipadapter import IP_MODULES, is_ip_unit
 from sdstudio.core.control.preprocess import MODEL_MODULES, module_names
 from sdstudio.core.control.tags import named_unit
+from sdstudio.core.control.unit import MODULE_DEFAULTS
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
 
@@ -45,11 +48,10 @@ def _unit(raw: Any, index: int, limits: Limits) -> ControlUnit | None:
         raise RequestError(where, "a unit is an object with ControlNetUnit fields")
     if not raw.get("enabled", True):
         return None
-    if raw.get("mask") not in (None, ""):
-        raise RequestError(f"{where}.mask", "per-unit masks are not supported yet; leave mask empty")
     picture = raw.get("image") or raw.get("input_image")
+    mask = raw.get("mask") or raw.get("mask_image") or raw.get("effective_region_mask")
     if isinstance(picture, dict):  # older extension: {"image": b64, "mask": b64}
-        picture = picture.get("image")
+        picture, mask = picture.get("image"), mask or picture.get("mask")
     fields: dict[str, Any] = {
         k: raw[k]
         for k in (
@@ -62,11 +64,12 @@ def _unit(raw: Any, index: int, limits: Limits) -> ControlUnit | None:
             "resize_mode",
             "control_mode",
             "ip_kind",  # sdstudio's: an IP-Adapter unit's layers (reference, style, composition)
+            "hr_option",
         )
         if k in raw
     }
     try:
-        for key, default in DEFAULTS.items():
+        for key, default in (DEFAULTS | MODULE_DEFAULTS.get(str(raw.get("module")), {})).items():
             value = raw.get(key, default)
             fields[key] = default if value is None or float(value) < 0 else value
         if (
@@ -79,10 +82,12 @@ def _unit(raw: Any, index: int, limits: Limits) -> ControlUnit | None:
         unit = ControlUnit.from_dict(fields)
     except (TypeError, ValueError) as e:
         raise RequestError(where, str(e)) from None
-    if picture is not None and not isinstance(picture, str):
-        raise RequestError(f"{where}.image", "send the picture as base64 text")
+    for name, value in (("image", picture), ("mask", mask)):
+        if value is not None and not isinstance(value, str):
+            raise RequestError(f"{where}.{name}", "send the picture as base64 text")
     image = decode_image(picture, f"{where}.image", limits) if picture else None
-    return dataclasses.replace(unit, image=image)
+    mask_image = decode_image(mask, f"{where}.mask", limits) if mask else None
+    return dataclasses.replace(unit, image=image, mask=mask_image)
 
 
 def controls_of(body: Txt2ImgBody, limits: Limits) -> tuple[ControlUnit, ...]:
@@ -210,10 +215,11 @@ def controlnet_router(library: Any, limits: Limits) -> APIRouter:
 
     @router.get("/controlnet/model_list")
     def model_list() -> dict[str, list[str]]:
+        from sdstudio.core.control.loading import listed_name
         from sdstudio.core.models import Kind
 
         entries = library.entries(Kind.controlnet) + library.entries(Kind.ip_adapter)  # as A1111 lists them
-        return {"model_list": [f"{e.name} [{e.sha256[:8]}]" if e.sha256 else e.name for e in entries]}
+        return {"model_list": [listed_name(e) for e in entries]}
 
     @router.get("/controlnet/module_list")
     def module_list() -> dict[str, list[str]]:

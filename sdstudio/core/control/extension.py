@@ -1,24 +1,42 @@
-"""The ControlNet engine extension: the request's units (and the prompt's `{image}` tags) steer the picture
-through diffusers' ControlNet pipelines, derived from the loaded model with from_pipe (no reload)."""
+"""The ControlNet engine extension: the request's units (and the prompt's `{image}` tags) steer the picture from a
+pre-UNet hook on the mode's own pipeline (inject.py): every control mode, units of different modes in one job,
+per-unit region masks, and the hires fix's second pass (the maps fitted to the hires size)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sdstudio.core.control.annotators import Annotators, find_annotator
 from sdstudio.core.control.fetch import FetchPolicy
+from sdstudio.core.control.inject import (
+    UnitRun,
+    acts_in,
+    add_to_call,
+    keeps,
+    mask_tensor,
+    residuals,
+    to_tensor,
+)
 from sdstudio.core.control.ipadapter import AUTO_MODULE, IpKind, is_ip_unit
-from sdstudio.core.control.preprocess import MODEL_MODULES, MODEL_WORDS, control_map
+from sdstudio.core.control.loading import NO_MODEL, check_family, find_controlnet, load_controlnet, short_hash
+from sdstudio.core.control.preprocess import INPAINT_MODULES, MODEL_MODULES, fit, preprocess
 from sdstudio.core.control.tags import DEFAULT_KIND, KINDS, named_unit, parse_image_tags, units_from_tags
-from sdstudio.core.control.unit import ControlMode, ControlUnit
-from sdstudio.core.engine.hooks import Extension, RunContext
+from sdstudio.core.control.unit import ControlUnit
+from sdstudio.core.engine.hooks import Extension, RunContext, UNetCall
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
 
-NO_MODEL = ("", "None", "none")  # webuiapi sends model="None" for "no model chosen"
+__all__ = [
+    "NO_MODEL",
+    "AppliedControl",
+    "ApplyControlNet",
+    "add_applied",
+    "find_controlnet",
+    "job_units",
+    "unit_map",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,8 @@ class AppliedControl:
         }
         if is_ip_unit(u) and u.ip_kind is not IpKind.reference:
             parts["IP Kind"] = u.ip_kind.value  # sdstudio's: which layers an IP-Adapter acts on
+        if u.hr_option.value != "Both":
+            parts["Hr Option"] = u.hr_option.value
         return ", ".join(f"{k}: {v}" for k, v in parts.items())
 
 
@@ -73,67 +93,38 @@ def add_applied(ctx: RunContext, applied: Sequence[AppliedControl]) -> None:
     )
 
 
-def find_controlnet(library: Any, unit: ControlUnit, index: int) -> Any:
-    """The library's ControlNet entry for a unit: its model by name, `name [hash]` or file name; with no model
-    named, the first ControlNet whose name contains the module (e.g. `control_v11p_sd15_canny`)."""
-    from sdstudio.core.models.entries import Kind
-
-    entries = library.entries(Kind.controlnet)
-    known = ", ".join(e.name for e in entries[:12]) or "none; put ControlNets in models/ControlNet"
-    wanted = unit.model.strip()
-    if wanted in NO_MODEL:
-        word = MODEL_WORDS.get(unit.module, unit.module)
-        found = [e for e in entries if unit.module != "none" and word in e.name.lower()]
-        if not found:
-            raise RequestError(f"controls[{index}].model", f"name a ControlNet model (known: {known})")
-        return found[0]
-    name, _, hashed = wanted.partition(" [")
-    hashed = hashed.rstrip("]").lower()
-    for e in entries:
-        if name in (e.name, Path(e.location).name, e.title) and (not hashed or e.sha256.startswith(hashed)):
-            return e
-    for e in entries:  # a hash the library has not computed yet: the name alone decides
-        if name in (e.name, Path(e.location).name):
-            return e
-    raise RequestError(f"controls[{index}].model", f"ControlNet not found: {wanted} (known: {known})")
+def _picture(unit: ControlUnit, request: Request) -> Any:
+    """The unit's picture as the preprocessor takes it: inpaint modules carry their mask as alpha."""
+    picture = unit.image or request.init_image
+    if picture is None:  # for_request refuses this before any work
+        raise RequestError("controls", "a unit has no reference picture; give one or use img2img")
+    image = picture.to_pil()
+    if unit.module in INPAINT_MODULES:
+        mask = unit.mask or request.mask
+        image = image.convert("RGB")
+        if mask is not None:
+            image.putalpha(mask.to_pil().convert("L").resize(image.size))
+    return image
 
 
-def load_controlnet(entry: Any, like: Any) -> Any:
-    """A diffusers ControlNetModel from a library entry, on the UNet `like`'s device and dtype."""
-    from diffusers import ControlNetModel
+def _placed(image: Any, unit: ControlUnit, size: tuple[int, int], source: Any, box: Any) -> Any:
+    """A map or mask at the generation size; for "only masked" inpainting (a `box` of the full `source`
+    picture is rendered) fitted to the full picture and the same box cut out, as A1111."""
+    from PIL import Image
 
-    folder = Path(entry.location)
-    folder = folder if folder.is_dir() else folder.parent
-    if not (folder / "config.json").is_file():
-        raise ModelError(
-            f"ControlNet {entry.name}: single-file ControlNets are not supported yet; "
-            "use a diffusers ControlNet folder (config.json and weights) in models/ControlNet"
-        )
-    try:
-        net = ControlNetModel.from_pretrained(str(folder), torch_dtype=like.dtype)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise ModelError(
-            f"ControlNet {entry.name}: cannot load it ({str(e).splitlines()[0][:200]})"
-        ) from None
-    return net.to(like.device).eval()
+    if box is None or source is None:
+        return fit(image, size, unit.resize_mode)
+    full = fit(image, source.size, unit.resize_mode)
+    return full.crop(tuple(box)).resize(size, Image.Resampling.LANCZOS)
 
 
 def unit_map(
     unit: ControlUnit, request: Request, source: Any = None, box: Any = None, annotators: Any = None
 ) -> Any:
-    """The unit's control map at the generation size; for "only masked" inpainting (a `box` of the full
-    `source` picture is rendered) the map is fitted to the full picture and the same box cut out, as A1111.
+    """The unit's control map at the generation size (RGBA for inpaint modules: the mask as alpha).
     `annotators`: the preprocessor models (Annotators) for the modules that need one."""
-    from PIL import Image
-
-    picture = unit.image or request.init_image
-    if picture is None:  # for_request refuses this before any work
-        raise RequestError("controls", "a unit has no reference picture; give one or use img2img")
     size = (request.width, request.height)
-    if box is None or source is None:
-        return control_map(picture.to_pil(), unit, size, annotators)
-    full = control_map(picture.to_pil(), unit, source.size, annotators)
-    return full.crop(tuple(box)).resize(size, Image.Resampling.LANCZOS)
+    return _placed(preprocess(_picture(unit, request), unit, size, annotators), unit, size, source, box)
 
 
 def _family(config: Any) -> str:
@@ -142,23 +133,19 @@ def _family(config: Any) -> str:
     return "SDXL" if xl else {768: "SD 1.x", 1024: "SD 2.x"}.get(dim, f"cross-attention {dim}")
 
 
-def _pipeline_class(kind: str, xl: bool) -> Any:
-    import diffusers
-
-    name = {"txt2img": "", "img2img": "Img2Img", "inpaint": "Inpaint"}[kind]
-    return getattr(diffusers, f"StableDiffusion{'XL' if xl else ''}ControlNet{name}Pipeline")
-
-
 class ApplyControlNet(Extension):
     """Runs the job's ControlNet units; the ControlNets stay loaded with the model (extras "controlnets")."""
 
     def __init__(self, units: list[ControlUnit], entries: list[Any], positions: Sequence[int] = ()):
         self.units, self.entries = units, entries
         self.positions = list(positions) or list(range(len(units)))
+        self.runs: list[UnitRun] = []
+        self._maps: list[Any] = []  # per unit: its preprocessed map (before fitting) and its region mask
 
     @classmethod
     def for_request(cls, request: Request, library: Any) -> ApplyControlNet | None:
-        """The units of the request and its `{image:...}` tags; pictures and models found before any work."""
+        """The units of the request and its `{image:...}` tags; pictures, models and families checked
+        before any work."""
         numbered = job_units(request, library, ip=False)
         if not numbered:
             return None
@@ -167,64 +154,71 @@ class ApplyControlNet(Extension):
             unit.validate(i)
             if unit.image is None and request.init_image is None:
                 raise RequestError(f"controls[{i}].image", "no reference picture; give one or use img2img")
-            if unit.control_mode is ControlMode.prompt:
+            if unit.module in INPAINT_MODULES and unit.mask is None and request.mask is None:
                 raise RequestError(
-                    f"controls[{i}].control_mode",
-                    f"{unit.control_mode.value!r} is not available yet; use Balanced or ControlNet is more "
-                    "important",
+                    f"controls[{i}].mask", f"{unit.module} repaints a masked area: paint a mask or send one"
                 )
         for unit in units:  # a missing preprocessor model is one clear error before any work
             if unit.module in MODEL_MODULES:
                 find_annotator(MODEL_MODULES[unit.module][0], library)
-        guess = {u.control_mode is ControlMode.controlnet for u in units}
-        if len(guess) > 1:
-            raise RequestError("controls", "all units need the same control mode for now")
         entries = [find_controlnet(library, u, i) for i, u in numbered]
+        try:
+            base = library.resolve(request.model)
+        except (ModelError, RequestError):
+            base = None  # the engine names a missing model itself
+        for entry in entries if base is not None else ():
+            check_family(entry, base.family, base.name)
         return cls(units, entries, [i for i, _ in numbered])
 
     def pipeline_prepared(self, ctx: RunContext) -> None:
         # 1. the ControlNets, loaded once per model, checked against its family
         cache: dict[str, Any] = ctx.model.extras.setdefault("controlnets", {})
         unet = ctx.pipe.unet
-        nets = []
-        for entry in self.entries:
+        for unit, entry in zip(self.units, self.entries, strict=True):
+            check_family(entry, ctx.model.family, ctx.model.name)
             if entry.location not in cache:
-                cache[entry.location] = load_controlnet(ctx.library.with_hash(entry), unet)
+                cache[entry.location] = load_controlnet(entry, unet)
             net = cache[entry.location]
             if _family(net.config) != _family(unet.config):
                 raise ModelError(
                     f"ControlNet {entry.name} is for {_family(net.config)} but the model {ctx.model.name} "
                     f"is {_family(unet.config)}; choose a ControlNet made for {_family(unet.config)}"
                 )
-            nets.append(net)
-        # 2. the mode's ControlNet pipeline over the same components (scheduler and VAE as chosen)
-        xl = "XL" in type(ctx.model.pipe).__name__
-        pipe = _pipeline_class(ctx.mode.kind, xl).from_pipe(
-            ctx.pipe, controlnet=nets[0] if len(nets) == 1 else nets
-        )
-        pipe.set_progress_bar_config(disable=True)
-        ctx.pipe = pipe
-        # 3. control maps at the generation size and the units' weights and step ranges
+            self.runs.append(UnitRun(unit, net))
+        # 2. maps at the generation size (only masked: the crop), kept unfitted for other sizes (hires)
         r = ctx.request
+        size = (r.width, r.height)
         annotators = Annotators(ctx.library, ctx.device)
-        maps = [unit_map(u, r, ctx.source, ctx.preview_box, annotators) for u in self.units]
-        one = len(self.units) == 1
-        ctx.call_kwargs["image" if ctx.mode.kind == "txt2img" else "control_image"] = maps[0] if one else maps
-        weights = [u.weight for u in self.units]
-        starts = [u.guidance_start for u in self.units]
-        ends = [u.guidance_end for u in self.units]
-        ctx.call_kwargs["controlnet_conditioning_scale"] = weights[0] if one else weights
-        ctx.call_kwargs["control_guidance_start"] = starts[0] if one else starts
-        ctx.call_kwargs["control_guidance_end"] = ends[0] if one else ends
-        ctx.call_kwargs["guess_mode"] = self.units[0].control_mode is ControlMode.controlnet
-        library = ctx.library
+        for run in self.runs:
+            u = run.unit
+            full = preprocess(_picture(u, r), u, size, annotators)
+            region = u.mask.to_pil().convert("L") if u.mask and u.module not in INPAINT_MODULES else None
+            self._maps.append((full, region))
+            run.maps[size] = to_tensor(_placed(full, u, size, ctx.source, ctx.preview_box))
+            run.masks[size] = (
+                mask_tensor(_placed(region, u, size, ctx.source, ctx.preview_box)) if region else None
+            )
         add_applied(
             ctx,
             [
-                AppliedControl(u, e.name, library.with_hash(e).short_hash, p)
+                AppliedControl(u, e.name, short_hash(e), p)
                 for u, e, p in zip(self.units, self.entries, self.positions, strict=True)
             ],
         )
 
     def before_encode(self, ctx: RunContext) -> None:
         ctx.prompt = parse_image_tags(ctx.prompt)[0]  # the tags never reach the text encoder
+
+    def pre_unet(self, ctx: RunContext, call: UNetCall) -> None:
+        pipe = call.denoise.pipe
+        total = int(getattr(pipe, "_num_timesteps", 0) or 0) or call.denoise.steps
+        hires = call.denoise.phase == "hires"
+        size = (call.sample.shape[-1] * 8, call.sample.shape[-2] * 8)
+        cfg = bool(getattr(pipe, "do_classifier_free_guidance", True))
+        for run, (full, region) in zip(self.runs, self._maps, strict=True):
+            if not (acts_in(run.unit, hires) and keeps(run.unit, call.index, total)):
+                continue
+            if size not in run.maps:  # another pass's size (hires fix): the same map fitted to it
+                run.maps[size] = to_tensor(fit(full, size, run.unit.resize_mode))
+                run.masks[size] = mask_tensor(fit(region, size, run.unit.resize_mode)) if region else None
+            add_to_call(call, *residuals(run, size, call, cfg, hires))

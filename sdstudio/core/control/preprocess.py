@@ -2,7 +2,10 @@
 
 Without a model: canny: OpenCV's Canny edge detector with the unit's low/high thresholds (threshold_a/threshold_b)
 at processor_res; scribble/lineart: a drawing as white lines on black (dark-on-light drawings are inverted),
-binarised at threshold_a; invert: the picture inverted; threshold: binarised at threshold_a; none: as is.
+binarised at threshold_a; invert: the picture inverted; threshold: binarised at threshold_a; none: as is;
+tile_resample: the picture down-sampled by threshold_a (OpenCV area interpolation; below 1.1 as is);
+inpaint_only / inpaint_global_harmonious: the picture with its mask as alpha (the ControlNet sees the masked
+pixels as -1, inject.py). Tile and inpaint work on the picture at its own size, as A1111's.
 With a preprocessor model (annotators.py; maps cached on disk): depth_anything (depth.py), openpose (pose.py).
 """
 
@@ -48,6 +51,31 @@ def _threshold(image: Any, unit: ControlUnit) -> Any:
     return np.where(grey > int(unit.threshold_a), 255, 0).astype(np.uint8)
 
 
+def _tile_resample(image: Any, unit: ControlUnit) -> Any:
+    import cv2
+
+    rgb = _rgb(image)
+    if unit.threshold_a < 1.1:
+        return rgb
+    h, w = rgb.shape[:2]
+    size = (max(1, int(w / unit.threshold_a)), max(1, int(h / unit.threshold_a)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _inpaint(image: Any, unit: ControlUnit) -> Any:
+    """RGBA: the picture and its mask, alpha 255 where it is repainted (an RGB picture: nowhere)."""
+    import numpy as np
+
+    rgba = np.zeros((image.height, image.width, 4), dtype=np.uint8)
+    rgba[..., :3] = _rgb(image)
+    if image.mode == "RGBA":
+        rgba[..., 3] = np.where(np.asarray(image.getchannel("A")) > 127, 255, 0)
+    return rgba
+
+
+INPAINT_MODULES = ("inpaint_only", "inpaint_global_harmonious")
+OWN_SIZE = ("tile_resample", *INPAINT_MODULES)  # work on the picture as given, not at processor_res
+
 # module name -> the map from the picture at processor_res (None: the picture as is)
 MODULES: dict[str, Callable[[Any, ControlUnit], Any] | None] = {
     "none": None,
@@ -56,6 +84,9 @@ MODULES: dict[str, Callable[[Any, ControlUnit], Any] | None] = {
     "lineart": _lines,
     "invert": _invert,
     "threshold": _threshold,
+    "tile_resample": _tile_resample,
+    "inpaint_only": _inpaint,
+    "inpaint_global_harmonious": _inpaint,
 }
 
 
@@ -102,11 +133,16 @@ def preprocess(
     image: Any, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
 ) -> Any:
     """The unit's preprocessor applied to a PIL picture: an RGB PIL map (at processor_res, or for pixel
-    perfect at the short side of `size`, the picture's width and height). Modules with a model need
-    `annotators` (the library's preprocessor models); their maps come from its disk cache when there."""
+    perfect at the short side of `size`, the picture's width and height); RGBA for the inpaint modules, whose
+    picture carries its mask as alpha. Modules with a model need `annotators` (the library's preprocessor
+    models); their maps come from its disk cache when there."""
     from PIL import Image
 
     run = MODULES.get(unit.module)
+    if unit.module in OWN_SIZE:
+        assert run is not None
+        out = Image.fromarray(run(image, unit))
+        return out if out.mode == "RGBA" else out.convert("RGB")
     image = image.convert("RGB")
     if run is None and unit.module not in MODEL_MODULES:
         return image
@@ -120,13 +156,18 @@ def preprocess(
 
 
 def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
-    """A map fitted to (width, height) by A1111's resize mode: stretch, cover and crop, or fit and pad black."""
+    """A map fitted to (width, height) by A1111's resize mode: stretch, cover and crop, or fit and pad black.
+    An RGBA map's alpha (an inpaint mask) stays binary."""
     from PIL import Image
 
     from sdstudio.core.control.unit import ResizeMode
 
     if image.size == size:
         return image
+    if image.mode == "RGBA":
+        rgb, alpha = fit(image.convert("RGB"), size, mode), fit(image.getchannel("A"), size, mode)
+        rgb.putalpha(alpha.point(lambda v: 255 if v > 127 else 0))
+        return rgb
     if mode is ResizeMode.just_resize:
         return image.resize(size, Image.Resampling.LANCZOS)
     w, h = size
@@ -138,7 +179,7 @@ def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
     if cover:
         left, top = (scaled.width - w) // 2, (scaled.height - h) // 2
         return scaled.crop((left, top, left + w, top + h))
-    canvas = Image.new("RGB", size, (0, 0, 0))
+    canvas = Image.new(image.mode, size, 0)
     canvas.paste(scaled, ((w - scaled.width) // 2, (h - scaled.height) // 2))
     return canvas
 

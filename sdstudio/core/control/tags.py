@@ -4,6 +4,7 @@ text encoder sees; each named picture becomes a ControlNet unit, read before any
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from sdstudio.core.control.fetch import FetchPolicy, fetch_reference, is_url
 from sdstudio.core.control.ipadapter import AUTO_MODULE, IpKind, is_ip_unit
-from sdstudio.core.control.unit import ControlUnit
+from sdstudio.core.control.unit import MODULE_DEFAULTS, ControlUnit
 from sdstudio.core.request import InputImage, RequestError
 
 TAG = re.compile(r"\{image(?::([^{}]*))?\}")
@@ -25,8 +26,8 @@ KINDS: dict[str, str | None] = {
     "composition": AUTO_MODULE,  # IP-Adapter on the composition layers only
     "depth": "depth_anything",
     "pose": "openpose",
-    "tile": None,
-    "inpaint": None,
+    "tile": "tile_resample",
+    "inpaint": "inpaint_only",
 }
 DEFAULT_KIND = "reference"
 
@@ -73,7 +74,8 @@ def _unit_for(kind: str, weight: float | None, image: InputImage | None, base: C
         )
     model = base.model if base.module == module else ""
     ip_kind = IpKind(kind) if kind in IpKind.__members__ else IpKind.reference
-    return ControlUnit(image, module, model, weight if weight is not None else base.weight, ip_kind=ip_kind)
+    unit = ControlUnit(image, module, model, weight if weight is not None else base.weight, ip_kind=ip_kind)
+    return dataclasses.replace(unit, **MODULE_DEFAULTS.get(module, {}))
 
 
 def kind_of(unit: ControlUnit) -> str:

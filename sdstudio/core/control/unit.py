@@ -30,6 +30,18 @@ class ResizeMode(str, Enum):
     resize_and_fill = "Resize and Fill"
 
 
+class HiresOption(str, Enum):
+    """Which passes of a hires fix job the unit acts in (A1111's `hr_option`)."""
+
+    both = "Both"
+    low_res_only = "Low res only"
+    high_res_only = "High res only"
+
+
+# A1111's slider defaults where a module reads its thresholds otherwise (tile_resample: down-sampling rate 1)
+MODULE_DEFAULTS: dict[str, dict[str, float]] = {"tile_resample": {"threshold_a": 1.0}}
+
+
 @dataclass(frozen=True)
 class ControlUnit:
     """One ControlNet unit of a request."""
@@ -45,12 +57,17 @@ class ControlUnit:
     control_mode: ControlMode = ControlMode.balanced
     resize_mode: ResizeMode = ResizeMode.crop_and_resize
     processor_res: int = 512  # the short side the preprocessor works at
-    threshold_a: float = 100.0  # canny: low threshold; scribble/lineart/threshold: the binarising level
+    threshold_a: float = (
+        100.0  # canny: low threshold; scribble/lineart/threshold: the level; tile: down-sampling
+    )
     threshold_b: float = 200.0  # canny: high threshold
     pixel_perfect: bool = False  # the preprocessor works at the picture's own resolution
     enabled: bool = True
     name: str = ""  # how the prompt's `{image:NAME}` names this reference (the window's reference strip)
     ip_kind: IpKind = IpKind.reference  # IP-Adapter units: all layers, or the style / composition ones
+    # inpaint modules: the pixels to repaint (default: the job's mask); other modules: where the unit acts
+    mask: InputImage | None = None
+    hr_option: HiresOption = HiresOption.both
 
     def validate(self, index: int) -> ControlUnit:
         """Check the unit's fields; RequestError names the field as `controls[i].field`."""
@@ -103,7 +120,7 @@ class ControlUnit:
         for key, value in data.items():
             if key not in names:
                 continue
-            if key == "image":
+            if key in ("image", "mask"):
                 value = _image(value, resolve_image)
             elif key == "control_mode":
                 value = _enum(ControlMode, value)
@@ -111,6 +128,8 @@ class ControlUnit:
                 value = _enum(ResizeMode, value)
             elif key == "ip_kind":
                 value = IpKind(value)
+            elif key == "hr_option":
+                value = _enum(HiresOption, value)
             elif key in ("weight", "guidance_start", "guidance_end", "threshold_a", "threshold_b"):
                 value = float(value)
             elif key in ("pixel_perfect", "enabled"):

@@ -73,7 +73,9 @@ def classify(header: dict[str, Any]) -> tuple[Kind, Family]:
             return Kind.checkpoint, Family.sd1_inpaint if inpaint else Family.sd1
         return Kind.checkpoint, Family.unknown
     kind = kind_of_keys(keys) or Kind.checkpoint
-    return kind, ip_adapter_family(header) if kind is Kind.ip_adapter else Family.unknown
+    if kind is Kind.ip_adapter:
+        return kind, ip_adapter_family(header)
+    return kind, controlnet_family(header) if kind is Kind.controlnet else Family.unknown
 
 
 IP_CROSS_FAMILIES = {768: Family.sd1, 1024: Family.sd2, 2048: Family.sdxl}
@@ -83,6 +85,21 @@ def ip_adapter_family(header: dict[str, Any]) -> Family:
     """An IP-Adapter's base family from its first key projection's input width (the UNet's cross-attention)."""
     shape = _shape(header, "ip_adapter.1.to_k_ip.weight")
     return IP_CROSS_FAMILIES.get(shape[-1], Family.unknown) if shape else Family.unknown
+
+
+def controlnet_family(header: dict[str, Any]) -> Family:
+    """A ControlNet's family from its keys and shapes (original or diffusers names): the cross-attention
+    width (768 SD 1.x, 1024 SD 2.x, 2048 SDXL) and SDXL's added embedding; unknown otherwise."""
+    dims = {
+        shape[1]
+        for key in header
+        if key.endswith("attn2.to_k.weight") and (shape := _shape(header, key)) and len(shape) == 2
+    }
+    if 2048 in dims or any(
+        k.endswith(("label_emb.0.0.weight", "add_embedding.linear_1.weight")) for k in header
+    ):
+        return Family.sdxl
+    return {768: Family.sd1, 1024: Family.sd2}.get(dims.pop() if len(dims) == 1 else 0, Family.unknown)
 
 
 CONTROLNET_PREFIXES = (
@@ -170,6 +187,8 @@ def detect_kind(path: Path, suffix: str = "") -> tuple[Kind | None, Family]:
         if _shape(header, UNET_IN) is not None:
             return classify(header)
         kind = kind_of_keys(keys)
+        if kind is Kind.controlnet:
+            return kind, controlnet_family(header)
         return kind, ip_adapter_family(header) if kind is Kind.ip_adapter else Family.unknown
     keys = pickle_keys(path)
     if any(k.startswith("model.diffusion_model.") for k in keys):

@@ -69,3 +69,11 @@ class HashCache:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, json.dumps(self._data).encode("utf-8"))
+
+
+def legacy_hash(file: Path) -> str:
+    """A1111's old short model hash (the ControlNet extension's `name [hash]`): the first 8 hex digits of the
+    sha256 of the 64 KiB at offset 1 MiB (of nothing, for smaller files)."""
+    with open(file, "rb") as f:
+        f.seek(0x100000)
+        return hashlib.sha256(f.read(0x10000)).hexdigest()[:8]

@@ -112,7 +112,7 @@ def file_entry(path: Path, kind: Kind = Kind.checkpoint, root: Path | str = "") 
             kind = Kind.ip_adapter  # A1111 keeps both in ControlNet; the family is the adapter's own
         elif kind in (Kind.controlnet, Kind.ip_adapter) and found_kind is Kind.clip_vision:
             kind, family = Kind.clip_vision, Family.unknown  # h94's IP-Adapter folders: models/image_encoder/
-        elif kind is not Kind.checkpoint:
+        elif kind is not Kind.checkpoint and not (kind is found_kind is Kind.controlnet):
             family = Family.unknown
     except ModelError as e:
         size, family, note = (path.stat().st_size if path.exists() else 0), Family.unknown, str(e)
