@@ -98,7 +98,7 @@ def residuals(
     module = unit.module
     if unit.control_mode is ControlMode.prompt or (hires and module in HIRES_SOFT and not guess):
         scales = soft_scales(len(down) + 1)  # 3. soft injection
-        down, mid = [d * s for d, s in zip(down, scales, strict=True)], mid * scales[-1]
+        down, mid = [d * s for d, s in zip(down, scales[:-1], strict=True)], mid * scales[-1]
     if guess and cfg:  # 4. nothing for the unconditional half
         down = [torch.cat([torch.zeros_like(d), d]) for d in down]
         mid = torch.cat([torch.zeros_like(mid), mid])

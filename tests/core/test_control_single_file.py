@@ -1,0 +1,190 @@
+"""Single-file ControlNets as A1111 and ComfyUI keep them (`control_v11p_sd15_canny.safetensors` / `.pth`, original
+key names): found in every ControlNet folder, loaded offline with a config, the same picture as the diffusers
+folder; family read from the header and checked against the model; a corrupt file is one error naming it."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sdstudio.core import demo
+from sdstudio.core.control import ControlUnit
+from sdstudio.core.control.loading import listed_name, load_controlnet
+from sdstudio.core.engine import Engine
+from sdstudio.core.errors import ModelError
+from sdstudio.core.models import Family, Kind, ModelLibrary
+from sdstudio.core.models.detect import controlnet_family
+from sdstudio.core.request import InputImage, Request
+from sdstudio.core.settings import Settings
+from tests.core.test_control_engine import _reference, _tiny_controlnet
+
+RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
+TOP = {
+    "time_embedding.linear_1": "time_embed.0",
+    "time_embedding.linear_2": "time_embed.2",
+    "conv_in": "input_blocks.0.0",
+    "controlnet_cond_embedding.conv_in": "input_hint_block.0",
+    "controlnet_cond_embedding.conv_out": "input_hint_block.14",
+    "controlnet_mid_block": "middle_block_out.0",
+    "mid_block.resnets.0": "middle_block.0",
+    "mid_block.attentions.0": "middle_block.1",
+    "mid_block.resnets.1": "middle_block.2",
+}
+
+
+def _resnet(rest: str) -> str:
+    head, _, tail = rest.partition(".")
+    return f"{RESNET.get(head, head)}.{tail}"
+
+
+def _ldm_key(key: str, per_level: int) -> str:
+    """A diffusers ControlNet key under the original ControlNet's name (`control_model.` prefix left out)."""
+    for new, old in TOP.items():
+        if key.startswith(new + "."):
+            rest = key[len(new) + 1 :]
+            return f"{old}.{_resnet(rest) if 'resnets' in new else rest}"
+    if m := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.+)", key):
+        return f"input_hint_block.{2 * (int(m[1]) + 1)}.{m[2]}"
+    if m := re.fullmatch(r"controlnet_down_blocks\.(\d+)\.(.+)", key):
+        return f"zero_convs.{m[1]}.0.{m[2]}"
+    if m := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
+        block = int(m[1]) * (per_level + 1) + int(m[3]) + 1
+        return f"input_blocks.{block}.{0 if m[2] == 'resnets' else 1}." + (
+            _resnet(m[4]) if m[2] == "resnets" else m[4]
+        )
+    if m := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
+        return f"input_blocks.{(int(m[1]) + 1) * (per_level + 1)}.0.op.{m[2]}"
+    raise AssertionError(f"no original name for {key}")
+
+
+def ldm_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The ControlNet's weights as the original ControlNet files hold them (`control_model.input_blocks...`)."""
+    per_level = net.config.layers_per_block
+    return {f"control_model.{_ldm_key(k, per_level)}": v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.fixture
+def installs(tmp_path: Path, demo_home: Path) -> tuple[Path, Path, torch.nn.Module]:
+    """An A1111 install (the net as a diffusers folder and as a single file in the extension's folder) and a
+    ComfyUI install (the same net as a .pth); the tiny net's config beside each single file."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_pretrained(str(demo.demo_path() / "unet"))
+    net = _tiny_controlnet(unet, 1)
+    webui, comfy = tmp_path / "webui", tmp_path / "ComfyUI"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    net.save_pretrained(str(webui / "models" / "ControlNet" / "tiny_folder_canny"))
+    ext = webui / "extensions" / "sd-webui-controlnet" / "models"
+    ext.mkdir(parents=True)
+    save_file(ldm_state(net), str(ext / "control_tiny_canny.safetensors"))
+    net.save_config(str(ext / "control_tiny_canny.config"))
+    cn = comfy / "models" / "controlnet"
+    cn.mkdir(parents=True)
+    torch.save(ldm_state(net), str(cn / "control_tiny_pth.pth"))
+    net.save_config(str(cn / "control_tiny_pth.config"))
+    return webui, comfy, net
+
+
+def test_single_files_load_offline_and_give_the_folder_picture(
+    installs: tuple[Path, Path, torch.nn.Module],
+) -> None:
+    webui, comfy, net = installs
+    library = ModelLibrary(Settings(model_roots=[str(webui), str(comfy)]))
+    entries = {e.name: e for e in library.entries(Kind.controlnet)}
+    assert set(entries) == {"tiny_folder_canny", "control_tiny_canny", "control_tiny_pth"}
+    assert re.fullmatch(r"control_tiny_canny \[[0-9a-f]{8}\]", listed_name(entries["control_tiny_canny"]))
+
+    # 1. both single files load (offline: HF_HUB_OFFLINE is set for the tests) to the folder's weights
+    like = SimpleNamespace(dtype=torch.float32, device="cpu")  # the UNet the net joins
+    for name in ("control_tiny_canny", "control_tiny_pth"):
+        loaded = load_controlnet(entries[name], like).state_dict()
+        assert loaded.keys() == net.state_dict().keys()
+        assert all(torch.equal(loaded[k], v) for k, v in net.state_dict().items()), name
+
+    # 2. the same picture through the engine, the model named as A1111 lists it
+    engine = Engine(library, device="cpu")
+    picture = InputImage.from_pil(_reference())
+    base = Request(prompt="a box", steps=2, width=64, height=64, seed=4, sampler="Euler")
+
+    def run(model: str) -> np.ndarray:
+        unit = ControlUnit(picture, "canny", model, processor_res=64)
+        return np.asarray(engine.run(base.replace(controls=(unit,))).images[0].image)
+
+    single = run(listed_name(entries["control_tiny_canny"]))
+    assert np.array_equal(single, run("tiny_folder_canny"))
+    assert not np.array_equal(single, np.asarray(engine.run(base).images[0].image))
+
+
+def _header_file(path: Path, shapes: dict[str, list[int]]) -> None:
+    """A real safetensors file of zero tensors with these shapes."""
+    from safetensors.torch import save_file
+
+    save_file({k: torch.zeros(v, dtype=torch.float16) for k, v in shapes.items()}, str(path))
+
+
+@pytest.mark.parametrize(
+    ("shapes", "family"),
+    [
+        ({"control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": [320, 768]}, Family.sd1),
+        ({"control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": [320, 1024]}, Family.sd2),
+        (
+            {
+                "control_model.label_emb.0.0.weight": [1280, 2816],
+                "control_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": [640, 2048],
+            },
+            Family.sdxl,
+        ),
+        ({"down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight": [320, 768]}, Family.sd1),
+        ({"add_embedding.linear_1.weight": [1280, 2816]}, Family.sdxl),
+        ({"controlnet_cond_embedding.conv_in.weight": [16, 3, 3, 3]}, Family.unknown),
+    ],
+)
+def test_the_family_is_read_from_the_header(shapes: dict[str, list[int]], family: Family) -> None:
+    assert controlnet_family({k: {"shape": v} for k, v in shapes.items()}) is family
+
+
+def test_a_wrong_family_or_a_corrupt_file_is_one_clear_error(tmp_path: Path, demo_home: Path) -> None:
+    root = tmp_path / "webui"
+    (root / "models" / "Stable-diffusion").mkdir(parents=True)
+    folder = root / "models" / "ControlNet"
+    folder.mkdir(parents=True)
+    _header_file(
+        folder / "control_xl_canny.safetensors",
+        {
+            "control_model.label_emb.0.0.weight": [8, 16],
+            "control_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": [8, 2048],
+        },
+    )
+    good = folder / "control_broken.safetensors"
+    _header_file(good, {"control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": [64, 768]})
+    good.write_bytes(good.read_bytes()[:-100])  # truncated download
+    (folder / "control_garbage.pth").write_bytes(b"PK\x03\x04 not really a zip" + struct.pack("<Q", 7))
+    library = ModelLibrary(Settings(model_roots=[str(root)]))
+    by_name = {e.name: e for e in library.entries(Kind.controlnet)}
+    assert by_name["control_xl_canny"].family is Family.sdxl
+
+    engine = Engine(library, device="cpu")
+    base = Request(prompt="a box", steps=1, width=64, height=64, seed=4)
+    picture = InputImage.from_pil(Image.new("RGB", (64, 64)))
+    with pytest.raises(ModelError, match="control_xl_canny is for SDXL but the model .* is SD 1.x; choose"):
+        engine.run(base.replace(controls=(ControlUnit(picture, "canny", "control_xl_canny"),)))
+    with pytest.raises(ModelError, match=r"control_broken\.safetensors: truncated"):
+        engine.run(base.replace(controls=(ControlUnit(picture, "canny", "control_broken"),)))
+    with pytest.raises(ModelError, match=r"control_garbage\.pth: cannot open it safely"):
+        engine.run(base.replace(controls=(ControlUnit(picture, "canny", "control_garbage"),)))
