@@ -39,7 +39,7 @@ class HiresOption(str, Enum):
 
 
 # A1111's slider defaults where a module reads its thresholds otherwise (tile_resample: down-sampling rate 1)
-MODULE_DEFAULTS: dict[str, dict[str, float]] = {"tile_resample": {"threshold_a": 1.0}}
+MODULE_DEFAULTS: dict[str, dict[str, Any]] = {"tile_resample": {"threshold_a": 1.0}}
 
 
 @dataclass(frozen=True)
