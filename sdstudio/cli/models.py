@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="add a model root (A1111 or ComfyUI install, or a folder)",
     )
-    p.add_argument("--all", action="store_true", help="also list LoRAs, VAEs and embeddings")
+    p.add_argument("--all", action="store_true", help="also list LoRAs, VAEs, embeddings, ControlNets, ...")
     p.add_argument("--hash", action="store_true", help="compute missing hashes (reads each file once)")
     models_install.add_arguments(p)
     p.set_defaults(func=run)

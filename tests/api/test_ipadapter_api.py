@@ -4,7 +4,6 @@ module gives the CLI's `--ref PATH:0.8:reference` picture; the adapter is listed
 from __future__ import annotations
 
 import base64
-import hashlib
 from pathlib import Path
 
 import httpx
@@ -13,6 +12,7 @@ import webuiapi
 from PIL import Image, ImageDraw
 
 from sdstudio.core import demo
+from sdstudio.core.models.hashing import legacy_hash
 from tests.api.conftest import Live
 from tests.cli.test_generate import _run
 from tests.core.ipadapter_fixtures import save_adapter, tiny_adapter, tiny_encoder
@@ -48,8 +48,8 @@ def test_a_webuiapi_ip_adapter_unit_gives_the_cli_ref_picture(
         assert r.status_code == 422 and "'face' is not a valid IpKind" in r.json()["detail"], r.text
 
     api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port)
-    sha = hashlib.sha256((root / "models" / "ControlNet" / "ip-adapter_sd15_tiny.safetensors").read_bytes())
-    model = f"ip-adapter_sd15_tiny [{sha.hexdigest()[:8]}]"  # as A1111's model list names it
+    short = legacy_hash(root / "models" / "ControlNet" / "ip-adapter_sd15_tiny.safetensors")
+    model = f"ip-adapter_sd15_tiny [{short}]"  # as A1111's model list names it (its old 8-digit hash)
     unit = webuiapi.ControlNetUnit(image=picture, module="ip-adapter_clip_sd15", model=model, weight=0.8)
     res = api.txt2img(
         prompt="a ball", seed=3, width=64, height=64, steps=2, cfg_scale=7, sampler_name="Euler",

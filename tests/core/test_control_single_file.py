@@ -4,6 +4,7 @@ folder; family read from the header and checked against the model; a corrupt fil
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from pathlib import Path
@@ -159,7 +160,11 @@ def test_the_family_is_read_from_the_header(shapes: dict[str, list[int]], family
     assert controlnet_family({k: {"shape": v} for k, v in shapes.items()}) is family
 
 
-def test_a_wrong_family_or_a_corrupt_file_is_one_clear_error(tmp_path: Path, demo_home: Path) -> None:
+def test_a_wrong_family_or_a_corrupt_file_is_one_clear_error(
+    tmp_path: Path, demo_home: Path, sdstudio_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sdstudio.cli import main
+
     root = tmp_path / "webui"
     (root / "models" / "Stable-diffusion").mkdir(parents=True)
     folder = root / "models" / "ControlNet"
@@ -178,6 +183,12 @@ def test_a_wrong_family_or_a_corrupt_file_is_one_clear_error(tmp_path: Path, dem
     library = ModelLibrary(Settings(model_roots=[str(root)]))
     by_name = {e.name: e for e in library.entries(Kind.controlnet)}
     assert by_name["control_xl_canny"].family is Family.sdxl
+    (sdstudio_home / "config").mkdir(parents=True, exist_ok=True)
+    (sdstudio_home / "config" / "settings.json").write_text(json.dumps({"model_roots": [str(root)]}))
+    assert main(["models", "--all"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert any("[controlnet] control_xl_canny" in line and "SDXL" in line for line in listed)
+    assert any("[controlnet] control_broken" in line for line in listed)  # listed, its problem noted below it
 
     engine = Engine(library, device="cpu")
     base = Request(prompt="a box", steps=1, width=64, height=64, seed=4)

@@ -12,6 +12,7 @@ from sdstudio.core.control.extension import AppliedControl, add_applied, job_uni
 from sdstudio.core.control.ip_files import AdapterSpec, adapter_spec, load_image_encoder, read_adapter
 from sdstudio.core.control.ip_library import find_image_encoder, find_ip_adapter
 from sdstudio.core.control.ipadapter import check_module, layer_weight, step_active
+from sdstudio.core.control.loading import short_hash
 from sdstudio.core.control.tags import parse_image_tags
 from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext, UNetCall
@@ -187,11 +188,10 @@ class ApplyIpAdapter(Extension):
             name: [layer_weight(name, u.ip_kind, xl, u.weight) for _, u in self.units] for name in self._procs
         }
         self._set_scales(tuple(True for _ in self.units))
-        library = ctx.library
         add_applied(
             ctx,
             [
-                AppliedControl(u, a.name, library.with_hash(a).short_hash, i)
+                AppliedControl(u, a.name, short_hash(a), i)  # as /controlnet/model_list names it
                 for (i, u), a in zip(self.units, self.adapters, strict=True)
             ],
         )
