@@ -23,6 +23,10 @@ from sdstudio.core.control.depth_original import is_original
 from sdstudio.core.errors import ModelError
 
 if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from PIL.Image import Image
+
     from sdstudio.core.protocols import Library
 
 log = logging.getLogger(__name__)
@@ -167,8 +171,8 @@ def _hub_cached(repo: str) -> str:
 class Loaded:
     """A preprocessor model in memory: the transformers model and its image processor."""
 
-    model: Any
-    processor: Any
+    model: torch.nn.Module
+    processor: Any  # the model's transformers image processor
     source: str
     lock: threading.Lock
 
@@ -258,7 +262,9 @@ class Annotators:
             return _LOADED[key]
 
     # -- the disk cache of maps ------------------------------------------------------------------------------
-    def run_cached(self, kind: str, module: str, image: Any, compute: Callable[[], Any]) -> Any:
+    def run_cached(
+        self, kind: str, module: str, image: Image, compute: Callable[[], Image | np.ndarray]
+    ) -> Image:
         """The map of `module` for a PIL picture: from the disk cache by content hash, else computed (an
         array or PIL picture) and stored."""
         from PIL import Image
@@ -286,7 +292,7 @@ class Annotators:
         text = json.dumps([VERSION, picture_sha, module, params, models], sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def cached(self, key: str) -> Any:
+    def cached(self, key: str) -> Image | None:
         """The cached map (a PIL picture), or None."""
         from PIL import Image, UnidentifiedImageError
 
@@ -301,7 +307,7 @@ class Annotators:
             log.warning("control map cache entry %s is unreadable (%s); recomputing", path, e)
             return None
 
-    def store(self, key: str, image: Any) -> None:
+    def store(self, key: str, image: Image) -> None:
         import io
 
         from sdstudio.core.metadata_io import atomic_write

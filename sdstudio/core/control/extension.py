@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.control.annotators import Annotators, find_annotator
 from sdstudio.core.control.fetch import FetchPolicy
@@ -27,6 +27,15 @@ from sdstudio.core.control.unit import ControlUnit
 from sdstudio.core.engine.hooks import Extension, RunContext, UNetCall
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from sdstudio.core.control.annotators import Annotators
+    from sdstudio.core.engine.modes import Box
+    from sdstudio.core.models.entries import ModelEntry
+    from sdstudio.core.protocols import Library
+
 
 __all__ = [
     "NO_MODEL",
@@ -72,7 +81,7 @@ class AppliedControl:
         return ", ".join(f"{k}: {v}" for k, v in parts.items())
 
 
-def job_units(request: Request, library: Any, ip: bool) -> list[tuple[int, ControlUnit]]:
+def job_units(request: Request, library: Library, ip: bool) -> list[tuple[int, ControlUnit]]:
     """The job's enabled IP-Adapter units (`ip`) or ControlNet units, numbered among all of its units (the
     attached ones, then those of the prompt's `{image:...}` tags); only the tags of that family are read."""
     _, tags = parse_image_tags(request.prompt)
@@ -93,7 +102,7 @@ def add_applied(ctx: RunContext, applied: Sequence[AppliedControl]) -> None:
     )
 
 
-def _picture(unit: ControlUnit, request: Request) -> Any:
+def _picture(unit: ControlUnit, request: Request) -> Image:
     """The unit's picture as the preprocessor takes it: inpaint modules carry their mask as alpha."""
     picture = unit.image or request.init_image
     if picture is None:  # for_request refuses this before any work
@@ -107,7 +116,9 @@ def _picture(unit: ControlUnit, request: Request) -> Any:
     return image
 
 
-def _placed(image: Any, unit: ControlUnit, size: tuple[int, int], source: Any, box: Any) -> Any:
+def _placed(
+    image: Image, unit: ControlUnit, size: tuple[int, int], source: Image | None, box: Box | None
+) -> Image:
     """A map or mask at the generation size; for "only masked" inpainting (a `box` of the full `source`
     picture is rendered) fitted to the full picture and the same box cut out, as A1111."""
     from PIL import Image
@@ -119,8 +130,12 @@ def _placed(image: Any, unit: ControlUnit, size: tuple[int, int], source: Any, b
 
 
 def unit_map(
-    unit: ControlUnit, request: Request, source: Any = None, box: Any = None, annotators: Any = None
-) -> Any:
+    unit: ControlUnit,
+    request: Request,
+    source: Image | None = None,
+    box: Box | None = None,
+    annotators: Annotators | None = None,
+) -> Image:
     """The unit's control map at the generation size (RGBA for inpaint modules: the mask as alpha).
     `annotators`: the preprocessor models (Annotators) for the modules that need one."""
     size = (request.width, request.height)
@@ -136,14 +151,14 @@ def _family(config: Any) -> str:
 class ApplyControlNet(Extension):
     """Runs the job's ControlNet units; the ControlNets stay loaded with the model (extras "controlnets")."""
 
-    def __init__(self, units: list[ControlUnit], entries: list[Any], positions: Sequence[int] = ()):
+    def __init__(self, units: list[ControlUnit], entries: list[ModelEntry], positions: Sequence[int] = ()):
         self.units, self.entries = units, entries
         self.positions = list(positions) or list(range(len(units)))
         self.runs: list[UnitRun] = []
         self._maps: list[Any] = []  # per unit: its preprocessed map (before fitting) and its region mask
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> ApplyControlNet | None:
+    def for_request(cls, request: Request, library: Library) -> ApplyControlNet | None:
         """The units of the request and its `{image:...}` tags; pictures, models and families checked
         before any work."""
         numbered = job_units(request, library, ip=False)
@@ -166,8 +181,9 @@ class ApplyControlNet(Extension):
             base = library.resolve(request.model)
         except (ModelError, RequestError):
             base = None  # the engine names a missing model itself
-        for entry in entries if base is not None else ():
-            check_family(entry, base.family, base.name)
+        if base is not None:
+            for entry in entries:
+                check_family(entry, base.family, base.name)
         return cls(units, entries, [i for i, _ in numbered])
 
     def pipeline_prepared(self, ctx: RunContext) -> None:

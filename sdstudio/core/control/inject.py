@@ -10,9 +10,17 @@ its residuals (bilinear at each residual's size); the units' residuals add up, i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.control.unit import ControlMode, ControlUnit, HiresOption
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import ControlNetModel
+    from PIL.Image import Image
+
+    from sdstudio.core.engine.hooks import UNetCall
+
 
 SOFT = 0.825  # A1111's soft injection: residual i (of 13; SDXL's 10 take the first 10) times SOFT ** (12 - i)
 HIRES_SOFT = ("canny", "mlsd")  # A1111 softens these modules' units in the hires pass (fewer artefacts)
@@ -36,7 +44,7 @@ def acts_in(unit: ControlUnit, hires: bool) -> bool:
     return True
 
 
-def to_tensor(image: Any) -> Any:
+def to_tensor(image: Image) -> torch.Tensor:
     """A control map as the ControlNet's input, (1, 3, H, W) in 0..1; an RGBA inpaint map's masked pixels -1."""
     import numpy as np
     import torch
@@ -49,7 +57,7 @@ def to_tensor(image: Any) -> Any:
     return tensor
 
 
-def mask_tensor(image: Any) -> Any:
+def mask_tensor(image: Image) -> torch.Tensor:
     """A region mask, (1, 1, H, W) in 0..1."""
     import numpy as np
     import torch
@@ -62,14 +70,18 @@ class UnitRun:
     """One unit in a run: its ControlNet and its control map (and region mask) per generation size."""
 
     unit: ControlUnit
-    net: Any
-    maps: dict[tuple[int, int], Any] = field(default_factory=dict)  # (width, height) -> control tensor
-    masks: dict[tuple[int, int], Any] = field(default_factory=dict)  # (width, height) -> region mask or None
+    net: ControlNetModel
+    maps: dict[tuple[int, int], torch.Tensor] = field(
+        default_factory=dict
+    )  # (width, height) -> control tensor
+    masks: dict[tuple[int, int], torch.Tensor | None] = field(
+        default_factory=dict
+    )  # (width, height) -> region mask or None
 
 
 def residuals(
-    run: UnitRun, size: tuple[int, int], call: Any, cfg: bool, hires: bool
-) -> tuple[list[Any], Any]:
+    run: UnitRun, size: tuple[int, int], call: UNetCall, cfg: bool, hires: bool
+) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The unit's down-block and mid-block residuals for one UNet call (`call`: hooks.UNetCall)."""
     import torch
 
@@ -110,13 +122,13 @@ def residuals(
     return down, mid
 
 
-def _resized(mask: Any, like: Any) -> Any:
+def _resized(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     import torch.nn.functional as F
 
     return F.interpolate(mask, size=tuple(like.shape[-2:]), mode="bilinear")
 
 
-def add_to_call(call: Any, down: list[Any], mid: Any) -> None:
+def add_to_call(call: UNetCall, down: list[torch.Tensor], mid: torch.Tensor) -> None:
     """Put residuals into the UNet call, adding to any another extension set."""
     kwargs = call.kwargs
     if kwargs.get("down_block_additional_residuals") is not None:

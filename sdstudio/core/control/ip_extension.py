@@ -6,7 +6,7 @@ each layer by the unit's kind and step range, and put the UNet back exactly as i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.control.extension import AppliedControl, add_applied, job_units
 from sdstudio.core.control.ip_files import AdapterSpec, adapter_spec, load_image_encoder, read_adapter
@@ -19,10 +19,20 @@ from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext, UNet
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
 
+if TYPE_CHECKING:
+    import torch
+    from diffusers import UNet2DConditionModel
+    from PIL.Image import Image
+    from transformers import CLIPVisionModelWithProjection
+
+    from sdstudio.core.models.entries import ModelEntry
+    from sdstudio.core.protocols import Library
+
+
 CROSS_FAMILIES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 
 
-def _model_entry(request: Request, library: Any) -> Any:
+def _model_entry(request: Request, library: Library) -> ModelEntry | None:
     """The requested checkpoint's library entry (None: the engine reports it when it loads)."""
     try:
         return library.resolve(request.model)
@@ -37,7 +47,7 @@ def unet_family(config: Any) -> str:
     return CROSS_FAMILIES.get(dim, f"cross-attention {dim}")
 
 
-def cross_attention_names(unet: Any) -> list[str]:
+def cross_attention_names(unet: UNet2DConditionModel) -> list[str]:
     """The UNet's cross-attention layers (not a plus adapter's own resampler attention)."""
     return [
         n
@@ -48,7 +58,7 @@ def cross_attention_names(unet: Any) -> list[str]:
     ]
 
 
-def check_family(name: str, spec: AdapterSpec, unet: Any, model_name: str) -> None:
+def check_family(name: str, spec: AdapterSpec, unet: UNet2DConditionModel, model_name: str) -> None:
     """An adapter made for another base model (cross-attention width or layer count) is one clear error."""
     layers = len(cross_attention_names(unet))
     if spec.cross_dim != unet.config.cross_attention_dim or spec.layers != layers:
@@ -62,7 +72,7 @@ def check_family(name: str, spec: AdapterSpec, unet: Any, model_name: str) -> No
         )
 
 
-def attach(extras: dict[str, Any], unet: Any, entries: list[Any]) -> dict[str, Any]:
+def attach(extras: dict[str, Any], unet: UNet2DConditionModel, entries: list[ModelEntry]) -> dict[str, Any]:
     """Put the adapters' processors and image projection into the UNet (built once per model and set of
     adapters, kept in the model's extras); returns the IP-Adapter processors by attention name."""
     key = tuple(e.location for e in entries)
@@ -85,7 +95,9 @@ def attach(extras: dict[str, Any], unet: Any, entries: list[Any]) -> dict[str, A
     return dict(cached["procs"])
 
 
-def image_embeds(encoder: Any, picture: Any, hidden: bool, cfg: bool, dtype: Any) -> Any:
+def image_embeds(
+    encoder: CLIPVisionModelWithProjection, picture: Image, hidden: bool, cfg: bool, dtype: torch.dtype
+) -> torch.Tensor:
     """What diffusers' pipelines compute from `ip_adapter_image` for one adapter: ([uncond,] cond) stacked."""
     import torch
 
@@ -109,8 +121,8 @@ def image_embeds(encoder: Any, picture: Any, hidden: bool, cfg: bool, dtype: Any
 
 
 def ip_models(
-    library: Any, request: Request, units: list[tuple[int, ControlUnit]]
-) -> tuple[list[Any], list[Any]]:
+    library: Library, request: Request, units: list[tuple[int, ControlUnit]]
+) -> tuple[list[ModelEntry], list[ModelEntry]]:
     """The library's adapter and image encoder of each numbered IP-Adapter unit (clear errors, nothing loaded)."""
     model = _model_entry(request, library)
     family = model.family if model is not None else None
@@ -118,7 +130,9 @@ def ip_models(
     for i, unit in units:
         adapter = find_ip_adapter(library, unit, i, family)
         made, base = getattr(adapter.family, "base", ""), getattr(family, "base", "")
-        if made and base and made != base:  # both known from their files' headers: refused before loading
+        if (
+            made and base and model is not None and made != base
+        ):  # both known from their files' headers: refused before loading
             raise ModelError(
                 f"IP-Adapter {adapter.name} is for {adapter.family.value} but the model {model.name} is "
                 f"{model.family.value}; choose an IP-Adapter made for {model.family.value}"
@@ -137,7 +151,9 @@ def ip_models(
 class ApplyIpAdapter(Extension):
     """Runs the job's IP-Adapter units; adapters and image encoders stay loaded with the model (extras)."""
 
-    def __init__(self, units: list[tuple[int, ControlUnit]], adapters: list[Any], encoders: list[Any]):
+    def __init__(
+        self, units: list[tuple[int, ControlUnit]], adapters: list[ModelEntry], encoders: list[ModelEntry]
+    ):
         self.units, self.adapters, self.encoders = units, adapters, encoders
         self.specs = [adapter_spec(Path(a.location)) for a in adapters]
         self._saved: tuple[Any, dict[str, Any], Any, Any] | None = None
@@ -147,7 +163,7 @@ class ApplyIpAdapter(Extension):
         self._embeds: list[Any] = []
 
     @classmethod
-    def for_request(cls, request: Request, library: Any) -> ApplyIpAdapter | None:
+    def for_request(cls, request: Request, library: Library) -> ApplyIpAdapter | None:
         """The request's IP-Adapter units; pictures, adapters and image encoders found before any work."""
         units = job_units(request, library, ip=True)
         if not units:

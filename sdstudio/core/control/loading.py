@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core import paths
 from sdstudio.core.control.preprocess import MODEL_WORDS
@@ -16,6 +16,12 @@ from sdstudio.core.models.detect import controlnet_family
 from sdstudio.core.models.entries import Family, ModelEntry
 from sdstudio.core.models.hashing import legacy_hash
 from sdstudio.core.request import RequestError
+
+if TYPE_CHECKING:
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from sdstudio.core.protocols import Library
+
 
 NO_MODEL = ("", "None", "none")  # webuiapi sends model="None" for "no model chosen"
 PICKLES = (".pth", ".pt", ".ckpt", ".bin")
@@ -30,7 +36,7 @@ def listed_name(entry: ModelEntry) -> str:
         return entry.name
 
 
-def find_controlnet(library: Any, unit: ControlUnit, index: int) -> ModelEntry:
+def find_controlnet(library: Library, unit: ControlUnit, index: int) -> ModelEntry:
     """The library's ControlNet entry for a unit: its model by name, `name [hash]` or file name; with no model
     named, the first ControlNet whose name contains the module (e.g. `control_v11p_sd15_canny`). A broken
     file is refused here, naming it."""
@@ -52,7 +58,7 @@ def find_controlnet(library: Any, unit: ControlUnit, index: int) -> ModelEntry:
         hashed = hashed.rstrip("]").lower()
         same = [e for e in entries if name in (e.name, Path(e.location).name, e.title)]
         hashes = [e for e in same if hashed and (e.sha256.startswith(hashed) or short_hash(e) == hashed)]
-        found = (hashes or same or [None])[0]  # a hash the file no longer has: the name alone decides
+        found = next(iter(hashes or same), None)  # a hash the file no longer has: the name alone decides
     if found is None:
         raise RequestError(f"controls[{index}].model", f"ControlNet not found: {wanted} (known: {known})")
     if found.note:
@@ -82,7 +88,7 @@ def check_family(entry: ModelEntry, family: Family, model: str) -> None:
         )
 
 
-def load_controlnet(entry: ModelEntry, like: Any) -> Any:
+def load_controlnet(entry: ModelEntry, like: UNet2DConditionModel) -> ControlNetModel:
     """A diffusers ControlNetModel from a library entry, on the UNet `like`'s device and dtype."""
     from diffusers import ControlNetModel
 
@@ -146,7 +152,7 @@ def config_dir(entry: ModelEntry, family: Family) -> Path:
     return paths.resources_dir() / "model-configs" / "controlnet" / family.base.removesuffix("-v")
 
 
-def _single_file(entry: ModelEntry, path: Path) -> Any:
+def _single_file(entry: ModelEntry, path: Path) -> ControlNetModel:
     """1. read the tensors, 2. the family's config, 3. original key names converted by diffusers, 4. strict load."""
     import torch
     from diffusers import ControlNetModel
