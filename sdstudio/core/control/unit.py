@@ -6,6 +6,7 @@ Field names and values follow the A1111 ControlNet extension's API (webuiapi's `
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -113,7 +114,9 @@ class ControlUnit:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], resolve_image: Any = None) -> ControlUnit:
+    def from_dict(
+        cls, data: dict[str, Any], resolve_image: Callable[[str], InputImage | None] | None = None
+    ) -> ControlUnit:
         """Inverse of to_dict; unknown keys are ignored; enums also as A1111's numbers 0, 1, 2."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
@@ -149,7 +152,7 @@ def _enum(kind: type[Enum], value: Any) -> Any:
     return kind(value)
 
 
-def _image(value: Any, resolve_image: Any) -> InputImage | None:
+def _image(value: object, resolve_image: Callable[[str], InputImage | None] | None) -> InputImage | None:
     if value is None:
         return None
     if isinstance(value, dict) and "png" in value:
@@ -161,7 +164,10 @@ def _image(value: Any, resolve_image: Any) -> InputImage | None:
     return None
 
 
-def controls_from_list(value: Any, resolve_image: Any = None) -> tuple[ControlUnit, ...]:
+def controls_from_list(
+    value: Iterable[ControlUnit | dict[str, Any]] | None,
+    resolve_image: Callable[[str], InputImage | None] | None = None,
+) -> tuple[ControlUnit, ...]:
     """Request.controls from its serialised list."""
     return tuple(
         u if isinstance(u, ControlUnit) else ControlUnit.from_dict(u, resolve_image) for u in value or ()

@@ -59,7 +59,7 @@ def _without_torchvision() -> Iterator[None]:
                 del sys.modules[name]
 
 
-def import_spandrel() -> Any:
+def import_spandrel() -> types.ModuleType:
     with _without_torchvision():
         import spandrel
 
