@@ -7,6 +7,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sdstudio.api.convert import Limits
     from sdstudio.core.jobs import JobQueue
     from sdstudio.core.protocols import Library
 
@@ -24,7 +25,7 @@ class ApiServer:
         port: int = 7860,
         auth: str | dict[str, str] | None = None,
         model: str = "",
-        limits: Any = None,
+        limits: Limits | None = None,
         insecure: bool = False,
         job_timeout: float | None = None,
     ):
