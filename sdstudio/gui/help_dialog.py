@@ -21,6 +21,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Wheel", "zoom around the cursor"),
     ("Space+drag, middle button", "pan"),
     ("S (gallery)", "star or unstar the selected picture"),
+    ("Ctrl+V / drop on References", "add a reference picture (gallery tiles too); {image:NAME} names it"),
     ("Ctrl+Shift+M", "the Models window: starter models, installs from the hub, Civitai or an address"),
 )
 

@@ -11,7 +11,8 @@ BREAK starts a new 75-token chunk; long prompts are split into chunks automatica
 [from:to:when] switches text at a step (when < 1: fraction of the steps), [add:when], [remove::when], [a|b] alternates
 <lora:name:weight> applies a LoRA or LyCORIS (<lora:name:te:unet> sets text encoder and UNet apart; <lyco:...> too)
 (-bad hands -unnatural hands) moves those terms to the negative prompt
-an embedding's file name (EasyNegative, badhandv4) uses that textual-inversion embedding"""
+an embedding's file name (EasyNegative, badhandv4) uses that textual-inversion embedding
+{image} uses the attached reference; {image:NAME_OR_PATH:0.8:pose} names one (kinds: canny, lineart, scribble, depth, pose, reference, style, composition)"""
 
 BREAK: tuple[str, float] = ("BREAK", -1.0)
 ROUND = 1.1
