@@ -281,8 +281,12 @@ class ReferenceStrip(QWidget):
         if made is not None:
             card.show_pictures(*made)
             return
+        if unit.image is None:  # an API unit on the canvas picture, or one whose picture was not kept
+            card.show_pictures(None, None, "no picture of its own: the canvas picture is used")
+            card.thumb.setText("canvas")
+            return
         card.show_pictures(None, None, "…")
-        if key not in self._pending and unit.image is not None:
+        if key not in self._pending:
             self._pending.add(key)
             task = _PreviewTask(key, unit, self.library, self._signals)
             IN_FLIGHT.add(task)  # a closed strip must not take a queued task's wrapper with it
@@ -299,4 +303,4 @@ class ReferenceStrip(QWidget):
 
     def previews_ready(self) -> bool:
         """Every card shows its pictures (tests, screenshots)."""
-        return all(preview_key(u) in self._pictures for u in self._units)
+        return all(u.image is None or preview_key(u) in self._pictures for u in self._units)

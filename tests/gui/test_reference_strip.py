@@ -233,3 +233,12 @@ def test_an_error_in_a_reference_outlines_its_card_field(
     assert panel.error.isVisible() and card.start.property("invalid")
     type_into(qtbot, card.start, "0.5")
     assert not panel.error.isVisible() and not card.start.property("invalid")
+
+
+def test_a_unit_without_its_own_picture_says_the_canvas_is_used(qtbot: Any, panel: PromptPanel) -> None:
+    from sdstudio.core.control.unit import ControlUnit
+
+    panel.studio.set("controls", (ControlUnit(module="canny"),))  # as the API may send it
+    card = panel.references.cards[0]
+    assert card.thumb.text() == "canvas" and "canvas picture" in card.preview.toolTip()
+    assert card.kind.currentData() == "canny" and panel.references.previews_ready()
