@@ -38,7 +38,22 @@ def describe(request: Request) -> str:
     if request.mode is not Mode.txt2img:
         parts.append(f"strength {request.strength:g}")
     prompt = request.prompt if len(request.prompt) <= 60 else request.prompt[:57] + "..."
-    return ", ".join(parts) + f'  "{prompt}"'
+    return ", ".join(parts) + f'  "{prompt}"' + "".join(f"\n   {r}" for r in references(request))
+
+
+def references(request: Request) -> list[str]:
+    """One line per reference picture of the job: its kind, weight, model and the stored picture's hash."""
+    from sdstudio.core.control.tags import kind_of
+
+    lines = []
+    for i, unit in enumerate(request.controls):
+        picture = f"picture {unit.image.sha256[:12]}" if unit.image is not None else "the init picture"
+        model = f", model {unit.model}" if unit.model not in ("", "None", "none") else ""
+        off = "" if unit.enabled else " (off)"
+        lines.append(
+            f"reference {i}: {kind_of(unit)} ({unit.module}), weight {unit.weight:g}{model}, {picture}{off}"
+        )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

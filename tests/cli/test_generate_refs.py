@@ -37,6 +37,18 @@ def test_generate_with_a_reference_records_the_controlnet_and_refuses_missing_pi
     assert 'ControlNet 0: "Module: canny, Model: tiny_sd15_canny [' in params and "Weight: 0.7" in params
     assert params.startswith("a box {image}\n")
 
+    # the reference is kept by content hash: the picture replays identically and its lineage names it
+    again = tmp_path / "again.png"
+    res = _run("generate", "--from", str(out), "--verify", "-o", str(again), home=sdstudio_home)
+    assert res.returncode == 0, res.stderr
+    assert "identical" in res.stdout
+    res = _run("lineage", str(out), home=sdstudio_home)
+    assert res.returncode == 0, res.stderr
+    from sdstudio.core.request import InputImage
+
+    sha = InputImage.from_file(ref, "ref").sha256[:12]
+    assert f"reference 0: canny (canny), weight 0.7, picture {sha}" in res.stdout
+
     missing = tmp_path / "nope.png"
     res = _run("generate", "a box", "--ref", f"{missing}:canny", *args, home=sdstudio_home)
     assert res.returncode != 0 and "reference picture not found" in res.stderr

@@ -364,8 +364,9 @@ def _save_input(root: Path, image: InputImage) -> None:
 
 
 def keep_inputs(root: Path, request: Request) -> None:
-    """Keep a request's input pictures in the outputs folder's input store (also for the CLI's own files)."""
-    for image in (request.init_image, request.mask):
+    """Keep a request's input pictures (init, mask, references) in the outputs folder's input store (also for
+    the CLI's own files)."""
+    for image in (request.init_image, request.mask, *(u.image for u in request.controls)):
         if image is not None:
             try:
                 _save_input(Path(root).expanduser(), image)
