@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from sdstudio.core import demo
 from sdstudio.core.control import ControlUnit, parse_image_tags, preprocess, units_from_tags
 from sdstudio.core.control.inject import to_tensor
+from sdstudio.core.control.maps import control_map_for
 from sdstudio.core.control.preprocess import control_map
 from sdstudio.core.control.unit import MODULE_DEFAULTS
 from sdstudio.core.engine import Engine
@@ -67,6 +68,12 @@ def test_inpaint_maps_carry_the_mask_and_the_control_net_sees_minus_one_there(mo
     assert (to_tensor(preprocess(photo, unit, (64, 64))) >= 0).all()
     fitted = control_map(out, unit, (32, 32))
     assert fitted.mode == "RGBA" and set(np.unique(np.asarray(fitted)[..., 3])) <= {0, 255}
+
+    # what the window and /controlnet/detect show: RGB, the repainted pixels black
+    with_mask = ControlUnit(InputImage.from_pil(photo), module, mask=InputImage.from_pil(mask))
+    preview = np.asarray(control_map_for(with_mask, (64, 64), ModelLibrary(Settings()), "cpu"))
+    assert preview.shape == (64, 64, 3)
+    assert (preview[inside] == 0).all() and np.array_equal(preview[~inside], np.asarray(photo)[~inside])
 
 
 def test_tile_and_inpaint_kinds_in_prompt_tags(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ def control_map_for(
     (what the ControlNet sees), or with fitted=False the preprocessor's own output. The unit's picture, else
     `init` (the canvas picture). May load a preprocessor model: call it off the GUI thread.
     Raises RequestError (no picture, bad unit) or ModelError (a missing preprocessor model, naming where)."""
-    from sdstudio.core.control.preprocess import fit, preprocess
+    from sdstudio.core.control.preprocess import INPAINT_MODULES, fit, preprocess, shown
 
     unit.validate(0)
     picture = unit.image or init
@@ -49,5 +49,9 @@ def control_map_for(
             "controls[0].image", "no reference picture; give one or put a picture on the canvas"
         )
     annotators = annotators_for(library, device)
-    out = preprocess(picture.to_pil(), unit, size, annotators)
-    return fit(out, size, unit.resize_mode) if fitted else out
+    image = picture.to_pil()
+    if unit.module in INPAINT_MODULES and unit.mask is not None:  # the repainted pixels as alpha
+        image = image.convert("RGB")
+        image.putalpha(unit.mask.to_pil().convert("L").resize(image.size))
+    out = preprocess(image, unit, size, annotators)
+    return shown(fit(out, size, unit.resize_mode) if fitted else out)

@@ -155,6 +155,16 @@ def preprocess(
     return annotators.run_cached(kind, unit.module, image, lambda: with_model(image, unit, annotators))
 
 
+def shown(image: Any) -> Any:
+    """A map as an RGB picture: an inpaint map's repainted pixels black (its ControlNet sees -1 there)."""
+    from PIL import Image
+
+    if image.mode != "RGBA":
+        return image
+    black = Image.new("RGB", image.size, (0, 0, 0))
+    return Image.composite(black, image.convert("RGB"), image.getchannel("A"))
+
+
 def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
     """A map fitted to (width, height) by A1111's resize mode: stretch, cover and crop, or fit and pad black.
     An RGBA map's alpha (an inpaint mask) stays binary."""
