@@ -143,3 +143,34 @@ def test_hires_fix_runs_the_units_in_the_second_pass(webui: Path) -> None:
     with_both, low_only = (_ours(engine, unit, **hires) for unit in (both, low))
     assert with_both.shape == low_only.shape == (80, 80, 3)
     assert np.abs(with_both - low_only).max() > 8  # the second pass sees the control map at 80x80
+
+
+def test_sdxl_guess_mode_matches_diffusers_with_the_added_embeddings_halved(
+    tmp_path: Path, demo_home: Path
+) -> None:
+    import diffusers
+
+    folder = tmp_path / "tiny-sdxl"
+    pipe = demo.tiny_sdxl_pipeline()
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    comfy = tmp_path / "ComfyUI"
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    net = _tiny_controlnet(pipe.unet, 7)
+    net.save_pretrained(str(comfy / "models" / "controlnet" / "tiny_xl_canny"))
+    engine = Engine(ModelLibrary(Settings(model_roots=[str(comfy)])), device="cpu")
+    unit = ControlUnit(
+        InputImage.from_pil(_reference()), "canny", "tiny_xl_canny", weight=0.8, processor_res=64,
+        control_mode=ControlMode.controlnet,
+    )  # fmt: skip
+    base = Request(prompt="a box", steps=3, width=W, height=H, seed=4, sampler="Euler", model=str(folder))
+    ours = np.asarray(engine.run(base.replace(controls=(unit,))).images[0].image).astype(np.int16)
+
+    ref = diffusers.StableDiffusionXLControlNetPipeline.from_pretrained(str(folder), controlnet=net)
+    ref.set_progress_bar_config(disable=True)
+    ref.scheduler = SAMPLERS["Euler"].build(ref.scheduler.config)
+    theirs = ref(
+        "a box", num_inference_steps=3, guidance_scale=7.0, width=W, height=H, guess_mode=True,
+        image=control_map(unit.image.to_pil(), unit, (W, H)), controlnet_conditioning_scale=0.8,
+        generator=[torch.Generator("cpu").manual_seed(4)],
+    ).images[0]  # fmt: skip
+    assert np.abs(ours - np.asarray(theirs).astype(np.int16)).max() <= 1

@@ -199,3 +199,25 @@ def test_a_wrong_family_or_a_corrupt_file_is_one_clear_error(
         engine.run(base.replace(controls=(ControlUnit(picture, "canny", "control_broken"),)))
     with pytest.raises(ModelError, match=r"control_garbage\.pth: cannot open it safely"):
         engine.run(base.replace(controls=(ControlUnit(picture, "canny", "control_garbage"),)))
+
+
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_the_bundled_controlnet_configs_fit_the_bundled_unets(family: str) -> None:
+    """Each bundled ControlNet config is the one diffusers derives from the family's UNet (built on meta)."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    from sdstudio.core.paths import resources_dir
+
+    configs = resources_dir() / "model-configs"
+    with torch.device("meta"):
+        unet = UNet2DConditionModel.from_config(
+            UNet2DConditionModel.load_config(str(configs / family / "unet"))
+        )
+        derived = ControlNetModel.from_unet(unet, load_weights_from_unet=False)
+        bundled = ControlNetModel.from_config(
+            ControlNetModel.load_config(str(configs / "controlnet" / family))
+        )
+    shapes = {k: v.shape for k, v in bundled.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in derived.state_dict().items()}
+    ldm = {k: {"shape": list(v)} for k, v in shapes.items()}
+    assert controlnet_family(ldm) is {"sd1": Family.sd1, "sd2": Family.sd2, "sdxl": Family.sdxl}[family]
