@@ -88,7 +88,7 @@ def test_tile_and_inpaint_kinds_in_prompt_tags(tmp_path: Path) -> None:
         Engine(ModelLibrary(Settings()), device="cpu").run(Request(prompt="x", steps=1, controls=(inpaint,)))
 
 
-def test_an_inpaint_unit_takes_the_jobs_mask_as_diffusers_make_inpaint_condition(
+def test_inpaint_units_take_the_jobs_mask_as_make_inpaint_condition_and_keep_their_picture_unmasked(
     tmp_path: Path, demo_home: Path
 ) -> None:
     import diffusers
@@ -126,3 +126,12 @@ def test_an_inpaint_unit_takes_the_jobs_mask_as_diffusers_make_inpaint_condition
     ).images[0]  # fmt: skip
     inside = np.asarray(mask) > 127
     assert np.abs(ours - np.asarray(theirs).astype(np.int16))[inside].max() <= 1
+
+    # 2. txt2img with the unit's own mask (A1111's outpainting recipe): its picture is kept outside the mask,
+    # dilated and blurred by 7 pixels, as the extension's inpaint_only post-processing
+    own = ControlUnit(InputImage.from_pil(photo), "inpaint_only", mask=InputImage.from_pil(mask))
+    txt2img = Request(prompt="a box", steps=2, width=64, height=64, seed=4, sampler="Euler", controls=(own,))
+    made = np.asarray(engine.run(txt2img).images[0].image).astype(np.int16)
+    far = cv2.dilate(np.asarray(mask), np.ones((15, 15), np.uint8)) == 0
+    assert np.abs(made - np.asarray(photo).astype(np.int16))[far].max() <= 1
+    assert np.abs(made - np.asarray(photo).astype(np.int16))[inside].mean() > 20

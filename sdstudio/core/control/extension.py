@@ -14,6 +14,7 @@ from sdstudio.core.control.inject import (
     UnitRun,
     acts_in,
     add_to_call,
+    keep_unmasked,
     keeps,
     mask_tensor,
     residuals,
@@ -24,7 +25,7 @@ from sdstudio.core.control.loading import NO_MODEL, check_family, find_controlne
 from sdstudio.core.control.preprocess import INPAINT_MODULES, MODEL_MODULES, fit, preprocess
 from sdstudio.core.control.tags import DEFAULT_KIND, KINDS, named_unit, parse_image_tags, units_from_tags
 from sdstudio.core.control.unit import ControlUnit
-from sdstudio.core.engine.hooks import Extension, RunContext, UNetCall
+from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext, UNetCall
 from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from sdstudio.core.control.annotators import Annotators
+    from sdstudio.core.engine.hooks import Decoded
     from sdstudio.core.engine.modes import Box
     from sdstudio.core.models.entries import ModelEntry
     from sdstudio.core.protocols import Library
@@ -156,6 +158,9 @@ class ApplyControlNet(Extension):
         self.positions = list(positions) or list(range(len(units)))
         self.runs: list[UnitRun] = []
         self._maps: list[Any] = []  # per unit: its preprocessed map (before fitting) and its region mask
+        self._inpaint: list[
+            Image
+        ] = []  # inpaint_only maps at the generation size (RGBA), kept outside the mask
 
     @classmethod
     def for_request(cls, request: Request, library: Library) -> ApplyControlNet | None:
@@ -210,7 +215,10 @@ class ApplyControlNet(Extension):
             full = preprocess(_picture(u, r), u, size, annotators)
             region = u.mask.to_pil().convert("L") if u.mask and u.module not in INPAINT_MODULES else None
             self._maps.append((full, region))
-            run.maps[size] = to_tensor(_placed(full, u, size, ctx.source, ctx.preview_box))
+            placed = _placed(full, u, size, ctx.source, ctx.preview_box)
+            run.maps[size] = to_tensor(placed)
+            if u.module == "inpaint_only" and placed.mode == "RGBA" and not r.enable_hr:
+                self._inpaint.append(placed)
             run.masks[size] = (
                 mask_tensor(_placed(region, u, size, ctx.source, ctx.preview_box)) if region else None
             )
@@ -224,6 +232,15 @@ class ApplyControlNet(Extension):
 
     def before_encode(self, ctx: RunContext) -> None:
         ctx.prompt = parse_image_tags(ctx.prompt)[0]  # the tags never reach the text encoder
+
+    def after_decode(self, ctx: RunContext, batch: BatchContext, images: Decoded) -> Decoded:
+        """inpaint_only units keep their picture outside their mask, as A1111's (not with hires fix: its second
+        pass decodes later)."""
+        if not self._inpaint or not isinstance(images, list):
+            return images
+        for inpaint in self._inpaint:
+            images = [keep_unmasked(im, inpaint) if im.size == inpaint.size else im for im in images]
+        return images
 
     def pre_unet(self, ctx: RunContext, call: UNetCall) -> None:
         pipe = call.denoise.pipe

@@ -136,3 +136,18 @@ def add_to_call(call: UNetCall, down: list[torch.Tensor], mid: torch.Tensor) -> 
         mid = kwargs["mid_block_additional_residual"] + mid
     kwargs["down_block_additional_residuals"] = down
     kwargs["mid_block_additional_residual"] = mid
+
+
+def keep_unmasked(picture: Image, inpaint_map: Image, sigma: int = 7) -> Image:
+    """A1111's inpaint_only post-processing: the map's picture back outside its mask, dilated and blurred by
+    `sigma` pixels (the extension's control_net_inpaint_blur_sigma), over the generated `picture`."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    mask = np.asarray(inpaint_map.getchannel("A"), dtype=np.float32) / 255.0
+    mask = cv2.blur(cv2.dilate(mask, np.ones((sigma, sigma), dtype=np.uint8)), (sigma, sigma))[..., None]
+    raw = np.asarray(inpaint_map.convert("RGB"), dtype=np.float32) / 255.0
+    made = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0
+    out = np.clip(mask * made + (1 - mask) * raw, 0, 1)
+    return Image.fromarray(np.round(out * 255).astype(np.uint8))
