@@ -128,7 +128,8 @@ def _placed(
     if box is None or source is None:
         return fit(image, size, unit.resize_mode)
     full = fit(image, source.size, unit.resize_mode)
-    return full.crop(tuple(box)).resize(size, Image.Resampling.LANCZOS)
+    left, top, right, bottom = box
+    return full.crop((left, top, right, bottom)).resize(size, Image.Resampling.LANCZOS)
 
 
 def unit_map(

@@ -12,26 +12,29 @@ With a preprocessor model (annotators.py; maps cached on disk): depth_anything (
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+    from PIL.Image import Image
+
     from sdstudio.core.control.annotators import Annotators
-    from sdstudio.core.control.unit import ControlUnit
+    from sdstudio.core.control.unit import ControlUnit, ResizeMode
 
 
-def _rgb(image: Any) -> Any:
+def _rgb(image: Image) -> np.ndarray:
     import numpy as np
 
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def _canny(image: Any, unit: ControlUnit) -> Any:
+def _canny(image: Image, unit: ControlUnit) -> np.ndarray:
     import cv2
 
     return cv2.Canny(_rgb(image), int(unit.threshold_a), int(unit.threshold_b))
 
 
-def _lines(image: Any, unit: ControlUnit) -> Any:
+def _lines(image: Image, unit: ControlUnit) -> np.ndarray:
     import numpy as np
 
     grey = np.asarray(image.convert("L"), dtype=np.uint8)
@@ -40,18 +43,18 @@ def _lines(image: Any, unit: ControlUnit) -> Any:
     return np.where(grey > int(unit.threshold_a), 255, 0).astype(np.uint8)
 
 
-def _invert(image: Any, unit: ControlUnit) -> Any:
+def _invert(image: Image, unit: ControlUnit) -> np.ndarray:
     return 255 - _rgb(image)
 
 
-def _threshold(image: Any, unit: ControlUnit) -> Any:
+def _threshold(image: Image, unit: ControlUnit) -> np.ndarray:
     import numpy as np
 
     grey = np.asarray(image.convert("L"), dtype=np.uint8)
     return np.where(grey > int(unit.threshold_a), 255, 0).astype(np.uint8)
 
 
-def _tile_resample(image: Any, unit: ControlUnit) -> Any:
+def _tile_resample(image: Image, unit: ControlUnit) -> np.ndarray:
     import cv2
 
     rgb = _rgb(image)
@@ -62,7 +65,7 @@ def _tile_resample(image: Any, unit: ControlUnit) -> Any:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _inpaint(image: Any, unit: ControlUnit) -> Any:
+def _inpaint(image: Image, unit: ControlUnit) -> np.ndarray:
     """RGBA: the picture and its mask, alpha 255 where it is repainted (an RGB picture: nowhere)."""
     import numpy as np
 
@@ -77,7 +80,7 @@ INPAINT_MODULES = ("inpaint_only", "inpaint_global_harmonious")
 OWN_SIZE = ("tile_resample", *INPAINT_MODULES)  # work on the picture as given, not at processor_res
 
 # module name -> the map from the picture at processor_res (None: the picture as is)
-MODULES: dict[str, Callable[[Any, ControlUnit], Any] | None] = {
+MODULES: dict[str, Callable[[Image, ControlUnit], np.ndarray] | None] = {
     "none": None,
     "canny": _canny,
     "scribble": _lines,
@@ -90,20 +93,20 @@ MODULES: dict[str, Callable[[Any, ControlUnit], Any] | None] = {
 }
 
 
-def _depth(image: Any, unit: ControlUnit, annotators: Annotators) -> Any:
+def _depth(image: Image, unit: ControlUnit, annotators: Annotators) -> np.ndarray:
     from sdstudio.core.control.depth import depth_map
 
     return depth_map(image, unit, annotators)
 
 
-def _openpose(image: Any, unit: ControlUnit, annotators: Annotators) -> Any:
+def _openpose(image: Image, unit: ControlUnit, annotators: Annotators) -> np.ndarray:
     from sdstudio.core.control.pose import openpose_map
 
     return openpose_map(image, unit, annotators)
 
 
 # module name -> (the kind of preprocessor model it needs, the map from the picture at processor_res)
-MODEL_MODULES: dict[str, tuple[str, Callable[[Any, ControlUnit, Annotators], Any]]] = {
+MODEL_MODULES: dict[str, tuple[str, Callable[[Image, ControlUnit, Annotators], np.ndarray]]] = {
     "depth_anything": ("depth", _depth),
     "openpose": ("pose", _openpose),
 }
@@ -116,7 +119,7 @@ def module_names() -> list[str]:
     return [*MODULES, *MODEL_MODULES]
 
 
-def work_picture(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
+def work_picture(image: Image, unit: ControlUnit, size: tuple[int, int]) -> Image:
     """The picture a preprocessor works on: its short side at processor_res (pixel perfect: at the short side
     of the generation `size`)."""
     from PIL import Image
@@ -130,8 +133,8 @@ def work_picture(image: Any, unit: ControlUnit, size: tuple[int, int]) -> Any:
 
 
 def preprocess(
-    image: Any, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
-) -> Any:
+    image: Image, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
+) -> Image:
     """The unit's preprocessor applied to a PIL picture: an RGB PIL map (at processor_res, or for pixel
     perfect at the short side of `size`, the picture's width and height); RGBA for the inpaint modules, whose
     picture carries its mask as alpha. Modules with a model need `annotators` (the library's preprocessor
@@ -155,7 +158,7 @@ def preprocess(
     return annotators.run_cached(kind, unit.module, image, lambda: with_model(image, unit, annotators))
 
 
-def shown(image: Any) -> Any:
+def shown(image: Image) -> Image:
     """A map as an RGB picture: an inpaint map's repainted pixels black (its ControlNet sees -1 there)."""
     from PIL import Image
 
@@ -165,7 +168,7 @@ def shown(image: Any) -> Any:
     return Image.composite(black, image.convert("RGB"), image.getchannel("A"))
 
 
-def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
+def fit(image: Image, size: tuple[int, int], mode: ResizeMode) -> Image:
     """A map fitted to (width, height) by A1111's resize mode: stretch, cover and crop, or fit and pad black.
     An RGBA map's alpha (an inpaint mask) stays binary."""
     from PIL import Image
@@ -195,7 +198,7 @@ def fit(image: Any, size: tuple[int, int], mode: Any) -> Any:
 
 
 def control_map(
-    image: Any, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
-) -> Any:
+    image: Image, unit: ControlUnit, size: tuple[int, int], annotators: Annotators | None = None
+) -> Image:
     """What the unit's ControlNet sees: the preprocessed picture fitted to the generation size."""
     return fit(preprocess(image, unit, size, annotators), size, unit.resize_mode)
