@@ -9,9 +9,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.animation.interpolate import expand, expanded_count
+
+if TYPE_CHECKING:
+    from sdstudio.core.animation.settings import AnimationSettings
+
 
 SUFFIXES = (".mp4", ".gif", ".webp")
 
@@ -66,7 +70,7 @@ def encode(
     return out
 
 
-def encode_animation(frames: list[Path], out: Path, settings: Any) -> Path:
+def encode_animation(frames: list[Path], out: Path, settings: AnimationSettings) -> Path:
     """Encode an animation's frames as its settings say (frame rate, interpolation)."""
     return encode(
         frames,
