@@ -44,6 +44,8 @@ TOP = {
     "mid_block.resnets.0": "middle_block.0",
     "mid_block.attentions.0": "middle_block.1",
     "mid_block.resnets.1": "middle_block.2",
+    "add_embedding.linear_1": "label_emb.0.0",  # SDXL
+    "add_embedding.linear_2": "label_emb.0.2",
 }
 
 
@@ -221,3 +223,20 @@ def test_the_bundled_controlnet_configs_fit_the_bundled_unets(family: str) -> No
     assert shapes == {k: v.shape for k, v in derived.state_dict().items()}
     ldm = {k: {"shape": list(v)} for k, v in shapes.items()}
     assert controlnet_family(ldm) is {"sd1": Family.sd1, "sd2": Family.sd2, "sdxl": Family.sdxl}[family]
+
+
+def test_an_sdxl_single_file_in_the_original_layout_loads_with_its_added_embedding(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from sdstudio.core.models.entries import ModelEntry, Source
+
+    net = _tiny_controlnet(demo.tiny_sdxl_pipeline().unet, 2)
+    state = ldm_state(net)
+    assert "control_model.label_emb.0.0.weight" in state
+    path = tmp_path / "control_tiny_xl.safetensors"
+    save_file(state, str(path))
+    net.save_config(str(tmp_path / "control_tiny_xl.config"))
+    entry = ModelEntry("control_tiny_xl", Kind.controlnet, Family.sdxl, Source.file, str(path))
+    loaded = load_controlnet(entry, SimpleNamespace(dtype=torch.float32, device="cpu")).state_dict()
+    assert loaded.keys() == net.state_dict().keys()
+    assert all(torch.equal(loaded[k], v) for k, v in net.state_dict().items())
