@@ -19,7 +19,9 @@ from sdstudio.core.speed import SPEEDS
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from sdstudio.core.control.extension import AppliedControl
     from sdstudio.core.control.unit import ControlUnit
+    from sdstudio.core.lora.session import AppliedLora
 
 MAX_SIDE = 4096
 MAX_STEPS = 150
@@ -371,11 +373,11 @@ class Result:
     model_name: str = ""
     model_hash: str = ""
     elapsed: float = 0.0
-    loras: tuple[Any, ...] = ()  # sdstudio.core.lora.AppliedLora per LoRA the job applied
+    loras: tuple[AppliedLora, ...] = ()  # per LoRA the job applied
     embeddings: tuple[tuple[str, str], ...] = ()  # (name, sha256) per textual-inversion embedding used
     vae_name: str = ""  # the chosen VAE's file name ("" = the model's own)
     vae_hash: str = ""  # its sha256
-    controlnets: tuple[Any, ...] = ()  # sdstudio.core.control.extension.AppliedControl per unit that ran
+    controlnets: tuple[AppliedControl, ...] = ()  # per unit that ran
     environment: dict[str, str] = field(default_factory=dict, compare=False)  # device, dtype, versions
     peak_memory: int = 0  # bytes of device memory at the job's peak (CUDA; 0: not measured)
     # how the pictures were made beyond the request, e.g. a training sample: {"text": "trained LoRA cat step

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sdstudio.core.animation.encode import encode_animation
 from sdstudio.core.animation.render import AnimationProgress, AnimationResult, Animator
@@ -73,7 +73,7 @@ def animation_task(
     on_animation: Callable[[AnimationProgress], None] | None = None,
     on_done: Callable[[AnimationResult, Path | None], None] | None = None,
     gallery: VideoGallery | None = None,
-) -> Callable[[Any, Callable[[Progress], None], threading.Event], Result]:
+) -> Callable[[EngineService, Callable[[Progress], None], threading.Event], Result]:
     """A queue task rendering `settings` into `project`, then encoding `output` (None: frames only) and
     registering the video in `gallery`."""
 

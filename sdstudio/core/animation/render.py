@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -222,7 +222,7 @@ class Animator:
         d: int,
         before: np.ndarray | None,
         image: np.ndarray,
-        on_frame: Callable[[int, Any], None],
+        on_frame: Callable[[int, Image], None],
     ) -> np.ndarray:
         """Write frames d .. d+cadence-1; returns the last one (the next diffusion's source)."""
         from PIL import Image

@@ -6,15 +6,19 @@ import hashlib
 import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import paths
 from sdstudio.core.metadata_io import atomic_write
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+
 SIZE = 256
 
 
-def thumbnail(image: Path, cache: Path | None = None, decode: Callable[[Path], Any] | None = None) -> Path:
+def thumbnail(image: Path, cache: Path | None = None, decode: Callable[[Path], Image] | None = None) -> Path:
     """The cached thumbnail of image, made (again) when missing or when the image changed; `decode` reads a
     file Pillow does not open as a picture (a video's first frame)."""
     from PIL import Image
