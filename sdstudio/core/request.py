@@ -17,6 +17,7 @@ from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.speed import SPEEDS
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from PIL.Image import Image
 
     from sdstudio.core.control.extension import AppliedControl
@@ -85,6 +86,22 @@ def open_image(data: bytes, what: str = "image", max_pixels: int | None = None) 
         raise RequestError(what, f"not a readable image ({type(e).__name__}: {e})") from None
 
 
+def fields_to_dict(obj: DataclassInstance, images: str = "base64") -> dict[str, Any]:
+    """A frozen dataclass (Request, ControlUnit) as plain JSON: enums by value, pictures by InputImage.to_json,
+    tuples as lists (of their items' to_dict where they have one)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        if isinstance(v, Enum):
+            v = v.value
+        elif isinstance(v, InputImage):
+            v = v.to_json(images)
+        elif isinstance(v, tuple):
+            v = [u.to_dict(images) if hasattr(u, "to_dict") else u for u in v]
+        out[f.name] = v
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class InputImage:
     """An input picture (init image or mask) held as PNG bytes, so requests stay hashable and serialisable."""
@@ -140,6 +157,24 @@ class InputImage:
 
     def to_base64(self) -> str:
         return base64.b64encode(self.png).decode("ascii")
+
+    def to_json(self, images: str = "base64") -> dict[str, object]:
+        """Its hash and size, and with images="base64" its PNG (what to_dict writes for a picture)."""
+        out: dict[str, object] = {"sha256": self.sha256, "width": self.width, "height": self.height}
+        return out | ({"png": self.to_base64()} if images == "base64" else {})
+
+    @classmethod
+    def from_json(
+        cls, value: object, what: str, resolve_image: Callable[[str], InputImage | None] | None = None
+    ) -> InputImage | None:
+        """Inverse of to_json (also a bare base64 string); a hash alone is looked up with resolve_image."""
+        if isinstance(value, dict) and "png" in value:
+            return cls.from_base64(value["png"], what)
+        if isinstance(value, dict) and resolve_image is not None:
+            return resolve_image(value["sha256"])
+        if isinstance(value, str):
+            return cls.from_base64(value, what)
+        return None
 
     @classmethod
     def from_base64(cls, text: str, what: str = "image") -> InputImage:
@@ -281,19 +316,7 @@ class Request:
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self, images: str = "base64") -> dict[str, Any]:
         """Plain JSON-able dict. images="base64" embeds input pictures, "sha256" stores only their hashes."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, Enum):
-                v = v.value
-            elif isinstance(v, InputImage):
-                v = {"sha256": v.sha256, "width": v.width, "height": v.height} | (
-                    {"png": v.to_base64()} if images == "base64" else {}
-                )
-            elif isinstance(v, tuple):
-                v = [u.to_dict(images) if hasattr(u, "to_dict") else u for u in v]
-            out[f.name] = v
-        return out
+        return fields_to_dict(self, images)
 
     @classmethod
     def from_dict(
@@ -309,15 +332,8 @@ class Request:
                 value = Mode(value)
             elif key == "inpaint_area":
                 value = InpaintArea(value)
-            elif key in ("init_image", "mask") and value is not None:
-                if isinstance(value, dict) and "png" in value:
-                    value = InputImage.from_base64(value["png"], key)
-                elif isinstance(value, dict) and resolve_image is not None:
-                    value = resolve_image(value["sha256"])
-                elif isinstance(value, str):
-                    value = InputImage.from_base64(value, key)
-                else:
-                    value = None
+            elif key in ("init_image", "mask"):
+                value = InputImage.from_json(value, key, resolve_image)
             elif key == "styles":
                 value = tuple(value)
             elif key == "controls":

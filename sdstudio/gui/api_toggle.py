@@ -14,22 +14,16 @@ if TYPE_CHECKING:
 
 
 class ApiToggle(QObject):
-    """A checkable action; checked = serving on host:port. API jobs enter the window's own queue."""
+    """A checkable action; checked = serving on this machine's port. API jobs enter the window's own queue."""
 
     message = Signal(str, bool)  # text, is_error
+    host = "127.0.0.1"  # the window serves this machine only (`sdstudio serve` exposes it, with auth)
 
-    def __init__(
-        self,
-        queue: JobQueue,
-        library: Library,
-        host: str = "127.0.0.1",
-        port: int = 7860,
-        parent: QObject | None = None,
-    ):
+    def __init__(self, queue: JobQueue, library: Library, port: int = 7860, parent: QObject | None = None):
         super().__init__(parent)
-        self.queue, self.library, self.host, self.port = queue, library, host, port
+        self.queue, self.library, self.port = queue, library, port
         self.server: ApiServer | None = None
-        self.action = QAction(f"Serve &API on {host}:{port}", parent)
+        self.action = QAction(f"Serve &API on {self.host}:{port}", parent)
         self.action.setCheckable(True)
         self.action.toggled.connect(self._toggle)
 

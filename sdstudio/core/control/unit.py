@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from sdstudio.core.control.ipadapter import FACE_MODULES, IP_MODULES, IpKind, check_module
-from sdstudio.core.request import InputImage, RequestError
+from sdstudio.core.request import InputImage, RequestError, fields_to_dict
 
 
 class ControlMode(str, Enum):
@@ -101,17 +101,7 @@ class ControlUnit:
 
     # -- serialisation (Request.to_dict / from_dict call these) ---------------------------------------
     def to_dict(self, images: str = "base64") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, Enum):
-                v = v.value
-            elif isinstance(v, InputImage):
-                v = {"sha256": v.sha256, "width": v.width, "height": v.height} | (
-                    {"png": v.to_base64()} if images == "base64" else {}
-                )
-            out[f.name] = v
-        return out
+        return fields_to_dict(self, images)
 
     @classmethod
     def from_dict(
@@ -124,7 +114,7 @@ class ControlUnit:
             if key not in names:
                 continue
             if key in ("image", "mask"):
-                value = _image(value, resolve_image)
+                value = InputImage.from_json(value, "controls.image", resolve_image)
             elif key == "control_mode":
                 value = _enum(ControlMode, value)
             elif key == "resize_mode":
@@ -150,18 +140,6 @@ def _enum(kind: type[Enum], value: Any) -> Any:
             raise ValueError(f"{kind.__name__} {value} is out of range; use 0 to {len(members) - 1}")
         return members[value]
     return kind(value)
-
-
-def _image(value: object, resolve_image: Callable[[str], InputImage | None] | None) -> InputImage | None:
-    if value is None:
-        return None
-    if isinstance(value, dict) and "png" in value:
-        return InputImage.from_base64(value["png"], "controls.image")
-    if isinstance(value, dict) and resolve_image is not None:
-        return resolve_image(value["sha256"])
-    if isinstance(value, str):
-        return InputImage.from_base64(value, "controls.image")
-    return None
 
 
 def controls_from_list(
