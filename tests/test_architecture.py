@@ -24,3 +24,26 @@ def test_help_is_fast_and_loads_no_torch() -> None:
     assert out.stdout.strip() == "False"
     res = subprocess.run([sys.executable, "-m", "sdstudio", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "generate" in res.stdout
+
+
+def test_only_the_composition_root_reads_the_settings_file() -> None:
+    """No constructor, window, route or command loads settings itself: they get them from core/root.py."""
+    import ast
+    from pathlib import Path
+
+    allowed = {"settings.py", "persistence.py", "root.py"}
+    package = Path(__file__).resolve().parents[1] / "sdstudio"
+    loads = []
+    for path in package.rglob("*.py"):
+        if path.parent.name == "core" and path.name in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "Settings"
+            ):
+                loads.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert loads == []
