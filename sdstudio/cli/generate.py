@@ -24,6 +24,8 @@ from sdstudio.core.speed import SPEEDS
 if TYPE_CHECKING:
     from sdstudio.core.control import ControlUnit
     from sdstudio.core.engine import Engine
+    from sdstudio.core.models import ModelLibrary
+    from sdstudio.core.settings import Settings
     from sdstudio.core.xyz import GridSpec
 
 
@@ -135,11 +137,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_request(args: argparse.Namespace) -> Request:
-    return iterate.outpainted(args, _build_request(args))
+def build_request(args: argparse.Namespace, settings: Settings) -> Request:
+    """The request the flags describe (`settings`: the default model, the network policy for --ref URLs)."""
+    return iterate.outpainted(args, _build_request(args, settings))
 
 
-def _build_request(args: argparse.Namespace) -> Request:
+def _build_request(args: argparse.Namespace, settings: Settings) -> Request:
     if args.mask is not None and args.init is None:
         raise RequestError("mask", "--mask needs --init (the picture to inpaint)")
     if args.style:
@@ -158,7 +161,7 @@ def _build_request(args: argparse.Namespace) -> Request:
         elif height is None:
             height = max(64, round(width * init.height / init.width / 8) * 8)
     width, height = width or 512, height or 512
-    steps, cfg_scale, sampler = sampling(args)
+    steps, cfg_scale, sampler = sampling(args, settings)
     return Request(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -182,21 +185,17 @@ def _build_request(args: argparse.Namespace) -> Request:
         **iterate.request_changes(args),
         speed=args.speed,
         vae=args.vae,
-        controls=_references(args.ref),
+        controls=_references(args.ref, settings),
     ).validate()
 
 
-def sampling(args: argparse.Namespace) -> tuple[int, float, str]:
+def sampling(args: argparse.Namespace, settings: Settings) -> tuple[int, float, str]:
     """Steps, CFG and sampler: the flags given; the rest from the few-step profile of the model (or of a LoRA
     the prompt names: LCM, Turbo, Lightning, Hyper-SD), announced in one line, else the usual defaults."""
     from sdstudio.core.lora.tags import parse_tags
     from sdstudio.core.speed.fewstep import DEFAULTS, few_step_profile
 
-    model = args.model
-    if not model:
-        from sdstudio.core.root import load_settings
-
-        model = load_settings().default_model
+    model = args.model or settings.default_model
     loras = [t.name for t in parse_tags(args.prompt or "")]
     profile = few_step_profile(model, loras=loras)
     chosen = {"steps": args.steps, "cfg_scale": args.cfg, "sampler": args.sampler}
@@ -214,13 +213,12 @@ def sampling(args: argparse.Namespace) -> tuple[int, float, str]:
     return int(values["steps"]), float(values["cfg_scale"]), str(values["sampler"])
 
 
-def _references(specs: list[str]) -> tuple[ControlUnit, ...]:
+def _references(specs: list[str], settings: Settings) -> tuple[ControlUnit, ...]:
     """The --ref pictures as ControlNet / IP-Adapter units (read now: a missing file is one clear error)."""
     from sdstudio.core.control import unit_from_ref
     from sdstudio.core.control.fetch import FetchPolicy, is_url
-    from sdstudio.core.root import load_settings
 
-    network = FetchPolicy.from_settings(load_settings()) if any(is_url(s) for s in specs) else None
+    network = FetchPolicy.from_settings(settings) if any(is_url(s) for s in specs) else None
     return tuple(unit_from_ref(spec, network=network) for spec in specs)
 
 
@@ -240,35 +238,40 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--verify needs --from PICTURE.png (the picture to compare with)")
     if args.prompt is None:
         raise CliError("PROMPT is required (or take every parameter from a picture with --from)")
+    from sdstudio.core.root import load_settings, open_library
+
+    library = open_library(load_settings())  # the settings, read once by the composition root
     try:
-        request = build_request(args)
+        request = build_request(args, library.settings)
         plot = iterate.plot_spec(args, request)
     except RequestError as e:
         raise CliError(str(e)) from None
     if plot is not None:
-        execute_plot(plot, args)
+        execute_plot(plot, args, library)
     else:
-        execute(request, args)
+        execute(request, args, library)
     return 0
 
 
-def _outputs_and_engine(args: argparse.Namespace, count: int) -> tuple[list[Path], Engine]:
+def _outputs_and_engine(
+    args: argparse.Namespace, count: int, library: ModelLibrary
+) -> tuple[list[Path], Engine]:
     """The `count` output paths (their folder made) and the engine from the composition root."""
-    from sdstudio.core.root import engine_for, load_settings, open_library
+    from sdstudio.core.root import engine_for
 
     paths = output_paths(args.output, count)
     try:
         paths[0].parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CliError(f"cannot create output folder {paths[0].parent}: {e.strerror}") from None
-    return paths, engine_for(open_library(load_settings()), args.device)
+    return paths, engine_for(library, args.device)
 
 
-def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
+def execute_plot(plot: GridSpec, args: argparse.Namespace, library: ModelLibrary) -> None:
     """An X/Y/Z plot or prompt matrix: OUT.png the grid, OUT-1.png ... its cells."""
     from sdstudio.core.errors import EngineError
 
-    paths, engine = _outputs_and_engine(args, plot.count + 1)
+    paths, engine = _outputs_and_engine(args, plot.count + 1, library)
     try:
         iterate.run_plot(plot, args, paths, engine, ProgressBar())
     except (EngineError, RequestError) as e:
@@ -277,13 +280,13 @@ def execute_plot(plot: GridSpec, args: argparse.Namespace) -> None:
         raise CliError(f"cannot write the grid: {e.strerror or e}") from None
 
 
-def execute(request: Request, args: argparse.Namespace) -> Result:
+def execute(request: Request, args: argparse.Namespace, library: ModelLibrary) -> Result:
     """Run the request, write OUT.png (OUT-1.png, ...) and keep its inputs for replay; one line per picture."""
     from sdstudio.core.errors import EngineError
     from sdstudio.core.gallery.metadata import write_png
     from sdstudio.core.gallery.store import keep_inputs
 
-    paths, engine = _outputs_and_engine(args, request.images_total)
+    paths, engine = _outputs_and_engine(args, request.images_total, library)
     try:
         result = engine.run(request, on_step=ProgressBar())
     except (EngineError, RequestError) as e:

@@ -81,7 +81,7 @@ def generate_from(args: argparse.Namespace) -> int:
     ignored = [k for k in recipe.unhonoured]
     if ignored:
         print(f"not reproduced (this studio cannot honour them): {', '.join(ignored)}", file=sys.stderr)
-    result = execute(request, args)
+    result = execute(request, args, library)
     if not args.verify:
         return 0
     from PIL import Image

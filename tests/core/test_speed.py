@@ -73,7 +73,7 @@ def test_the_command_line_and_the_api_choose_the_speed() -> None:
     from sdstudio.cli.generate import build_request
 
     args = build_parser().parse_args(["generate", "a cat", "--speed", "fast", "-o", "x.png"])
-    assert build_request(args).speed == "fast"
+    assert build_request(args, Settings()).speed == "fast"
     limits = Limits(
         max_body_bytes=2**20, max_image_pixels=2**20, max_output_pixels=2**20, max_steps=50, max_images=4
     )
