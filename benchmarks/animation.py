@@ -23,7 +23,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def measure(label: str, model: str, size: int, steps: int, frames: int, rounds: int) -> float:
+def measure(
+    label: str, model: str, size: int, steps: int, frames: int, rounds: int, previews: bool = False
+) -> float:
+    """The median overhead ratio; `previews`: both sides report every step (the engine makes step previews,
+    as in the window), else neither does (as `sdstudio animate` and plain API calls)."""
     import numpy as np
     from PIL import Image
 
@@ -56,6 +60,7 @@ def measure(label: str, model: str, size: int, steps: int, frames: int, rounds: 
     )
     engine.run(Request(prompt="warm up", steps=1, width=size, height=size, model=model))
 
+    listener = (lambda p: None) if previews else None
     # The plain chain: img2img calls each on the previous output, same size, steps, denoising and sampler.
     chain = {"picture": InputImage.from_file(init), "frame": 0}
 
@@ -75,7 +80,7 @@ def measure(label: str, model: str, size: int, steps: int, frames: int, rounds: 
             model=model,
         )
         t0 = time.perf_counter()
-        picture = engine.run(request).images[0].image
+        picture = engine.run(request, on_step=listener).images[0].image
         spent = time.perf_counter() - t0
         chain["picture"], chain["frame"] = InputImage.from_pil(picture), f + 1
         return spent
@@ -107,7 +112,7 @@ def measure(label: str, model: str, size: int, steps: int, frames: int, rounds: 
     for i in range(rounds):
         paired = Paired()
         t0 = time.perf_counter()
-        Animator(paired, settings, tmp / f"anim-{i}").render()
+        Animator(paired, settings, tmp / f"anim-{i}").render(on_progress=listener)
         animation = time.perf_counter() - t0 - paired.plain
         assert paired.calls == frames, paired.calls
         ratios.append(animation / paired.plain)
@@ -131,14 +136,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="tiny model only")
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--previews", action="store_true", help="both sides with step reports and previews")
     args = parser.parse_args()
-    measure("tiny SD1 256x256, 9 steps (3 per frame)", "demo", 256, 9, args.frames, args.rounds)
+    tiny = "tiny SD1 256x256, 9 steps (3 per frame)" + (", step previews" if args.previews else "")
+    measure(tiny, "demo", 256, 9, args.frames, args.rounds, args.previews)
     if not args.quick:
         from benchmarks.engine_overhead import full_size_sd15
 
         with tempfile.TemporaryDirectory() as tmp:
             model = full_size_sd15(Path(tmp))
-            measure("SD 1.5 UNet (random) 512x512, 6 steps", str(model), 512, 6, 3, 2)
+            measure("SD 1.5 UNet (random) 512x512, 6 steps", str(model), 512, 6, 3, 3, args.previews)
     return 0
 
 

@@ -235,7 +235,9 @@ class Iterate:
             self._error("Select two pictures in the gallery (Ctrl+click) to compare them.")
             return None
         older, newer = sorted(records, key=lambda r: r.created)
-        before, after = QImage(older.path), QImage(newer.path)
+        from sdstudio.gui.gallery_video import still_of  # a video compares by its middle frame
+
+        before, after = QImage(str(still_of(older))), QImage(str(still_of(newer)))
         if before.isNull() or after.isNull():
             self._error("One of the two pictures cannot be read.")
             return None

@@ -128,7 +128,9 @@ class Animator:
 
             # 3. the diffused picture
             source = self._prepare(plan, d, prev, sample, init)
-            image = self._diffuse(plan, d, source, functools.partial(report, finished=d), cancel)
+            # step reports only for a listener: with none, the engine makes no step previews
+            steps = functools.partial(report, finished=d) if on_progress is not None else None
+            image = self._diffuse(plan, d, source, steps, cancel)
             if sample is not None and not settings.legacy_colormatch:
                 image = sample(image)
             if settings.color_force_grayscale:
@@ -183,7 +185,7 @@ class Animator:
         plan: FramePlan,
         d: int,
         source: np.ndarray | None,
-        on_step: Callable[[Progress], None],
+        on_step: Callable[[Progress], None] | None,
         cancel: threading.Event | None,
     ) -> np.ndarray:
         from PIL import Image
