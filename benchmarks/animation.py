@@ -6,7 +6,8 @@ Target: ratio <= 1.10. Usage: python benchmarks/animation.py [--quick] [--frames
 
 Robust on a busy machine: the two are interleaved frame by frame (each of the animation's Engine.run calls has
 one plain img2img call beside it, before or after in turn), so a slow spell of the machine hits both alike;
-the figure is the median over several rounds of (animation time without the plain calls) / (plain calls' time).
+the figure is the median, over every frame of several rounds, of (the animation's time for that frame without
+the plain call) / (the plain call's time), with the rounds' totals beside it.
 The animation's time over its own Engine.run calls is printed as a check (its overhead outside the engine).
 """
 
@@ -90,42 +91,48 @@ def measure(
         odd ones) one plain img2img call runs and is timed, so both see the same moment of the machine."""
 
         def __init__(self) -> None:
-            self.plain = 0.0  # seconds in the plain calls
+            self.enters: list[float] = []  # when each of the animation's calls began
+            self.plains: list[float] = []  # seconds of the plain call beside each
             self.inside = 0.0  # seconds in the animation's own Engine.run calls
-            self.calls = 0
 
         def run(self, *args: Any, **kwargs: Any) -> Any:
-            before = self.calls % 2 == 0
-            self.calls += 1
+            self.enters.append(time.perf_counter())
+            before = len(self.enters) % 2 == 1
             if before:
-                self.plain += plain_call()
+                self.plains.append(plain_call())
             t0 = time.perf_counter()
             try:
                 return engine.run(*args, **kwargs)
             finally:
                 self.inside += time.perf_counter() - t0
                 if not before:
-                    self.plain += plain_call()
+                    self.plains.append(plain_call())
 
-    # per round: the animation's wall time without the plain calls inside it, over the plain calls' time
-    ratios, own, per_plain, per_anim = [], [], [], []
+    # Frame k of the animation: from its call's start to the next one's (the first from the render's start,
+    # the last to its end), less the plain call made in that span; its ratio is over that plain call.
+    frame_ratios, round_ratios, own, per_plain, per_anim = [], [], [], [], []
     for i in range(rounds):
         paired = Paired()
-        t0 = time.perf_counter()
+        start = time.perf_counter()
         Animator(paired, settings, tmp / f"anim-{i}").render(on_progress=listener)
-        animation = time.perf_counter() - t0 - paired.plain
-        assert paired.calls == frames, paired.calls
-        ratios.append(animation / paired.plain)
-        own.append(animation / paired.inside)
-        per_plain.append(paired.plain / frames)
-        per_anim.append(animation / frames)
-    ratio = statistics.median(ratios)
+        end = time.perf_counter()
+        assert len(paired.plains) == frames, len(paired.plains)
+        bounds = [start, *paired.enters[1:], end]
+        spans = [b - a - p for a, b, p in zip(bounds[:-1], bounds[1:], paired.plains, strict=True)]
+        frame_ratios += [a / p for a, p in zip(spans, paired.plains, strict=True)]
+        round_ratios.append(sum(spans) / sum(paired.plains))
+        own.append(sum(spans) / paired.inside)
+        per_plain.append(sum(paired.plains) / frames)
+        per_anim.append(sum(spans) / frames)
+    ratio = statistics.median(frame_ratios)
     print(
         f"{label}: plain img2img {statistics.median(per_plain):.3f} s/frame, animation "
         f"{statistics.median(per_anim):.3f} s/frame; {rounds} rounds of {frames} frames, each frame paired "
         f"with a plain call (slowest/fastest round {max(per_plain) / min(per_plain):.2f}x: the machine's noise)\n"
-        f"  overhead, median of the rounds' ratios: {ratio:.3f} (rounds {', '.join(f'{r:.3f}' for r in ratios)};"
-        f" target <= 1.10); animation / its own Engine.run time {statistics.median(own):.3f}"
+        f"  overhead, median of the {len(frame_ratios)} paired frames: {ratio:.3f} (target <= 1.10); "
+        f"median of the rounds: {statistics.median(round_ratios):.3f} "
+        f"({', '.join(f'{r:.3f}' for r in round_ratios)}); animation / its own Engine.run time "
+        f"{statistics.median(own):.3f}"
     )
     engine.close()
     return ratio
@@ -134,12 +141,14 @@ def measure(
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny model only")
+    parser.add_argument("--full-only", action="store_true", help="the full-size SD 1.5 UNet only")
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--previews", action="store_true", help="both sides with step reports and previews")
     args = parser.parse_args()
     tiny = "tiny SD1 256x256, 9 steps (3 per frame)" + (", step previews" if args.previews else "")
-    measure(tiny, "demo", 256, 9, args.frames, args.rounds, args.previews)
+    if not args.full_only:
+        measure(tiny, "demo", 256, 9, args.frames, args.rounds, args.previews)
     if not args.quick:
         from benchmarks.engine_overhead import full_size_sd15
 

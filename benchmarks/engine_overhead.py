@@ -25,7 +25,9 @@ def full_size_sd15(folder: Path) -> Path:
     from sdstudio.core import demo, tokenizer
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(cross_attention_dim=768, attention_head_dim=8)  # the defaults are SD 1.5's
+    unet = UNet2DConditionModel(
+        sample_size=64, cross_attention_dim=768, attention_head_dim=8
+    )  # SD 1.5 (img2img reads sample_size)
     vae = AutoencoderKL(
         block_out_channels=(128, 256, 512, 512),
         down_block_types=("DownEncoderBlock2D",) * 4,
