@@ -97,6 +97,8 @@ def build_actions(w: MainWindow) -> None:
     w.api.message.connect(w.status.show_message)
     tools_menu.addAction(w.api.action)
     tools_menu.addAction(_action(w, "&Train a LoRA…", lambda: open_training_window(w)))
+    tools_menu.addSeparator()
+    tools_menu.addAction(network_action(w))
     view_menu = bar.addMenu("&View")
     for dock in (w.prompt_dock, w.gallery_dock, w.queue_dock):
         view_menu.addAction(dock.toggleViewAction())
@@ -126,3 +128,21 @@ def build_actions(w: MainWindow) -> None:
     w.addToolBar(w.canvas_tools)
     install_replay(w)  # gallery: Replay and compare
     reference_actions.install(w)  # the reference strip's messages and models; Pose from reference…
+
+
+def network_action(w: MainWindow) -> QAction:
+    """Tools > Allow network references: the `allow_network` setting ({image:URL} references and preprocessor
+    models from the hub), off by default, saved at once."""
+    action = QAction("Allow &network references ({image:URL}, preprocessor downloads)", w, checkable=True)
+    action.setChecked(bool(w.state.settings.allow_network))
+
+    def toggled(on: bool) -> None:
+        w.state.settings.allow_network = on
+        w.state.save_settings()
+        w.status.show_message(
+            "References may be fetched from the network." if on else "References are read from files only."
+        )
+
+    action.toggled.connect(toggled)
+    w.network_action = action
+    return action

@@ -62,7 +62,7 @@ def server() -> Iterator[str]:
 def test_url_references_are_fetched_only_when_allowed(server: str) -> None:
     _, tags = parse_image_tags(f"a hand {{image:{server}/hand.png:0.7:canny}}")
     assert tags[0].source == f"{server}/hand.png" and tags[0].weight == 0.7
-    with pytest.raises(RequestError, match="network is off; allow network access in the settings"):
+    with pytest.raises(RequestError, match="network is off; allow network references"):
         units_from_tags(tags, [])
     (unit,) = units_from_tags(tags, [], network=FetchPolicy.from_settings(Settings(allow_network=True)))
     assert unit.image == InputImage.from_bytes(_png()) and (unit.module, unit.weight) == ("canny", 0.7)

@@ -33,7 +33,7 @@ class FetchPolicy:
     allowed: bool = False
     max_bytes: int = MAX_BYTES
     timeout: float = TIMEOUT
-    off_hint: str = "allow network access in the settings (allow_network)"
+    off_hint: str = "allow network references (Tools menu in the window, or allow_network in settings.json)"
 
     @classmethod
     def from_settings(cls, settings: Settings, api: bool = False) -> FetchPolicy:
