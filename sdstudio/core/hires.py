@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.engine.hooks import BatchContext, DenoisePass, Extension, RunContext
+from sdstudio.core.jsontypes import Kwargs
 from sdstudio.core.protocols import Library
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class HiresFix(Extension):
         steps = hires_steps(request)
         image = second_pass_image(images, request, ctx.library, ctx.device, ctx.cancel)
         pipe = ctx.pipeline("inpaint" if inpaint else "img2img")
-        inputs: dict[str, Any] = {"image": image, "strength": request.strength}
+        inputs: Kwargs = {"image": image, "strength": request.strength}
         if inpaint:
             from PIL import Image
 

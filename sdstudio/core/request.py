@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
 from sdstudio.core.speed import SPEEDS
 
@@ -86,10 +87,10 @@ def open_image(data: bytes, what: str = "image", max_pixels: int | None = None) 
         raise RequestError(what, f"not a readable image ({type(e).__name__}: {e})") from None
 
 
-def fields_to_dict(obj: DataclassInstance, images: str = "base64") -> dict[str, Any]:
+def fields_to_dict(obj: DataclassInstance, images: str = "base64") -> JsonObject:
     """A frozen dataclass (Request, ControlUnit) as plain JSON: enums by value, pictures by InputImage.to_json,
     tuples as lists (of their items' to_dict where they have one)."""
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     for f in dataclasses.fields(obj):
         v = getattr(obj, f.name)
         if isinstance(v, Enum):
@@ -314,17 +315,17 @@ class Request:
         return self
 
     # -- serialisation ---------------------------------------------------------------------------
-    def to_dict(self, images: str = "base64") -> dict[str, Any]:
+    def to_dict(self, images: str = "base64") -> JsonObject:
         """Plain JSON-able dict. images="base64" embeds input pictures, "sha256" stores only their hashes."""
         return fields_to_dict(self, images)
 
     @classmethod
     def from_dict(
-        cls, data: dict[str, Any], resolve_image: Callable[[str], InputImage | None] | None = None
+        cls, data: JsonObject, resolve_image: Callable[[str], InputImage | None] | None = None
     ) -> Request:
         """Inverse of to_dict; unknown keys are ignored. Hash-only images are looked up with resolve_image."""
         names = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {}
+        kwargs: JsonObject = {}
         for key, value in data.items():
             if key not in names:
                 continue
@@ -398,4 +399,4 @@ class Result:
     peak_memory: int = 0  # bytes of device memory at the job's peak (CUDA; 0: not measured)
     # how the pictures were made beyond the request, e.g. a training sample: {"text": "trained LoRA cat step
     # 400", "lora": "cat", "step": 400, "run": state folder}; kept in the picture and shown in its lineage
-    origin: dict[str, Any] = field(default_factory=dict, compare=False)
+    origin: JsonObject = field(default_factory=dict, compare=False)

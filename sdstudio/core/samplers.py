@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sdstudio.core.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from diffusers import SchedulerMixin
@@ -13,12 +15,12 @@ if TYPE_CHECKING:
 class Sampler:
     name: str  # A1111's full name, e.g. "DPM++ 2M Karras"
     scheduler: str  # diffusers class name
-    config: dict[str, Any] = field(default_factory=dict)
+    config: JsonObject = field(default_factory=dict)
     base: str = ""  # A1111 "Sampler:" value without the schedule, e.g. "DPM++ 2M"
     schedule: str = "Automatic"  # A1111 "Schedule type:" value
     aliases: tuple[str, ...] = ()
 
-    def build(self, base_config: dict[str, Any]) -> SchedulerMixin:
+    def build(self, base_config: JsonObject) -> SchedulerMixin:
         """A scheduler of this kind from a model's scheduler config (its betas, prediction type...)."""
         import inspect
 
@@ -83,7 +85,7 @@ _TABLE = [
 
 # A1111's "Schedule type" names (1.9+) as diffusers scheduler settings. A1111's other types have no
 # diffusers equivalent and are refused by name, never dropped.
-SCHEDULES: dict[str, dict[str, Any]] = {
+SCHEDULES: dict[str, JsonObject] = {
     "Automatic": {},
     "Uniform": {"timestep_spacing": "linspace"},
     "Karras": _K,

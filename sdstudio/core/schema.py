@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.request import InputImage, Request
 
 SCHEMA_VERSION = 1
@@ -19,7 +19,7 @@ class SchemaError(ValueError):
     """A document this version cannot read (newer schema, or not a request document)."""
 
 
-def dump(request: Request, *, images: str = "sha256", **extras: object) -> dict[str, Any]:
+def dump(request: Request, *, images: str = "sha256", **extras: object) -> JsonObject:
     """The request (inputs as hashes, or embedded with images="base64") and extras under the schema version."""
     return {"version": SCHEMA_VERSION, "request": request.to_dict(images=images), **extras}
 
@@ -28,7 +28,7 @@ def dumps(request: Request, *, images: str = "sha256", **extras: object) -> str:
     return json.dumps(dump(request, images=images, **extras), ensure_ascii=False)
 
 
-def migrate(data: object) -> dict[str, Any]:
+def migrate(data: object) -> JsonObject:
     """The document at SCHEMA_VERSION; raises SchemaError for what this version cannot read."""
     if not isinstance(data, dict):
         raise SchemaError(f"not a request document (a {type(data).__name__})")
@@ -50,7 +50,7 @@ def migrate(data: object) -> dict[str, Any]:
 
 def load(
     data: object, resolve_image: Callable[[str], InputImage | None] | None = None
-) -> tuple[Request, dict[str, Any]]:
+) -> tuple[Request, JsonObject]:
     """(request, extras) of a document; hash-only inputs are looked up with resolve_image."""
     doc = migrate(data)
     try:
@@ -63,7 +63,7 @@ def load(
 
 def loads(
     text: str | bytes, resolve_image: Callable[[str], InputImage | None] | None = None
-) -> tuple[Request, dict[str, Any]]:
+) -> tuple[Request, JsonObject]:
     try:
         data = json.loads(text)
     except ValueError as e:

@@ -7,9 +7,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sdstudio.core import paths
+from sdstudio.core.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Settings:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, json.dumps(self.to_dict(), indent=2).encode("utf-8"))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return dataclasses.asdict(self)
 
     def library_path(self) -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sdstudio.core.jsontypes import JsonObject
+
 _CN = (
     "overwrite_frames vid_path mask_vid_path enabled low_vram pixel_perfect module model weight guidance_start "
     "guidance_end processor_res threshold_a threshold_b resize_mode control_mode loopback_mode"
@@ -84,7 +86,7 @@ _ACTIVE: tuple[tuple[str, bool, str], ...] = (
 )
 
 
-def check_features(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+def check_features(data: JsonObject) -> tuple[list[str], list[str]]:
     """(refusals, notes) for Deforum features switched on in `data`."""
     refusals, notes = list[str](), list[str]()
     for key, refuse, message in _ACTIVE:

@@ -9,11 +9,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.animation.interpolate import expand, expanded_count
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from sdstudio.core.animation.settings import AnimationSettings
 
 
@@ -81,7 +83,7 @@ def encode_animation(frames: list[Path], out: Path, settings: AnimationSettings)
     )
 
 
-def _pictures(frames: list[Path], interpolation: int, method: str) -> Iterator[Any]:
+def _pictures(frames: list[Path], interpolation: int, method: str) -> Iterator[Image.Image]:
     """The frames read one at a time as RGB pictures, with the in-betweens."""
     import numpy as np
     from PIL import Image
@@ -96,7 +98,7 @@ def _pictures(frames: list[Path], interpolation: int, method: str) -> Iterator[A
 
 
 def _mp4(
-    pictures: Iterator[Any],
+    pictures: Iterator[Image.Image],
     total: int,
     path: Path,
     fps: float,
@@ -125,7 +127,7 @@ def _mp4(
             container.mux(packet)
 
 
-def _pillow(pictures: Iterator[Any], path: Path, fps: float, kind: str) -> None:
+def _pillow(pictures: Iterator[Image.Image], path: Path, fps: float, kind: str) -> None:
     images = list(pictures)
     duration = max(1, round(1000 / fps))
     options = {"loop": 0, "duration": duration, "save_all": True, "append_images": images[1:]}

@@ -19,6 +19,7 @@ from sdstudio.core.animation.color import MODES
 from sdstudio.core.animation.interpolate import MAX_FACTOR, METHODS
 from sdstudio.core.animation.prompts import prompt_keyframes
 from sdstudio.core.animation.schedule import ScheduleError, parse_schedule
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.request import MAX_SEED, MAX_SIDE, RANDOM_SEEDS
 from sdstudio.core.samplers import SAMPLERS
 
@@ -171,8 +172,8 @@ class AnimationSettings:
         return self
 
     # -- our own file ----------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {FORMAT_KEY: 1}
+    def to_dict(self) -> JsonObject:
+        out: JsonObject = {FORMAT_KEY: 1}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             out[f.name] = dict(v) if f.name == "prompts" else v
@@ -219,7 +220,7 @@ class LoadedSettings:
     notes: tuple[str, ...] = ()  # unknown keys, and features noted as not applied: report each once
 
 
-def settings_from_dict(data: dict[str, Any]) -> LoadedSettings:
+def settings_from_dict(data: JsonObject) -> LoadedSettings:
     """Deforum's settings dict (or ours) → settings; missing keys take Deforum's defaults."""
     if not isinstance(data, dict):
         raise SettingsError("the settings must be a JSON object of Deforum's keys")
@@ -246,7 +247,7 @@ def settings_from_dict(data: dict[str, Any]) -> LoadedSettings:
     if refusals:
         raise SettingsError("; ".join(refusals))
     # 3. our fields, typed; everything else known to Deforum is ignored, the rest reported once
-    values: dict[str, Any] = {}
+    values: JsonObject = {}
     unknown: list[str] = []
     for key, value in data.items():
         if key in _FIELDS:

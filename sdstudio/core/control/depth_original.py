@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
 
 if TYPE_CHECKING:
+    import torch
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation
 
 
@@ -21,7 +22,7 @@ def is_original(path: Path) -> bool:
     return path.is_file() and bool(ORIGINAL_NAME.match(path.name))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> dict[str, torch.Tensor]:
     import torch
 
     if path.suffix == ".safetensors":
@@ -32,7 +33,7 @@ def _read(path: Path) -> dict[str, Any]:
     return dict(data.get("state_dict", data) if isinstance(data, dict) else {})
 
 
-def _config(sd: dict[str, Any]) -> DepthAnythingConfig:
+def _config(sd: dict[str, torch.Tensor]) -> DepthAnythingConfig:
     """The transformers config the tensors describe (DINOv2 backbone size, depth, neck and fusion widths)."""
     from transformers import DepthAnythingConfig, Dinov2Config
 
@@ -61,9 +62,9 @@ def _config(sd: dict[str, Any]) -> DepthAnythingConfig:
     )
 
 
-def _renamed(sd: dict[str, Any], hidden: int) -> dict[str, Any]:
+def _renamed(sd: dict[str, torch.Tensor], hidden: int) -> dict[str, torch.Tensor]:
     """The tensors under transformers' names."""
-    out: dict[str, Any] = {}
+    out: dict[str, torch.Tensor] = {}
     stem = {
         "cls_token": "cls_token",
         "mask_token": "mask_token",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import paths
 from sdstudio.core.control.preprocess import MODEL_WORDS
@@ -18,6 +18,7 @@ from sdstudio.core.models.hashing import legacy_hash
 from sdstudio.core.request import RequestError
 
 if TYPE_CHECKING:
+    import torch
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     from sdstudio.core.protocols import Library
@@ -111,7 +112,7 @@ def load_controlnet(entry: ModelEntry, like: UNet2DConditionModel) -> ControlNet
     return net.to(like.device).eval()
 
 
-def state_dict(path: Path) -> dict[str, Any]:
+def state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a single-file model; a corrupt or unsafe file is one ModelError naming it."""
     import torch
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sdstudio.core.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,7 +76,7 @@ def draw_openpose(size: tuple[int, int], people: Sequence[Sequence[Point]]) -> n
     return canvas
 
 
-def openpose_json(size: tuple[int, int], people: Sequence[Sequence[Point]]) -> dict[str, Any]:
+def openpose_json(size: tuple[int, int], people: Sequence[Sequence[Point]]) -> JsonObject:
     """The people as OpenPose JSON (what A1111's /controlnet/detect returns as a pose): x, y, confidence each."""
     flat = [
         [v for p in person for v in ((p[0], p[1], 1.0) if p is not None else (0.0, 0.0, 0.0))]

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from sdstudio.core.control.ipadapter import FACE_MODULES, IP_MODULES, IpKind, check_module
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.request import InputImage, RequestError, fields_to_dict
 
 
@@ -40,7 +41,7 @@ class HiresOption(str, Enum):
 
 
 # A1111's slider defaults where a module reads its thresholds otherwise (tile_resample: down-sampling rate 1)
-MODULE_DEFAULTS: dict[str, dict[str, Any]] = {"tile_resample": {"threshold_a": 1.0}}
+MODULE_DEFAULTS: dict[str, JsonObject] = {"tile_resample": {"threshold_a": 1.0}}
 
 
 @dataclass(frozen=True)
@@ -100,16 +101,16 @@ class ControlUnit:
         return self
 
     # -- serialisation (Request.to_dict / from_dict call these) ---------------------------------------
-    def to_dict(self, images: str = "base64") -> dict[str, Any]:
+    def to_dict(self, images: str = "base64") -> JsonObject:
         return fields_to_dict(self, images)
 
     @classmethod
     def from_dict(
-        cls, data: dict[str, Any], resolve_image: Callable[[str], InputImage | None] | None = None
+        cls, data: JsonObject, resolve_image: Callable[[str], InputImage | None] | None = None
     ) -> ControlUnit:
         """Inverse of to_dict; unknown keys are ignored; enums also as A1111's numbers 0, 1, 2."""
         names = {f.name for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {}
+        kwargs: JsonObject = {}
         for key, value in data.items():
             if key not in names:
                 continue
@@ -143,7 +144,7 @@ def _enum(kind: type[Enum], value: Any) -> Any:
 
 
 def controls_from_list(
-    value: Iterable[ControlUnit | dict[str, Any]] | None,
+    value: Iterable[ControlUnit | JsonObject] | None,
     resolve_image: Callable[[str], InputImage | None] | None = None,
 ) -> tuple[ControlUnit, ...]:
     """Request.controls from its serialised list."""

@@ -17,6 +17,7 @@ from sdstudio.core.engine.hooks import (
     overrides,
 )
 from sdstudio.core.errors import EngineError
+from sdstudio.core.jsontypes import Kwargs
 
 if TYPE_CHECKING:
     import torch
@@ -39,8 +40,8 @@ def call_pipeline(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Dec
     stepping = [e for e in ctx.extensions if overrides(e, "post_step")]
 
     def callback(
-        pipe: DiffusionPipeline, index: int, timestep: torch.Tensor, tensors: dict[str, Any]
-    ) -> dict[str, Any]:
+        pipe: DiffusionPipeline, index: int, timestep: torch.Tensor, tensors: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         total = int(getattr(pipe, "num_timesteps", 0) or index + 1)
         state = StepState(batch, run, index, total, timestep, tensors)
         for ext in stepping:
@@ -65,7 +66,7 @@ def call_pipeline(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Dec
 
 
 @contextmanager
-def _initial_noise(run: DenoisePass, kwargs: dict[str, Any], batch: BatchContext) -> Iterator[None]:
+def _initial_noise(run: DenoisePass, kwargs: Kwargs, batch: BatchContext) -> Iterator[None]:
     """Use run.noise as the pipeline's initial noise: as `latents` where the pipeline starts from pure noise,
     else in place of the noise its scheduler adds to the init picture."""
     noise = run.noise
@@ -102,9 +103,7 @@ def _pre_unet(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Iterato
         yield
         return
 
-    def hook(
-        module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict]:
+    def hook(module: torch.nn.Module, args: tuple[Any, ...], kwargs: Kwargs) -> tuple[tuple[Any, ...], dict]:
         sample, rest = (args[0], args[1:]) if args else (kwargs.pop("sample"), ())
         timestep, rest = (rest[0], rest[1:]) if rest else (kwargs.pop("timestep"), ())
         call = UNetCall(batch, run, batch.completed, sample, timestep, kwargs)

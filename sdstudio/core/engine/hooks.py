@@ -48,8 +48,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
+from sdstudio.core.jsontypes import Kwargs
 from sdstudio.core.request import Progress, Request
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class RunContext:
     model: LoadedModel
     mode: ModeStrategy
     pipe: DiffusionPipeline  # mutable (pipeline_prepared): the pipeline that runs every batch
-    call_kwargs: dict[str, Any]  # mutable: keyword arguments of every pipeline call (mode inputs, prompts)
+    call_kwargs: Kwargs  # mutable: keyword arguments of every pipeline call (mode inputs, prompts)
     prompt: str  # mutable until encoding (before_encode): the text that is encoded
     negative: str
     compose: Callable[[Image], Image]  # the mode's raw output -> result picture
@@ -96,7 +97,7 @@ class RunContext:
     on_step: Callable[[Progress], None] | None = None
     cancel: threading.Event | None = None
     device: str = "cpu"
-    record: dict[str, Any] = field(default_factory=dict)  # Result fields extensions fill (LoRA: "loras")
+    record: Kwargs = field(default_factory=dict)  # Result fields extensions fill (LoRA: "loras")
     extensions: list[Extension] = field(default_factory=list)  # this run's, in hook order
     encoder: Callable[[DiffusionPipeline, str, str, int, int], Conditioning] | None = (
         None  # the engine's (see encode)
@@ -130,7 +131,7 @@ class DenoisePass:
     """One denoise loop: a pipeline call with its inputs and the prompts encoded for its steps."""
 
     pipe: DiffusionPipeline
-    kwargs: dict[str, Any]  # the call's inputs and prompt tensors (conditioning.kwargs_at(0) included)
+    kwargs: Kwargs  # the call's inputs and prompt tensors (conditioning.kwargs_at(0) included)
     steps: int  # num_inference_steps
     conditioning: Conditioning | None = None  # what prompt editing swaps in at its change steps
     phase: str = "sampling"  # Progress.phase while it runs ("hires" for a hires fix pass)
@@ -150,12 +151,12 @@ class BatchContext:
     subseeds: list[int]  # variation seeds, per picture
     generators: list[torch.Generator]  # one per picture, seeded with `seeds`
     noise_shape: tuple[int, ...]  # (batch_size, latent channels, height / 8, width / 8)
-    kwargs: dict[str, Any] = field(default_factory=dict)  # mutable: extra keyword arguments for this call
+    kwargs: Kwargs = field(default_factory=dict)  # mutable: extra keyword arguments for this call
     noise: torch.Tensor | None = (
         None  # mutable: the initial noise (N(0, 1), unscaled); None: drawn from the generators
     )
     output_type: str = "pil"  # mutable: "latent" hands after_decode the latents instead of pictures
-    fields: list[dict[str, Any]] = field(default_factory=list)  # per picture: Request fields to record
+    fields: list[Kwargs] = field(default_factory=list)  # per picture: Request fields to record
 
     def fresh_generators(self) -> list[torch.Generator]:
         """New generators seeded with the batch's seeds (a second pass draws as a fresh run would)."""
@@ -175,7 +176,9 @@ class StepState:
     index: int  # 0-based index of the step that just finished
     total: int  # steps of this loop (pipe.num_timesteps: img2img runs fewer than its `steps`)
     timestep: torch.Tensor
-    tensors: dict[str, Any]  # "latents" plus the names extensions asked for; replace entries to change them
+    tensors: dict[
+        str, torch.Tensor
+    ]  # "latents" plus the names extensions asked for; replace entries to change them
 
     @property
     def step(self) -> int:
@@ -192,7 +195,7 @@ class UNetCall:
     index: int  # 0-based denoise step
     sample: torch.Tensor  # the latent model input
     timestep: torch.Tensor
-    kwargs: dict[str, Any]  # the UNet's keyword arguments (encoder_hidden_states, added_cond_kwargs, ...)
+    kwargs: Kwargs  # the UNet's keyword arguments (encoder_hidden_states, added_cond_kwargs, ...)
 
 
 class Extension:

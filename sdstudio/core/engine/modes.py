@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sdstudio.core.inpaint import crop_box, paste_back, prepare_mask
+from sdstudio.core.jsontypes import Kwargs
 from sdstudio.core.request import InpaintArea, Mode, Request, RequestError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def _same(image: Image) -> Image:
 class ModeInputs:
     """Pipeline keyword arguments for a mode, and how to turn one raw output picture into the result."""
 
-    kwargs: dict[str, Any]
+    kwargs: Kwargs
     compose: Callable[[Image], Image] = _same
     preview_box: Box | None = None  # where the rendered picture lies in the result (only masked)
     source: Image | None = field(default=None, repr=False)  # the init picture at full size (None for txt2img)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from sdstudio.core.gallery.metadata import ImageParameters, parse_infotext, quote, request_from_params
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.samplers import find_sampler
 
 # ComfyUI sampler/scheduler names -> A1111 names
@@ -63,13 +64,13 @@ NOVELAI_SAMPLERS = {
 }
 
 
-def _params_text(p: dict[str, Any]) -> str:
+def _params_text(p: JsonObject) -> str:
     keys = [k for k in p if k not in ("Prompt", "Negative prompt") and p[k] not in (None, "")]
     neg = f"\nNegative prompt: {p['Negative prompt']}" if p.get("Negative prompt") else ""
     return f"{p.get('Prompt', '')}{neg}\n" + ", ".join(f"{k}: {quote(p[k])}" for k in keys)
 
 
-def _result(p: dict[str, Any], tool: str) -> ImageParameters:
+def _result(p: JsonObject, tool: str) -> ImageParameters:
     return ImageParameters(_params_text(p), request_from_params(p), tool, str(p.get("Model", "")), extra=p)
 
 
@@ -110,7 +111,7 @@ def from_other_tool(text: dict[str, str]) -> ImageParameters:
     return ImageParameters("", None, "unknown")
 
 
-def _object(raw: str) -> dict[str, Any]:
+def _object(raw: str) -> JsonObject:
     """A JSON object, or TypeError."""
     value = json.loads(raw)
     if not isinstance(value, dict):
@@ -118,7 +119,7 @@ def _object(raw: str) -> dict[str, Any]:
     return value
 
 
-def _invokeai(m: dict[str, Any]) -> Any:
+def _invokeai(m: JsonObject) -> Any:
     model = m.get("model") or {}
     p = {
         "Prompt": m.get("positive_prompt", ""),
@@ -134,7 +135,7 @@ def _invokeai(m: dict[str, Any]) -> Any:
     return _result(p, "InvokeAI")
 
 
-def _comfyui(graph: dict[str, Any]) -> Any:
+def _comfyui(graph: JsonObject) -> Any:
     nodes = {k: v for k, v in graph.items() if isinstance(v, dict) and "class_type" in v}
     sampler = next(n for n in nodes.values() if n["class_type"] in ("KSampler", "KSamplerAdvanced"))
     inputs = sampler["inputs"]
@@ -150,7 +151,7 @@ def _comfyui(graph: dict[str, Any]) -> Any:
             node = nodes.get(str(nxt[0])) if isinstance(nxt, list) and nxt else None
         return ""
 
-    latent: dict[str, Any] = next(
+    latent: JsonObject = next(
         (n["inputs"] for n in nodes.values() if n["class_type"] == "EmptyLatentImage"), {}
     )
     ckpt = next(
@@ -193,7 +194,7 @@ def _novelai(text: dict[str, str]) -> Any:
     return _result(p, "NovelAI")
 
 
-def _fooocus(m: dict[str, Any]) -> Any:
+def _fooocus(m: JsonObject) -> Any:
     res = str(m.get("resolution", "(1024, 1024)")).strip("()[] ").replace(" ", "").split(",")
     p = {
         "Prompt": m.get("full_prompt", m.get("prompt", ""))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sdstudio.core.jsontypes import JsonObject
+
 SCHEMA_VERSION = 2  # 2: kind (image/video), project (an animation's folder), origin (how it was made)
 # columns schema 2 added (a new index has them from the start; an older one gets them by ALTER TABLE)
 MIGRATION_2 = (
@@ -165,12 +167,12 @@ class Index:
         self._local = threading.local()
 
     # -- writing ---------------------------------------------------------------------------------
-    def insert(self, values: dict[str, Any]) -> int:
+    def insert(self, values: JsonObject) -> int:
         cols = [k for k in WRITABLE if k in values]
         sql = f"INSERT OR REPLACE INTO images ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
         return int(self.conn().execute(sql, [_column(k, values[k]) for k in cols]).lastrowid or 0)
 
-    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+    def insert_many(self, rows: list[JsonObject]) -> None:
         c = self.conn()
         c.execute("BEGIN")
         try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdstudio import __version__
 from sdstudio.core import schema
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.request import GeneratedImage, InpaintArea, Mode, Request, Result
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS, find_sampler
 
@@ -58,7 +59,7 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
     """The `parameters` text exactly as A1111 writes it."""
     r = gen.request
     sampler = SAMPLERS.get(r.sampler)
-    params: dict[str, Any] = {
+    params: JsonObject = {
         "Steps": r.steps,
         "Sampler": sampler.base if sampler else r.sampler,
         "Schedule type": sampler.schedule if sampler else "Automatic",
@@ -91,7 +92,7 @@ def infotext(gen: GeneratedImage, result: Result) -> str:
     return f"{r.prompt}{negative}\n{line}"
 
 
-def variation_params(r: Request) -> dict[str, Any]:
+def variation_params(r: Request) -> JsonObject:
     """A1111's `Variation seed`, `Variation seed strength` and `Seed resize from` entries."""
     resized = r.seed_resize_from_w > 0 and r.seed_resize_from_h > 0
     return {
@@ -101,7 +102,7 @@ def variation_params(r: Request) -> dict[str, Any]:
     }
 
 
-def hires_params(r: Request) -> dict[str, Any]:
+def hires_params(r: Request) -> JsonObject:
     """A1111's `Hires upscale` (or `Hires resize`), `Hires steps` and `Hires upscaler` entries."""
     if not r.enable_hr:
         return {}
@@ -121,10 +122,10 @@ def _pair(text: str) -> tuple[int, int]:
     return 0, 0
 
 
-def parse_infotext(text: str) -> dict[str, Any]:
+def parse_infotext(text: str) -> JsonObject:
     """A1111 `parameters` text to a dict with "Prompt", "Negative prompt" and each "Key: value"."""
     lines = text.strip().split("\n")
-    out: dict[str, Any] = {}
+    out: JsonObject = {}
     last = lines[-1] if lines else ""
     found = _PARAM.findall(last)
     if len(found) >= 3:
@@ -148,7 +149,7 @@ def parse_infotext(text: str) -> dict[str, Any]:
     return out
 
 
-def request_from_params(p: dict[str, Any]) -> Request:
+def request_from_params(p: JsonObject) -> Request:
     """A Request from parsed A1111-style parameters; unknown or odd values fall back to defaults."""
 
     def num(key: str, cast, default):
@@ -236,4 +237,4 @@ class ImageParameters:
     tool: str  # "sdstudio", "A1111", "ComfyUI", "InvokeAI", "Fooocus", "NovelAI" or "unknown"
     model: str = ""
     parent: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: JsonObject = field(default_factory=dict)

@@ -9,7 +9,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import paths, schema
 from sdstudio.core.errors import SaveError
@@ -17,6 +17,7 @@ from sdstudio.core.gallery.index import Index, Record
 from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes
 from sdstudio.core.gallery.reading import read_parameters
 from sdstudio.core.gallery.videos import find_videos, poster, project_of, video_values
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.metadata_io import atomic_write
 from sdstudio.core.request import InputImage, Request, Result
 
@@ -158,7 +159,7 @@ class GalleryStore:
         }
         return self._insert(values)
 
-    def _insert(self, values: dict[str, Any]) -> Record:
+    def _insert(self, values: JsonObject) -> Record:
         record_id = self.index.insert(values)
         return Record(
             id=record_id,
@@ -374,7 +375,7 @@ def keep_inputs(root: Path, request: Request) -> None:
                 log.warning("could not keep the input picture for replay: %s", e)
 
 
-def _origin_text(extra: dict[str, Any]) -> str:
+def _origin_text(extra: JsonObject) -> str:
     """The readable line of how a picture was made (its chunk's `origin`), e.g. "trained LoRA cat step 400"."""
     origin = extra.get("origin")
     return str(origin.get("text", "")) if isinstance(origin, dict) else ""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sdstudio.core.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -38,7 +40,7 @@ def project_settings(project: Path) -> AnimationSettings:
     return read_settings(project / SETTINGS).settings
 
 
-def video_values(video: Path, project: Path) -> dict[str, Any]:
+def video_values(video: Path, project: Path) -> JsonObject:
     """The index row of a finished animation (ValueError when its project's settings cannot be read)."""
     from sdstudio.core.animation.prompts import frame_prompts
 

@@ -11,11 +11,11 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sdstudio.core.install.plan import InstallError, InstallPlan, RemoteFile, Sidecars
 from sdstudio.core.install.transfer import get_bytes, get_json
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.models.entries import Kind
 
 AUTH_HINT = "this model needs a Civitai login: put your Civitai API key in the settings (civitai_api_key)"
@@ -70,13 +70,13 @@ def _headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _pick_file(version: dict[str, Any]) -> dict[str, Any]:
+def _pick_file(version: JsonObject) -> JsonObject:
     files = [f for f in version.get("files") or [] if isinstance(f, dict) and f.get("downloadUrl")]
     models = [f for f in files if f.get("type", "Model") in ("Model", "Pruned Model")] or files
     if not models:
         raise InstallError(f"Civitai version {version.get('id')}: it has no downloadable model file")
 
-    def rank(f: dict[str, Any]) -> tuple[int, int]:
+    def rank(f: JsonObject) -> tuple[int, int]:
         fmt = str((f.get("metadata") or {}).get("format", ""))
         return (
             0 if f.get("primary") else 1,

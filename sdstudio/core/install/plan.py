@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.models.entries import Kind
 
 
@@ -54,8 +54,8 @@ class RemoteFile:
 class Sidecars:
     """Civitai's description of a model, written beside it as A1111's extensions expect."""
 
-    info: dict[str, Any]  # name.civitai.info: the model version as Civitai's API returns it
-    user_meta: dict[str, Any]  # name.json: A1111's extra-networks card (description, activation text, ...)
+    info: JsonObject  # name.civitai.info: the model version as Civitai's API returns it
+    user_meta: JsonObject  # name.json: A1111's extra-networks card (description, activation text, ...)
     preview_url: str = ""  # name.preview.png
 
 

@@ -9,13 +9,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from sdstudio.core.install.installer import install, partial_path
 from sdstudio.core.install.layout import downloads_folder
 from sdstudio.core.install.plan import FileProgress, Installed, InstallError, InstallPlan, Stopped
 from sdstudio.core.install.sources import resolve
 from sdstudio.core.install.transfer import Control
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.listeners import Listeners
 from sdstudio.core.models.entries import Kind
 from sdstudio.core.models.hashing import HashCache
@@ -224,7 +224,7 @@ class DownloadQueue:
             return
         for entry in saved if isinstance(saved, list) else []:
             try:
-                remembered: dict[str, Any] = {f: str(entry.get(f, "")) for f in _REMEMBERED}
+                remembered: JsonObject = {f: str(entry.get(f, "")) for f in _REMEMBERED}
                 request = InstallRequest(
                     **remembered, kind=Kind(entry["kind"]) if entry.get("kind") else None
                 )

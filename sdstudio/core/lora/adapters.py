@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
 
 if TYPE_CHECKING:
     import torch
 
+    Fields = dict[
+        str, torch.Tensor
+    ]  # one layer's tensors of an adapter file: up, down, alpha, hada_w1_a, ...
+
 
 KINDS = ("lora", "loha", "lokr", "full")
 
 
-def kind_of(fields: dict[str, Any]) -> str:
+def kind_of(fields: Fields) -> str:
     """Which adapter form a layer's tensors are: lora (LoCon too), loha, lokr or full."""
     if "up" in fields:
         return "lora"
@@ -24,12 +28,12 @@ def kind_of(fields: dict[str, Any]) -> str:
     return "full"
 
 
-def _alpha(fields: dict[str, Any]) -> float | None:
+def _alpha(fields: Fields) -> float | None:
     a = fields.get("alpha")
     return None if a is None else float(a.reshape(-1)[0])
 
 
-def _scale(fields: dict[str, Any], rank: int | None) -> float:
+def _scale(fields: Fields, rank: int | None) -> float:
     """alpha / rank, or 1 when the file has no alpha (diffusers/peft) or the form has no rank."""
     alpha = _alpha(fields)
     return 1.0 if alpha is None or not rank else alpha / rank
@@ -42,7 +46,7 @@ def _tucker(core: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tenso
     return torch.einsum("i j k l, j r, i p -> p r k l", core, b, a)
 
 
-def delta(fields: dict[str, Any], shape: tuple[int, ...]) -> torch.Tensor:
+def delta(fields: Fields, shape: tuple[int, ...]) -> torch.Tensor:
     """The weight change ΔW (alpha/rank applied, strength not) in the target's shape; float32 tensors in."""
     import torch
 
@@ -93,7 +97,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def patched_weight(
-    weight: torch.Tensor, fields: dict[str, Any], strength: float, out: torch.Tensor | None = None
+    weight: torch.Tensor, fields: Fields, strength: float, out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """weight (float32) with the adapter applied at `strength`: W + m·ΔW, or DoRA's renormalised form.
     out: a float32 buffer of weight's shape the common LoRA case writes into (else a new tensor)."""
@@ -118,7 +122,7 @@ def patched_weight(
     return weight + strength * delta(fields, tuple(weight.shape))
 
 
-def patched_bias(bias: torch.Tensor, fields: dict[str, Any], strength: float) -> torch.Tensor:
+def patched_bias(bias: torch.Tensor, fields: Fields, strength: float) -> torch.Tensor:
     """A full diff's bias change (`diff_b`); other forms leave the bias alone."""
     if "diff_b" not in fields:
         return bias
@@ -143,7 +147,7 @@ def _dora(weight: torch.Tensor, d: torch.Tensor, magnitude: torch.Tensor, streng
     return weight + strength * (full - weight)
 
 
-def check_layer(fields: dict[str, Any], shape: tuple[int, ...]) -> str | None:
+def check_layer(fields: Fields, shape: tuple[int, ...]) -> str | None:
     """Why the adapter does not fit a layer of `shape` (None: it fits); computed without the model's weights."""
     try:
         import torch

@@ -6,10 +6,16 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.models.entries import Family
+
+if TYPE_CHECKING:
+    import torch
+
+    from sdstudio.core.lora.adapters import Fields
 
 # suffix written in a file -> the field name used here (longest first, so ".lora.down.weight" is tried before
 # ".down.weight"); kohya/A1111, LyCORIS (LoCon, LoHa, LoKr, full diff, DoRA), diffusers and peft spellings
@@ -60,7 +66,7 @@ class LoraFile:
     """One LoRA file: per layer name as written in the file (suffix removed), its tensors by field name."""
 
     path: Path
-    groups: dict[str, dict[str, Any]]
+    groups: dict[str, Fields]
     metadata: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -84,7 +90,7 @@ def split_key(key: str) -> tuple[str, str] | None:
     return None
 
 
-def _read_tensors(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """All tensors of a .safetensors file (or a pickle through torch's weights-only loader), and metadata."""
     try:
         if path.suffix.lower() == ".safetensors":
@@ -113,7 +119,7 @@ def read_lora(path: str | Path) -> LoraFile:
     path = Path(path)
     tensors, meta = _read_tensors(path)
     # 1. every key must be a known field of some layer
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, Fields] = {}
     unknown: list[str] = []
     for key, tensor in tensors.items():
         if _IGNORED.match(key):
@@ -140,7 +146,7 @@ def read_lora(path: str | Path) -> LoraFile:
     return LoraFile(path, groups, meta)
 
 
-def _complete(fields: dict[str, Any]) -> bool:
+def _complete(fields: Fields) -> bool:
     if "down" in fields or "up" in fields:
         return "down" in fields and "up" in fields
     if "hada_w1_a" in fields:
@@ -157,7 +163,7 @@ _BASE_VERSIONS = (("sdxl", Family.sdxl), ("sd_v2", Family.sd2), ("sd_v1", Family
 _ARCHITECTURES = (("stable-diffusion-xl", Family.sdxl), ("stable-diffusion-v2", Family.sd2))
 
 
-def family_from_header(header: dict[str, Any]) -> Family:
+def family_from_header(header: JsonObject) -> Family:
     """SD 1.x, 2.x or SDXL from the training metadata, else from key names and the cross-attention width."""
     meta = header.get("__metadata__") or {}
     base = str(meta.get("ss_base_model_version", "")).lower()

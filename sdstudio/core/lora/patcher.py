@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from sdstudio.core.errors import ModelError
 from sdstudio.core.lora.adapters import check_layer, patched_bias, patched_weight
@@ -19,6 +19,8 @@ from sdstudio.core.models.entries import Family
 if TYPE_CHECKING:
     import torch
     from diffusers import DiffusionPipeline
+
+    from sdstudio.core.lora.adapters import Fields
 
 
 log = logging.getLogger(__name__)
@@ -50,7 +52,9 @@ class _Saved:
     in_place: bool = False  # the layer's own tensor is overwritten; `original` is then a copy
 
 
-Plan = dict[Target, list[tuple[str, float, dict[str, Any]]]]
+Plan: TypeAlias = (
+    "dict[Target, list[tuple[str, float, Fields]]]"  # layer -> (LoRA version, strength, its tensors)
+)
 
 
 class LoraPatcher:
@@ -161,7 +165,7 @@ class LoraPatcher:
         return self.changed
 
     def _patch(
-        self, pipe: DiffusionPipeline, target: Target, adapters: list[tuple[str, float, dict[str, Any]]]
+        self, pipe: DiffusionPipeline, target: Target, adapters: list[tuple[str, float, Fields]]
     ) -> None:
         import torch
 

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.lora.catalog import LoraCatalog
 from sdstudio.core.lora.tags import parse_tags
 
 
-def recorded_hashes(extra: dict[str, Any]) -> dict[str, str]:
+def recorded_hashes(extra: JsonObject) -> dict[str, str]:
     """name -> hash (sha256 or AutoV3 prefix) from an sdstudio chunk's `loras` or A1111's `Lora hashes`."""
     out: dict[str, str] = {}
     for item in extra.get("loras") or []:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.lora.catalog import LoraCatalog, LoraInfo
 from sdstudio.core.lora.files import LoraFile, read_lora
 from sdstudio.core.lora.patcher import LoraPatcher, LoraUse
@@ -38,7 +39,7 @@ class AppliedLora:
         """A1111's `Lora hashes` value: the first 12 hex digits of the AutoV3 hash."""
         return self.autov3[:12]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"name": self.name, "path": self.path, "te": self.te, "unet": self.unet, "sha256": self.sha256}
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import struct
 from pathlib import Path
-from typing import Any
 
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.models.entries import Family, Kind
 
 MAX_HEADER = 100 * 2**20
@@ -18,7 +18,7 @@ SDXL_TEXT_G = "conditioner.embedders.1.model.token_embedding.weight"
 SDXL_REFINER_TEXT = "conditioner.embedders.0.model.token_embedding.weight"
 
 
-def read_header(path: Path) -> dict[str, Any]:
+def read_header(path: Path) -> JsonObject:
     """The JSON header of a .safetensors file; ModelError names the file when it is not one."""
     try:
         size = path.stat().st_size
@@ -49,12 +49,12 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def _shape(header: dict[str, Any], key: str) -> list[int] | None:
+def _shape(header: JsonObject, key: str) -> list[int] | None:
     entry = header.get(key)
     return list(entry["shape"]) if isinstance(entry, dict) and "shape" in entry else None
 
 
-def classify(header: dict[str, Any]) -> tuple[Kind, Family]:
+def classify(header: JsonObject) -> tuple[Kind, Family]:
     """Kind and family of a checkpoint from its key names and tensor shapes."""
     keys = [k for k in header if k != "__metadata__"]
     meta = header.get("__metadata__") or {}
@@ -81,13 +81,13 @@ def classify(header: dict[str, Any]) -> tuple[Kind, Family]:
 IP_CROSS_FAMILIES = {768: Family.sd1, 1024: Family.sd2, 2048: Family.sdxl}
 
 
-def ip_adapter_family(header: dict[str, Any]) -> Family:
+def ip_adapter_family(header: JsonObject) -> Family:
     """An IP-Adapter's base family from its first key projection's input width (the UNet's cross-attention)."""
     shape = _shape(header, "ip_adapter.1.to_k_ip.weight")
     return IP_CROSS_FAMILIES.get(shape[-1], Family.unknown) if shape else Family.unknown
 
 
-def controlnet_family(header: dict[str, Any]) -> Family:
+def controlnet_family(header: JsonObject) -> Family:
     """A ControlNet's family from its keys and shapes (original or diffusers names): the cross-attention
     width (768 SD 1.x, 1024 SD 2.x, 2048 SDXL) and SDXL's added embedding; unknown otherwise."""
     dims = {
@@ -138,7 +138,7 @@ def kind_of_keys(keys: list[str]) -> Kind | None:
     return None
 
 
-def _is_v_prediction(header: dict[str, Any], meta: dict[str, Any]) -> bool:
+def _is_v_prediction(header: JsonObject, meta: JsonObject) -> bool:
     if "v_pred" in header:
         return True
     pred = str(meta.get("modelspec.prediction_type", meta.get("prediction_type", ""))).lower()

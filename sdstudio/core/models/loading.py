@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdstudio.core import demo, paths
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import Kwargs
 from sdstudio.core.models.detect import classify
 from sdstudio.core.models.entries import Family, ModelEntry, Source
 from sdstudio.core.request import Progress
@@ -141,7 +142,7 @@ def _load_single_file(
     folder = config_folder(family, Path(entry.config_dir) if entry.config_dir else None)
     cls_name = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))["_class_name"]
     cls = getattr(diffusers, cls_name)
-    kwargs: dict[str, Any] = {"config": str(folder), "local_files_only": True, "torch_dtype": torch_dtype}
+    kwargs: Kwargs = {"config": str(folder), "local_files_only": True, "torch_dtype": torch_dtype}
     if "XL" not in cls_name:
         kwargs["safety_checker"] = None
     return cls.from_single_file(str(location), **kwargs)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sdstudio.core.jsontypes import Kwargs
 from sdstudio.core.prompt.parser import parse_attention, parse_prompt
 from sdstudio.core.prompt.tokens import CHUNK, Chunk, make_chunks, wrap
 
@@ -25,10 +26,10 @@ class _Embeds:
 class Conditioning:
     """Embeddings per stretch of steps; `kwargs_at(step)` gives diffusers kwargs for a 0-based step."""
 
-    segments: list[tuple[int, dict[str, Any]]]  # (first 0-based step, kwargs), ascending
+    segments: list[tuple[int, Kwargs]]  # (first 0-based step, kwargs), ascending
     change_steps: set[int] = field(default_factory=set)
 
-    def kwargs_at(self, step: int) -> dict[str, Any]:
+    def kwargs_at(self, step: int) -> Kwargs:
         current = self.segments[0][1]
         for start, kwargs in self.segments:
             if start > step:
@@ -135,7 +136,7 @@ def build_conditioning(
             return next(t for end, t in schedule if end >= i + 1)
 
         # 3. one kwargs dict per stretch of steps where the pair of texts stays the same
-        segments: list[tuple[int, dict[str, Any]]] = []
+        segments: list[tuple[int, Kwargs]] = []
         last: tuple[str, str] | None = None
         for i in range(steps):
             pair = (text_at(pos, i), text_at(neg, i))
@@ -144,7 +145,7 @@ def build_conditioning(
             last = pair
             p = enc.encode(pair[0], n)
             q = p if pair[1] == pair[0] else enc.encode(pair[1], n)  # one text, one encoder call
-            kw: dict[str, Any] = {
+            kw: Kwargs = {
                 "prompt_embeds": p.embeds,
                 "negative_prompt_embeds": torch.zeros_like(p.embeds) if zero_negative else q.embeds,
             }
@@ -157,7 +158,7 @@ def build_conditioning(
     return Conditioning(segments, {s for s, _ in segments if s > 0})
 
 
-def swap_embeddings(cond: Conditioning, step: int, tensors: dict[str, Any], batch: int) -> None:
+def swap_embeddings(cond: Conditioning, step: int, tensors: dict[str, torch.Tensor], batch: int) -> None:
     """Put the embeddings for 0-based `step` into the pipeline's callback tensors (CFG: [negative, positive])."""
     import torch
 

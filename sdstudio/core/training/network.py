@@ -105,18 +105,18 @@ class LoraNetwork:
     def parameters(self) -> list[torch.nn.Parameter]:
         return [p for layer in self.layers for p in (layer.down.weight, layer.up.weight)]
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
         """kohya's keys: `<key>.lora_down.weight`, `<key>.lora_up.weight`, `<key>.alpha`."""
         import torch
 
-        out: dict[str, Any] = {}
+        out: dict[str, torch.Tensor] = {}
         for layer in self.layers:
             out[f"{layer.key}.lora_down.weight"] = layer.down.weight.detach().clone().contiguous()
             out[f"{layer.key}.lora_up.weight"] = layer.up.weight.detach().clone().contiguous()
             out[f"{layer.key}.alpha"] = torch.tensor(float(self.alpha))
         return out
 
-    def load_state_dict(self, tensors: dict[str, Any]) -> None:
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         """Weights saved by state_dict (a resumed run); a key this network lacks is an error."""
         import torch
 

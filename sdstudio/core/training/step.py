@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.training.config import Sample, TrainConfig
 from sdstudio.core.training.network import LoraNetwork
@@ -26,9 +26,9 @@ class StepRunner:
         self.sdxl = getattr(pipe, "text_encoder_2", None) is not None
         self.autocast = precision in ("bf16", "fp16") and pipe.device.type == "cuda"
         self.precision = precision
-        self._prompts: dict[str, tuple[Any, Any]] = {}
+        self._prompts: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
-    def _encode(self, captions: list[str]) -> tuple[Any, Any]:
+    def _encode(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Text embeddings (and SDXL's pooled ones); cached per caption while the text encoders stay frozen."""
         import torch
 
