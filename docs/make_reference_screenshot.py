@@ -70,22 +70,10 @@ def open_hand(path: Path) -> Path:
 
 
 def paint_mask(win, app) -> None:
-    """Mouse strokes over the hand, as a user paints them."""
-    from PySide6.QtCore import QPoint, Qt
-    from PySide6.QtTest import QTest
+    """Mouse strokes over the hand."""
+    from make_screenshot import paint_strokes
 
-    image = win.canvas.image()
-    w, h = image.width(), image.height()
-    view = win.canvas_view
-    vp = view.viewport()
-    for dy in (-0.08, -0.04, 0.0, 0.04, 0.08):
-        a = view.mapFromScene(w * 0.72, h * (0.24 + dy))
-        b = view.mapFromScene(w * 0.84, h * (0.24 + dy))
-        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
-        for i in range(1, 13):
-            QTest.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 12, a.y()))
-            app.processEvents()
-        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    paint_strokes(win, app, (0.72, 0.84), 0.24, (-0.08, -0.04, 0.0, 0.04, 0.08))
 
 
 def stand_in_models(library_dir: Path) -> None:

@@ -49,8 +49,8 @@ def landscape(w: int, h: int):
     return img
 
 
-def paint_mask(win, app) -> None:
-    """A few mouse strokes over the sun, as a user paints them."""
+def paint_strokes(win, app, x: tuple[float, float], y: float, dys: tuple[float, ...]) -> None:
+    """Horizontal mouse strokes from x[0] to x[1] (fractions of the picture) at y + each dy, as a user paints."""
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
 
@@ -58,14 +58,19 @@ def paint_mask(win, app) -> None:
     w, h = image.width(), image.height()
     view = win.canvas_view
     vp = view.viewport()
-    for dy in (-0.06, -0.03, 0.0, 0.03, 0.06):
-        a = view.mapFromScene(w * 0.6, h * (0.42 + dy))
-        b = view.mapFromScene(w * 0.76, h * (0.42 + dy))
+    for dy in dys:
+        a = view.mapFromScene(w * x[0], h * (y + dy))
+        b = view.mapFromScene(w * x[1], h * (y + dy))
         QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
         for i in range(1, 13):
             QTest.mouseMove(vp, QPoint(a.x() + (b.x() - a.x()) * i // 12, a.y()))
             app.processEvents()
         QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+
+def paint_mask(win, app) -> None:
+    """A few mouse strokes over the sun."""
+    paint_strokes(win, app, (0.6, 0.76), 0.42, (-0.06, -0.03, 0.0, 0.03, 0.06))
 
 
 def main() -> None:
