@@ -75,3 +75,35 @@ def live_auth(tmp_path: Path, demo_home: Path) -> Live:
     stop.set()
     thread.join(10)
     srv.store.close()
+
+
+def webuiapi_and_cli(port: int, prompt: str, unit: Any, ref: str, out: Path, home: Path) -> tuple[Any, Any]:
+    """The same job twice: webuiapi's txt2img with one ControlNetUnit, and `sdstudio generate --ref REF`
+    (2 steps, CFG 7, Euler, 64x64, seed 3); returns (the API's picture, the CLI's picture, loaded)."""
+    import webuiapi
+    from PIL import Image
+
+    from tests.cli.test_generate import _run
+
+    res = webuiapi.WebUIApi(host="127.0.0.1", port=port).txt2img(
+        prompt=prompt, seed=3, width=64, height=64, steps=2, cfg_scale=7, sampler_name="Euler",
+        controlnet_units=[unit], alwayson_scripts={},  # webuiapi mutates its shared default dict otherwise
+    )  # fmt: skip
+    args = (
+        "--steps",
+        "2",
+        "--cfg",
+        "7",
+        "--sampler",
+        "Euler",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--seed",
+        "3",
+    )
+    done = _run("generate", prompt, "--ref", ref, *args, "-o", str(out), home=home)
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as cli:
+        return res.images[0], cli.copy()  # copy() keeps the PNG's text chunks (info)

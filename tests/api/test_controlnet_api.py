@@ -12,8 +12,7 @@ import webuiapi
 from PIL import Image, ImageDraw
 
 from sdstudio.core import demo
-from tests.api.conftest import Live
-from tests.cli.test_generate import _run
+from tests.api.conftest import Live, webuiapi_and_cli
 from tests.core.test_control_engine import _tiny_controlnet
 
 
@@ -56,33 +55,12 @@ def test_a_webuiapi_controlnet_unit_gives_the_cli_ref_picture(
         assert r.status_code == 422 and r.json()["field"] == "controls[0].module", r.text
         assert "needs a Depth Anything model" in r.json()["detail"]  # before queueing: no job runs
 
-    api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port)
     unit = webuiapi.ControlNetUnit(
         image=picture, module="canny", model=model, weight=0.7, resize_mode="Crop and Resize",
         threshold_a=100, threshold_b=200,
     )  # fmt: skip
-    res = api.txt2img(
-        prompt="a box", seed=3, width=64, height=64, steps=2, cfg_scale=7, sampler_name="Euler",
-        controlnet_units=[unit], alwayson_scripts={},  # webuiapi mutates its shared default dict otherwise
-    )  # fmt: skip
-    assert 'ControlNet 0: "Module: canny, Model: tiny_sd15_canny [' in res.images[0].info["parameters"]
-
-    out = tmp_path / "cli.png"
-    args = (
-        "--steps",
-        "2",
-        "--cfg",
-        "7",
-        "--sampler",
-        "Euler",
-        "--width",
-        "64",
-        "--height",
-        "64",
-        "--seed",
-        "3",
+    api, cli = webuiapi_and_cli(
+        live.port, "a box", unit, f"{ref}:0.7:canny", tmp_path / "cli.png", sdstudio_home
     )
-    done = _run("generate", "a box", "--ref", f"{ref}:0.7:canny", *args, "-o", str(out), home=sdstudio_home)
-    assert done.returncode == 0, done.stderr
-    with Image.open(out) as cli:
-        assert np.array_equal(np.asarray(cli.convert("RGB")), np.asarray(res.images[0].convert("RGB")))
+    assert 'ControlNet 0: "Module: canny, Model: tiny_sd15_canny [' in api.info["parameters"]
+    assert np.array_equal(np.asarray(cli.convert("RGB")), np.asarray(api.convert("RGB")))

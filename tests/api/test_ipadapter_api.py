@@ -13,8 +13,7 @@ from PIL import Image, ImageDraw
 
 from sdstudio.core import demo
 from sdstudio.core.models.hashing import legacy_hash
-from tests.api.conftest import Live
-from tests.cli.test_generate import _run
+from tests.api.conftest import Live, webuiapi_and_cli
 from tests.core.ipadapter_fixtures import save_adapter, tiny_adapter, tiny_encoder
 
 
@@ -47,36 +46,14 @@ def test_a_webuiapi_ip_adapter_unit_gives_the_cli_ref_picture(
         r = c.post("/sdapi/v1/txt2img", json=body | {"alwayson_scripts": {"controlnet": {"args": [odd]}}})
         assert r.status_code == 422 and "'face' is not a valid IpKind" in r.json()["detail"], r.text
 
-    api = webuiapi.WebUIApi(host="127.0.0.1", port=live.port)
     short = legacy_hash(root / "models" / "ControlNet" / "ip-adapter_sd15_tiny.safetensors")
     model = f"ip-adapter_sd15_tiny [{short}]"  # as A1111's model list names it (its old 8-digit hash)
     unit = webuiapi.ControlNetUnit(image=picture, module="ip-adapter_clip_sd15", model=model, weight=0.8)
-    res = api.txt2img(
-        prompt="a ball", seed=3, width=64, height=64, steps=2, cfg_scale=7, sampler_name="Euler",
-        controlnet_units=[unit], alwayson_scripts={},  # webuiapi mutates its shared default dict otherwise
-    )  # fmt: skip
-    params = res.images[0].info["parameters"]
-    assert f'ControlNet 0: "Module: ip-adapter_clip_sd15, Model: {model}, Weight: 0.8' in params
-
-    out = tmp_path / "cli.png"
-    args = (
-        "--steps",
-        "2",
-        "--cfg",
-        "7",
-        "--sampler",
-        "Euler",
-        "--width",
-        "64",
-        "--height",
-        "64",
-        "--seed",
-        "3",
+    api, cli = webuiapi_and_cli(
+        live.port, "a ball", unit, f"{ref}:0.8:reference", tmp_path / "cli.png", sdstudio_home
     )
-    done = _run(
-        "generate", "a ball", "--ref", f"{ref}:0.8:reference", *args, "-o", str(out), home=sdstudio_home
+    assert (
+        f'ControlNet 0: "Module: ip-adapter_clip_sd15, Model: {model}, Weight: 0.8' in api.info["parameters"]
     )
-    assert done.returncode == 0, done.stderr
-    with Image.open(out) as cli:
-        assert "Module: ip-adapter-auto, Model: ip-adapter_sd15_tiny [" in cli.info["parameters"]
-        assert np.array_equal(np.asarray(cli.convert("RGB")), np.asarray(res.images[0].convert("RGB")))
+    assert "Module: ip-adapter-auto, Model: ip-adapter_sd15_tiny [" in cli.info["parameters"]
+    assert np.array_equal(np.asarray(cli.convert("RGB")), np.asarray(api.convert("RGB")))
