@@ -89,6 +89,7 @@ class Engine:
         """Load (or reuse) the model `ref`; the previous one is released first. A model the fast path changed
         (extras "fast") is reloaded for a standard job, so the standard path stays plain diffusers."""
         from sdstudio.core.models import load_pipeline
+        from sdstudio.core.speed.allocator import keep_freed_memory
 
         entry = self.library.resolve(ref)
         loaded = self._loaded
@@ -100,6 +101,8 @@ class Engine:
             return loaded
         self.close()
         device = self.device
+        if device == "cpu":  # before the weights load: big tensors then stay in the heap between calls
+            keep_freed_memory()
         dtype = pick_dtype(device, self._dtype_pref)
         entry = self.library.with_hash(entry)
         pipe = load_pipeline(entry, torch_dtype=dtype, on_progress=self.on_download)
@@ -131,10 +134,12 @@ class Engine:
     def close(self) -> None:
         """Release the loaded model, the preprocessor models (depth, pose) and their memory."""
         from sdstudio.core.control.annotators import unload_all
+        from sdstudio.core.speed.allocator import release_freed_memory
 
         self._loaded = None
         unload_all()
         gc.collect()
+        release_freed_memory()  # the heap's free pages back to the system (where the fast path kept them)
         try:
             import torch
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sdstudio.core.speed.compile_cache import CompiledSizes, use_disk_cache
+from sdstudio.core.speed.cpu_attention import use_cpu_attention
+from sdstudio.core.speed.packed import forget_packed, pack_weights
 
 if TYPE_CHECKING:
     import torch
@@ -68,9 +70,14 @@ class FastPath:
     patched: bool = False  # weights were patched (LoRAs) since the fused copies were made
 
     def after_patch(self, pipe: DiffusionPipeline, patched: bool) -> None:
-        """After LoRAs were patched in or out: copy to_q/to_k/to_v into the fused projections, in place."""
-        if self.fused and (patched or self.patched):
-            refresh_fused(getattr(pipe, "unet", None))
+        """After LoRAs were patched in or out: copy to_q/to_k/to_v into the fused projections, in place, and drop
+        the blocked weight copies."""
+        unet = getattr(pipe, "unet", None)
+        if unet is not None and (patched or self.patched):
+            if self.fused:
+                refresh_fused(unet)
+            if self.cpu_dtype is not None:
+                forget_packed(unet)  # the blocked weight copies are of the weights before the patch
         self.patched = patched
 
     def size_message(self, width: int, height: int, batch: int) -> str | None:
@@ -123,6 +130,8 @@ def prepare_fast(pipe: DiffusionPipeline, device: str, options: FastOptions, mod
                 in_bf16(module)
             for name in ("text_encoder", "text_encoder_2"):  # weights stay float32 (LoRAs, embeddings)
                 autocast_bf16(getattr(pipe, name, None))
+            use_cpu_attention(unet)  # long self-attention in query blocks: 1.5x the flash kernel here
+            pack_weights(unet)  # low-resolution convolutions keep their blocked weights (no reorder per call)
             state.cpu_dtype = torch.bfloat16
     # 4. torch.compile, with kernels cached on disk
     if options.compile if options.compile is not None else cuda:
@@ -219,7 +228,8 @@ def autocast_bf16(module: torch.nn.Module | None) -> None:
         return x
 
     def forward(*args: Any, **kwargs: Any) -> Any:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        # no cast cache: it would hold a fresh bf16 copy of every weight per call (page faults; 2x the time)
+        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
             out = eager(*args, **kwargs)
         return back(out)
 
