@@ -3,7 +3,8 @@
 time goes (text encoder, UNet, decode). Variants alternated in one run:
   fp32   the standard path: fp32 UNet, full VAE decode
   taesd  fp32 UNet, TAESD decode (AutoencoderTiny, random weights, the real TAESD architecture)
-  fast   speed "fast": bf16 UNet + channels_last where the CPU has bf16, fused QKV, TAESD decode
+  fast   speed "fast": bf16 UNet + channels_last where the CPU has bf16, fused QKV, blocked long attention and
+         low-resolution weights, text encoder under bf16 autocast, TAESD decode
 Target: fast <= 3.5 s per picture on the 2-core build machine.
 Usage: python benchmarks/cpu_fewstep.py [--rounds N] [--size PX] [--variants fp32,taesd,fast] [--json PATH]
 (`--variants fast` times the fast path alone, pictures back to back as an artist makes them.)

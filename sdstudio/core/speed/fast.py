@@ -1,5 +1,6 @@
 """The fast path: channels_last, fused QKV attention (SDPA), torch.compile of the UNet and VAE decoder with CUDA
-graphs; on the CPU, bf16 weights where the CPU computes bf16 natively.
+graphs; on the CPU, where it computes bf16 natively: bf16 weights, the text encoder under bf16 autocast, long
+self-attention in query blocks (cpu_attention) and blocked low-resolution convolution weights (packed).
 
 Compiled kernels are cached on disk (compile_cache), so only the first start for a model and size compiles.
 Sizes: the first size of a model compiles a static graph (fastest, CUDA graphs); a second size compiles once a
