@@ -27,6 +27,9 @@ class Settings:
     dtype: str = ""  # "" = automatic (float16 on GPUs, float32 on CPU)
     vae_tiling: bool = False
     cpu_offload: bool = False
+    cpu_threads: int = (
+        0  # torch's CPU threads; 0 = the physical cores this process may use (OMP_NUM_THREADS wins)
+    )
     taesd: bool = (
         False  # TAESD (madebyollin/taesd, taesdxl) for sharp previews, and decoding on the fast path
     )
@@ -100,4 +103,5 @@ def _expected(cls: type, name: str) -> str:
         "list[str]": 'must be a list of folder paths, e.g. ["/opt/models"]',
         "str": "must be a string",
         "bool": "must be true or false",
+        "int": "must be a whole number",
     }.get(str(kind), f"must be {kind}")

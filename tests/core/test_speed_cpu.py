@@ -188,3 +188,59 @@ def test_the_tuned_allocator_keeps_freed_tensor_memory_until_the_model_is_unload
     assert held >= 190 and kept < 20 and released < 20
     held, kept, released = rss("tuned")
     assert held >= 190 and kept >= 190 and released < 20
+
+
+def _sysfs(root: Path, cpus: dict[int, tuple[int, int]], quota: str | None = None) -> Path:
+    """A /sys with the given CPUs (cpu -> (package, core)) and, optionally, a cgroup v2 cpu.max."""
+    for cpu, (package, core) in cpus.items():
+        topology = root / "devices" / "system" / "cpu" / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text(f"{package}\n")
+        (topology / "core_id").write_text(f"{core}\n")
+    if quota is not None:
+        (root / "fs" / "cgroup").mkdir(parents=True)
+        (root / "fs" / "cgroup" / "cpu.max").write_text(quota + "\n")
+    return root
+
+
+def test_threads_are_the_physical_cores_the_process_may_use(tmp_path: Path) -> None:
+    from sdstudio.core.speed.threads import available_cores
+
+    # 4 cores with 2 hyper-threads each (cpu N and N+4 share a core), on one package
+    smt = _sysfs(tmp_path / "smt", {c: (0, c % 4) for c in range(8)})
+    assert available_cores(smt, allowed=set(range(8))) == 4
+    assert available_cores(smt, allowed={0, 4, 1}) == 2  # the affinity set: two cores, one of them twice
+    # a container's quota of 1.5 CPUs rounds up to 2; "max" is no quota
+    quota = _sysfs(tmp_path / "quota", {c: (0, c) for c in range(8)}, quota="150000 100000")
+    assert available_cores(quota, allowed=set(range(8))) == 2
+    unlimited = _sysfs(tmp_path / "max", {c: (c // 2, 0) for c in range(4)}, quota="max 100000")
+    assert available_cores(unlimited, allowed=set(range(4))) == 2  # two packages, one core each
+    # no topology (not Linux): the logical CPUs
+    assert available_cores(tmp_path / "none", allowed={0, 1, 2}) == 3
+
+
+def test_the_engine_sets_torch_threads_from_the_settings(
+    demo_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdstudio.core.speed.threads import available_cores
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        engine = Engine.from_settings(ModelLibrary(Settings(cpu_threads=1)), device="cpu")
+        engine.run(Request(prompt="a fox", steps=1, width=64, height=64, seed=1))
+        assert torch.get_num_threads() == 1
+        engine.cpu_threads = 0  # automatic, at the next load
+        engine.close()
+        engine.run(Request(prompt="a fox", steps=1, width=64, height=64, seed=1))
+        assert torch.get_num_threads() == available_cores()
+        engine.close()
+        # the user's OMP_NUM_THREADS wins over the settings
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        torch.set_num_threads(3)
+        engine.cpu_threads = 1
+        engine.run(Request(prompt="a fox", steps=1, width=64, height=64, seed=1))
+        assert torch.get_num_threads() == 3
+        engine.close()
+    finally:
+        torch.set_num_threads(before)

@@ -50,11 +50,15 @@ class Engine:
         vae_tiling: bool = False,
         cpu_offload: bool = False,
         extensions: Sequence[ExtensionFactory] = (),
+        cpu_threads: int = 0,
     ):
         self._device_pref = device
         self._dtype_pref = dtype
         self.vae_tiling = vae_tiling  # decode large pictures in tiles: less memory, slightly slower
         self.cpu_offload = cpu_offload  # keep idle components on the CPU (CUDA only)
+        self.cpu_threads = (
+            cpu_threads  # torch's CPU threads, 0 = the physical cores available (speed/threads.py)
+        )
         self._library = library
         # asked on every run (hooks.py): the standard features (registry.py), then these
         self.extensions: list[ExtensionFactory] = standard_extensions() + list(extensions)
@@ -66,7 +70,14 @@ class Engine:
     def from_settings(cls, library: Library, device: str | None = None) -> Engine:
         """An engine with the library's settings' device preferences (`device` overrides them)."""
         s = library.settings
-        return cls(library, device or s.device or None, s.dtype or None, s.vae_tiling, s.cpu_offload)
+        return cls(
+            library,
+            device or s.device or None,
+            s.dtype or None,
+            s.vae_tiling,
+            s.cpu_offload,
+            cpu_threads=s.cpu_threads,
+        )
 
     # -- model -----------------------------------------------------------------------------------
     @property
@@ -90,6 +101,7 @@ class Engine:
         (extras "fast") is reloaded for a standard job, so the standard path stays plain diffusers."""
         from sdstudio.core.models import load_pipeline
         from sdstudio.core.speed.allocator import keep_freed_memory
+        from sdstudio.core.speed.threads import configure_threads
 
         entry = self.library.resolve(ref)
         loaded = self._loaded
@@ -101,6 +113,7 @@ class Engine:
             return loaded
         self.close()
         device = self.device
+        configure_threads(self.cpu_threads)
         if device == "cpu":  # before the weights load: big tensors then stay in the heap between calls
             keep_freed_memory()
         dtype = pick_dtype(device, self._dtype_pref)
