@@ -40,6 +40,7 @@ class FastOptions:
     fuse_qkv: bool = True
     channels_last: bool = True
     cpu_bf16: bool | None = None  # None: bf16 UNet on CPUs with native bf16 (AVX512-BF16, AMX)
+    blocked_weights: bool = True  # CPU bf16: low-resolution convolutions keep blocked weight copies (memory)
     taesd: AutoencoderTiny | None = (
         None  # an AutoencoderTiny to decode with instead of the VAE (CPU: ~10x faster, softer)
     )
@@ -132,7 +133,8 @@ def prepare_fast(pipe: DiffusionPipeline, device: str, options: FastOptions, mod
             for name in ("text_encoder", "text_encoder_2"):  # weights stay float32 (LoRAs, embeddings)
                 autocast_bf16(getattr(pipe, name, None))
             use_cpu_attention(unet)  # long self-attention in query blocks: 1.5x the flash kernel here
-            pack_weights(unet)  # low-resolution convolutions keep their blocked weights (no reorder per call)
+            if options.blocked_weights:  # low-resolution convolutions keep blocked weights (no reorder per call)
+                pack_weights(unet)
             state.cpu_dtype = torch.bfloat16
     # 4. torch.compile, with kernels cached on disk
     if options.compile if options.compile is not None else cuda:
