@@ -27,9 +27,8 @@ class Settings:
     dtype: str = ""  # "" = automatic (float16 on GPUs, float32 on CPU)
     vae_tiling: bool = False
     cpu_offload: bool = False
-    cpu_threads: int = (
-        0  # torch's CPU threads; 0 = the physical cores this process may use (OMP_NUM_THREADS wins)
-    )
+    # torch's CPU threads; 0 = the physical cores this process may use (OMP_NUM_THREADS wins)
+    cpu_threads: int = 0
     taesd: bool = (
         False  # TAESD (madebyollin/taesd, taesdxl) for sharp previews, and decoding on the fast path
     )

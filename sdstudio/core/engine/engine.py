@@ -56,9 +56,8 @@ class Engine:
         self._dtype_pref = dtype
         self.vae_tiling = vae_tiling  # decode large pictures in tiles: less memory, slightly slower
         self.cpu_offload = cpu_offload  # keep idle components on the CPU (CUDA only)
-        self.cpu_threads = (
-            cpu_threads  # torch's CPU threads, 0 = the physical cores available (speed/threads.py)
-        )
+        # torch's CPU threads, 0 = the physical cores available (speed/threads.py)
+        self.cpu_threads = cpu_threads
         self._library = library
         # asked on every run (hooks.py): the standard features (registry.py), then these
         self.extensions: list[ExtensionFactory] = standard_extensions() + list(extensions)

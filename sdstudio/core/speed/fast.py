@@ -133,10 +133,8 @@ def prepare_fast(pipe: DiffusionPipeline, device: str, options: FastOptions, mod
             for name in ("text_encoder", "text_encoder_2"):  # weights stay float32 (LoRAs, embeddings)
                 autocast_bf16(getattr(pipe, name, None))
             use_cpu_attention(unet)  # long self-attention in query blocks: 1.5x the flash kernel here
-            if (
-                options.blocked_weights
-            ):  # low-resolution convolutions keep blocked weights (no reorder per call)
-                pack_weights(unet)
+            if options.blocked_weights:
+                pack_weights(unet)  # low-resolution convolutions keep blocked weights (no reorder per call)
             state.cpu_dtype = torch.bfloat16
     # 4. torch.compile, with kernels cached on disk
     if options.compile if options.compile is not None else cuda:
