@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.samplers import DEFAULT_SAMPLER, SAMPLERS
@@ -233,8 +233,9 @@ class Request:
     def images_total(self) -> int:
         return self.batch_size * self.batch_count
 
-    def replace(self, **changes: Any) -> Request:
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: object) -> Request:
+        copy_with: Callable[..., Request] = dataclasses.replace  # the values are checked by validate()
+        return copy_with(self, **changes)
 
     # -- validation ------------------------------------------------------------------------------
     def validate(self) -> Request:

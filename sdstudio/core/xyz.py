@@ -8,9 +8,8 @@ import io
 import itertools
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sdstudio.core.request import Request, RequestError
 
@@ -26,21 +25,31 @@ _LORA = re.compile(r"<lora:([^:>]+)(?::[^:>]*)?((?::[^>]*)?)>")
 MAX_CELLS = 400
 
 Value = int | float | str | tuple[str, ...]
+Apply = Callable[[Request, Value, tuple[Value, ...]], Request]  # (request, value, the axis's values)
 
 
-def _field(name: str) -> Callable[[Request, Any, tuple], Request]:
+def _text(v: Value) -> str:
+    """The value of a "str" axis (parse_values makes every one a str)."""
+    if not isinstance(v, str):
+        raise RequestError("xyz", f"{v!r} is not a text value")
+    return v
+
+
+def _field(name: str) -> Apply:
     return lambda r, v, _all: r.replace(**{name: v})
 
 
-def _prompt_sr(r: Request, v: str, values: tuple) -> Request:
-    search = values[0]
+def _prompt_sr(r: Request, value: Value, values: tuple[Value, ...]) -> Request:
+    v, search = _text(value), _text(values[0])
     if search not in r.prompt and search not in r.negative_prompt:
         raise RequestError("xyz", f"Prompt S/R did not find {search!r} in the prompt or the negative prompt")
     return r.replace(prompt=r.prompt.replace(search, v), negative_prompt=r.negative_prompt.replace(search, v))
 
 
-def _prompt_order(r: Request, order: tuple[str, ...], _all: tuple) -> Request:
+def _prompt_order(r: Request, order: Value, _all: tuple[Value, ...]) -> Request:
     """The tokens rearranged in the given order, each where one of them stood (A1111's Prompt order)."""
+    if not isinstance(order, tuple):
+        raise RequestError("xyz", f"Prompt order: {order!r} is not an order of tokens")
     spots = sorted((r.prompt.find(t), t) for t in order)
     if any(pos < 0 for pos, _ in spots):
         raise RequestError("xyz", "Prompt order: every value must occur in the prompt")
@@ -52,28 +61,31 @@ def _prompt_order(r: Request, order: tuple[str, ...], _all: tuple) -> Request:
     return r.replace(prompt="".join(p + t for p, t in zip(parts, order, strict=True)) + rest)
 
 
-def _size(r: Request, v: str, _all: tuple) -> Request:
+def _size(r: Request, value: Value, _all: tuple[Value, ...]) -> Request:
+    v = _text(value)
     parts = v.lower().replace(" ", "").split("x")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise RequestError("xyz", f"Size {v!r} is not WIDTHxHEIGHT, e.g. 512x768")
     return r.replace(width=int(parts[0]), height=int(parts[1]))
 
 
-def _lora_weight(r: Request, v: float, _all: tuple) -> Request:
+def _lora_weight(r: Request, v: Value, _all: tuple[Value, ...]) -> Request:
+    if not isinstance(v, (int, float)):
+        raise RequestError("xyz", f"LoRA weight: {v!r} is not a number")
     if not _LORA.search(r.prompt):
         raise RequestError("xyz", "LoRA weight: the prompt has no <lora:name:weight> tag")
     return r.replace(prompt=_LORA.sub(lambda m: f"<lora:{m.group(1)}:{v:g}>", r.prompt))
 
 
-def _styles(r: Request, v: str, _all: tuple) -> Request:
-    return r.replace(styles=r.styles + tuple(s.strip() for s in v.split(",") if s.strip()))
+def _styles(r: Request, v: Value, _all: tuple[Value, ...]) -> Request:
+    return r.replace(styles=r.styles + tuple(s.strip() for s in _text(v).split(",") if s.strip()))
 
 
 @dataclass(frozen=True)
 class AxisKind:
     label: str
     type: str  # "int", "float", "str" or "perm" (A1111's str_permutations)
-    apply: Callable[[Request, Any, tuple], Request]
+    apply: Apply
     with_label: bool = True  # "Steps: 20" rather than "20"
     cost: float = 0.0  # slow to change (a checkpoint): run it in the outer loop
 
@@ -187,11 +199,11 @@ def _linspace(start: float, stop: float, num: int) -> list[float]:
     return [float(v) for v in np.linspace(start, stop, num)]
 
 
-def parse_values(kind: AxisKind, text: str | list[Any]) -> tuple[Value, ...]:
+def parse_values(kind: AxisKind, text: str | Sequence[object]) -> tuple[Value, ...]:
     """An axis's values from A1111's syntax (or a list, as API clients' dropdowns send them)."""
     if kind.label == "Nothing":
         return ("",)
-    raw = [str(v).strip() for v in text] if isinstance(text, list) else split_values(text)
+    raw = split_values(text) if isinstance(text, str) else [str(v).strip() for v in text]
     if kind.type == "perm":
         return tuple(itertools.permutations(raw))
     values = _expand(kind, raw)
@@ -208,7 +220,7 @@ def parse_values(kind: AxisKind, text: str | list[Any]) -> tuple[Value, ...]:
     return typed
 
 
-def _castable(cast: type, v: Any) -> bool:
+def _castable(cast: type, v: Value) -> bool:
     try:
         cast(v)
         return True

@@ -13,7 +13,6 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sdstudio.core.install.plan import FileProgress, HubFile, InstallError, RemoteFile, Stopped
@@ -173,7 +172,7 @@ def snapshot(
     from tqdm.auto import tqdm
 
     class _Report(tqdm):  # huggingface_hub drives its bars with this class
-        def __init__(self, *args: Any, **kwargs: Any):
+        def __init__(self, *args: object, **kwargs: object):
             kwargs["file"] = io.StringIO()  # sdstudio shows progress itself
             super().__init__(*args, **kwargs)
 

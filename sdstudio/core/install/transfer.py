@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sdstudio import __version__
 from sdstudio.core.install.layout import check_space
 from sdstudio.core.install.plan import FileProgress, InstallError, Stopped
+from sdstudio.core.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from http.client import HTTPMessage
@@ -107,17 +108,20 @@ def _request(url: str, headers: dict[str, str], method: str = "GET") -> urllib.r
     return urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers}, method=method)
 
 
-def get_json(url: str, headers: dict[str, str] | None = None, auth_hint: str = "") -> Any:
-    """GET a JSON document (an API answer); errors become one readable InstallError."""
+def get_json(url: str, headers: dict[str, str] | None = None, auth_hint: str = "") -> JsonObject:
+    """GET a JSON object (an API answer); errors become one readable InstallError."""
     try:
         with _opener.open(_request(url, headers or {}), timeout=TIMEOUT) as resp:
-            return json.loads(resp.read())
+            answer = json.loads(resp.read())
     except urllib.error.HTTPError as e:
         raise http_error(e.code, url, auth_hint) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         raise InstallError(f"{display(url)}: cannot connect ({getattr(e, 'reason', e)})") from None
     except ValueError:
         raise InstallError(f"{display(url)}: the answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise InstallError(f"{display(url)}: the answer is not a JSON object")
+    return answer
 
 
 def get_bytes(url: str, limit: int, headers: dict[str, str] | None = None) -> bytes:

@@ -10,7 +10,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import demo, paths
 from sdstudio.core.errors import ModelError
@@ -157,7 +157,7 @@ def _download(repo_id: str, on_progress: Callable[[Progress], None] | None) -> s
     started = time.perf_counter()
 
     class _Report(tqdm):  # huggingface_hub drives its bars with this class; the files bar is reported
-        def __init__(self, *args: Any, **kwargs: Any):
+        def __init__(self, *args: object, **kwargs: object):
             kwargs["file"] = io.StringIO()  # sdstudio shows progress itself
             super().__init__(*args, **kwargs)
 

@@ -9,7 +9,7 @@ import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NoReturn
 
 from sdstudio.core.errors import Cancelled, ModelError
 
@@ -36,7 +36,7 @@ def _without_torchvision() -> Iterator[None]:
     except ImportError:
         pass
 
-    def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+    def unavailable(*_args: object, **_kwargs: object) -> NoReturn:
         raise ModelError("this model architecture needs torchvision, which sdstudio does not install")
 
     class InterpolationMode:
