@@ -16,16 +16,18 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core import paths
 from sdstudio.core.control.depth_original import is_original
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject, Kwargs
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
     from PIL.Image import Image
+    from transformers.image_processing_utils import BaseImageProcessor
 
     from sdstudio.core.protocols import Library
 
@@ -95,7 +97,7 @@ def annotator_dirs(library: Library) -> list[Path]:
     return seen
 
 
-def _config(path: Path) -> dict[str, Any]:
+def _config(path: Path) -> JsonObject:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -103,7 +105,7 @@ def _config(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _fits(spec: AnnotatorSpec, config: dict[str, Any]) -> bool:
+def _fits(spec: AnnotatorSpec, config: JsonObject) -> bool:
     """A config of the spec's model types; a detector must know people (a "person" label)."""
     if str(config.get("model_type", "")) not in spec.model_types:
         return False
@@ -172,7 +174,7 @@ class Loaded:
     """A preprocessor model in memory: the transformers model and its image processor."""
 
     model: torch.nn.Module
-    processor: Any  # the model's transformers image processor
+    processor: BaseImageProcessor  # the model's transformers image processor
     source: str
     lock: threading.Lock
 
@@ -213,7 +215,7 @@ def _load(kind: str, source: str, device: str, allow_network: bool) -> Loaded:
 
 
 # Depth Anything's preprocessing as its hub folders declare it (for folders that lack preprocessor_config.json)
-DEPTH_PROCESSOR: dict[str, Any] = {
+DEPTH_PROCESSOR: Kwargs = {
     "size": {"height": 518, "width": 518},
     "keep_aspect_ratio": True,
     "ensure_multiple_of": 14,
@@ -224,7 +226,7 @@ DEPTH_PROCESSOR: dict[str, Any] = {
 }
 
 
-def _fingerprint(source: str) -> list[Any]:
+def _fingerprint(source: str) -> list[list[str | int]]:
     """(name, size, mtime) of a model file or of the files of its folder: a model replaced in place changes it."""
     path = Path(source) if source else None
     if path is None or not path.exists():
@@ -278,7 +280,7 @@ class Annotators:
         self.store(key, out)
         return out
 
-    def cache_key(self, picture_sha: str, module: str, params: dict[str, Any], kind: str) -> str:
+    def cache_key(self, picture_sha: str, module: str, params: JsonObject, kind: str) -> str:
         """Content hash of a map: the picture's sha256, the module, its parameters and the models it came from
         (each by its place and its files' sizes and times; pose maps also by the person detector)."""
         kinds = [kind, "detector"] if kind == "pose" else [kind]

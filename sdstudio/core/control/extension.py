@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.control.annotators import Annotators, find_annotator
 from sdstudio.core.control.fetch import FetchPolicy
@@ -30,6 +30,7 @@ from sdstudio.core.errors import ModelError
 from sdstudio.core.request import Request, RequestError
 
 if TYPE_CHECKING:
+    from diffusers import ControlNetModel
     from PIL.Image import Image
 
     from sdstudio.core.control.annotators import Annotators
@@ -145,7 +146,8 @@ def unit_map(
     return _placed(preprocess(_picture(unit, request), unit, size, annotators), unit, size, source, box)
 
 
-def _family(config: Any) -> str:
+def _family(config: object) -> str:
+    """The model family a ControlNet's or UNet's diffusers config is made for."""
     dim = int(getattr(config, "cross_attention_dim", 0) or 0)
     xl = getattr(config, "addition_embed_type", None) == "text_time"
     return "SDXL" if xl else {768: "SD 1.x", 1024: "SD 2.x"}.get(dim, f"cross-attention {dim}")
@@ -158,7 +160,9 @@ class ApplyControlNet(Extension):
         self.units, self.entries = units, entries
         self.positions = list(positions) or list(range(len(units)))
         self.runs: list[UnitRun] = []
-        self._maps: list[Any] = []  # per unit: its preprocessed map (before fitting) and its region mask
+        self._maps: list[
+            tuple[Image, Image | None]
+        ] = []  # per unit: its preprocessed map (before fitting) and its region mask
         self._inpaint: list[
             Image
         ] = []  # inpaint_only maps at the generation size (RGBA), kept outside the mask
@@ -194,7 +198,7 @@ class ApplyControlNet(Extension):
 
     def pipeline_prepared(self, ctx: RunContext) -> None:
         # 1. the ControlNets, loaded once per model, checked against its family
-        cache: dict[str, Any] = ctx.model.extras.setdefault("controlnets", {})
+        cache: dict[str, ControlNetModel] = ctx.model.extras.setdefault("controlnets", {})
         unet = ctx.pipe.unet
         for unit, entry in zip(self.units, self.entries, strict=True):
             check_family(entry, ctx.model.family, ctx.model.name)

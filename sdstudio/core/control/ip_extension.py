@@ -5,8 +5,10 @@ each layer by the unit's kind and step range, and put the UNet back exactly as i
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from sdstudio.core.control.extension import AppliedControl, add_applied, job_units
 from sdstudio.core.control.ip_files import AdapterSpec, adapter_spec, load_image_encoder, read_adapter
@@ -22,6 +24,7 @@ from sdstudio.core.request import Request, RequestError
 if TYPE_CHECKING:
     import torch
     from diffusers import UNet2DConditionModel
+    from diffusers.models.attention_processor import AttentionProcessor
     from PIL.Image import Image
     from transformers import CLIPVisionModelWithProjection
 
@@ -32,6 +35,21 @@ if TYPE_CHECKING:
 CROSS_FAMILIES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 
 
+class IpProcessor(Protocol):
+    """A diffusers IP-Adapter attention processor, as far as the extension drives it: one scale per adapter."""
+
+    scale: list[float]
+
+
+@dataclass
+class _Attached:
+    """The adapters built into a model's UNet, kept in its extras ("ip_adapter")."""
+
+    key: tuple[str, ...]  # the adapters' library locations
+    proj: torch.nn.Module  # the UNet's encoder_hid_proj with their image projections
+    procs: dict[str, IpProcessor]  # the IP-Adapter processors by attention name
+
+
 def _model_entry(request: Request, library: Library) -> ModelEntry | None:
     """The requested checkpoint's library entry (None: the engine reports it when it loads)."""
     try:
@@ -40,7 +58,8 @@ def _model_entry(request: Request, library: Library) -> ModelEntry | None:
         return None
 
 
-def unet_family(config: Any) -> str:
+def unet_family(config: object) -> str:
+    """The model family a UNet's diffusers config is made for."""
     if getattr(config, "addition_embed_type", None) == "text_time":
         return "SDXL"
     dim = int(getattr(config, "cross_attention_dim", 0) or 0)
@@ -72,27 +91,31 @@ def check_family(name: str, spec: AdapterSpec, unet: UNet2DConditionModel, model
         )
 
 
-def attach(extras: dict[str, Any], unet: UNet2DConditionModel, entries: list[ModelEntry]) -> dict[str, Any]:
+def attach(
+    extras: MutableMapping[str, object], unet: UNet2DConditionModel, entries: list[ModelEntry]
+) -> dict[str, IpProcessor]:
     """Put the adapters' processors and image projection into the UNet (built once per model and set of
     adapters, kept in the model's extras); returns the IP-Adapter processors by attention name."""
     key = tuple(e.location for e in entries)
     cached = extras.get("ip_adapter")
     original = dict(unet.attn_processors)
-    if cached is None or cached["key"] != key:
+    if not isinstance(cached, _Attached) or cached.key != key:
         extras.pop("ip_adapter", None)  # one set of adapters stays loaded with the model
         unet._load_ip_adapter_weights(
             [read_adapter(Path(e.location)) for e in entries], low_cpu_mem_usage=False
         )
-        cached = {"key": key, "proj": unet.encoder_hid_proj}
-        cached["procs"] = {n: p for n, p in unet.attn_processors.items() if n in cross_attention_names(unet)}
+        names = cross_attention_names(unet)
+        cached = _Attached(
+            key, unet.encoder_hid_proj, {n: p for n, p in unet.attn_processors.items() if n in names}
+        )
         extras["ip_adapter"] = cached
     # the UNet's own layers only (a plus adapter's resampler has attention of its own); self-attention keeps
     # its processors
     unet.encoder_hid_proj = None
-    unet.set_attn_processor({**original, **cached["procs"]})
-    unet.encoder_hid_proj = cached["proj"]
+    unet.set_attn_processor({**original, **cached.procs})
+    unet.encoder_hid_proj = cached.proj
     unet.config.encoder_hid_dim_type = "ip_image_proj"
-    return dict(cached["procs"])
+    return dict(cached.procs)
 
 
 def image_embeds(
@@ -156,11 +179,15 @@ class ApplyIpAdapter(Extension):
     ):
         self.units, self.adapters, self.encoders = units, adapters, encoders
         self.specs = [adapter_spec(Path(a.location)) for a in adapters]
-        self._saved: tuple[Any, dict[str, Any], Any, Any] | None = None
-        self._procs: dict[str, Any] = {}
+        # the UNet as it was: its processors, encoder_hid_proj and config.encoder_hid_dim_type (after_run)
+        self._saved: (
+            tuple[UNet2DConditionModel, dict[str, AttentionProcessor], torch.nn.Module | None, str | None]
+            | None
+        ) = None
+        self._procs: dict[str, IpProcessor] = {}
         self._base: dict[str, list[float]] = {}
         self._flags: tuple[bool, ...] = ()
-        self._embeds: list[Any] = []
+        self._embeds: list[torch.Tensor] = []
 
     @classmethod
     def for_request(cls, request: Request, library: Library) -> ApplyIpAdapter | None:
@@ -182,7 +209,7 @@ class ApplyIpAdapter(Extension):
         for adapter, spec in zip(self.adapters, self.specs, strict=True):
             check_family(adapter.name, spec, unet, ctx.model.name)
         # 2. the image embeddings (the encoders load once per model)
-        cache: dict[str, Any] = ctx.model.extras.setdefault("ip_encoders", {})
+        cache: dict[str, CLIPVisionModelWithProjection] = ctx.model.extras.setdefault("ip_encoders", {})
         cfg = ctx.request.cfg_scale > 1 and unet.config.time_cond_proj_dim is None
         self._embeds = []
         for (_, unit), spec, entry in zip(self.units, self.specs, self.encoders, strict=True):

@@ -8,9 +8,10 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.models.detect import read_header
 from sdstudio.core.models.scan import DEFAULT_WEIGHT_NAMES
 
@@ -38,7 +39,8 @@ def _shapes(path: Path) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in _flat(_torch_load(path)).items()}
 
 
-def _torch_load(path: Path) -> dict[str, Any]:
+def _torch_load(path: Path) -> dict[str, object]:
+    """A pickled state dict (tensors, possibly nested in dicts), read without running its code."""
     import pickle
 
     import torch
@@ -55,8 +57,9 @@ def _torch_load(path: Path) -> dict[str, Any]:
     return data
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _flat(data: dict[str, object], prefix: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of a nested state dict under dotted names."""
+    out: dict[str, torch.Tensor] = {}
     for k, v in data.items():
         if isinstance(v, dict):
             out.update(_flat(v, f"{prefix}{k}."))
@@ -97,7 +100,7 @@ def _adapter_spec(stamp: tuple[str, int, int]) -> AdapterSpec:
     return AdapterSpec("face id", cross, layers, "embeds", 512)
 
 
-def read_adapter(path: Path) -> dict[str, dict[str, Any]]:
+def read_adapter(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     """The adapter's weights as diffusers' loader takes them: {"image_proj": {...}, "ip_adapter": {...}}."""
     if path.suffix.lower() == ".safetensors":
         from safetensors.torch import load_file
@@ -105,7 +108,7 @@ def read_adapter(path: Path) -> dict[str, dict[str, Any]]:
         flat = load_file(str(path))
     else:
         flat = _flat(_torch_load(path))
-    out: dict[str, dict[str, Any]] = {"image_proj": {}, "ip_adapter": {}}
+    out: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
     for key, value in flat.items():
         part, _, rest = key.partition(".")
         if part in out:
@@ -124,7 +127,7 @@ def _config_file(path: Path) -> Path | None:
     return folder / "config.json" if named and (folder / "config.json").is_file() else None
 
 
-def _vision_config(data: dict[str, Any]) -> dict[str, Any]:
+def _vision_config(data: JsonObject) -> JsonObject:
     vision = dict(data.get("vision_config") or data)
     if "projection_dim" in data:
         vision.setdefault("projection_dim", data["projection_dim"])
@@ -155,7 +158,7 @@ def _encoder_dims(stamp: tuple[str, int, int]) -> tuple[int, int]:
     return cls[0], proj[0]
 
 
-def _inferred_config(state: dict[str, Any], path: Path) -> CLIPVisionConfig:
+def _inferred_config(state: dict[str, torch.Tensor], path: Path) -> CLIPVisionConfig:
     """A CLIPVisionConfig following a single file's tensor shapes."""
     from transformers import CLIPVisionConfig
 

@@ -9,11 +9,13 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TypeVar
 
 from sdstudio.core.control.ipadapter import FACE_MODULES, IP_MODULES, IpKind, check_module
 from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.request import InputImage, RequestError, fields_to_dict
+
+_E = TypeVar("_E", bound=Enum)
 
 
 class ControlMode(str, Enum):
@@ -134,7 +136,8 @@ class ControlUnit:
         return cls(**kwargs)
 
 
-def _enum(kind: type[Enum], value: Any) -> Any:
+def _enum(kind: type[_E], value: object) -> _E:
+    """The member `value` names, or A1111's number for it (its position)."""
     if isinstance(value, int) and not isinstance(value, bool):
         members = list(kind)
         if not 0 <= value < len(members):
