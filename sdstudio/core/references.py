@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from sdstudio.core.control.ipadapter import IpKind, is_ip_unit
 from sdstudio.core.control.tags import (
@@ -30,12 +30,32 @@ from sdstudio.core.studio import StudioModel
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+    from typing_extensions import Unpack
 
     from sdstudio.core.protocols import Library
 
 
 POSE_KINDS = ("pose", "depth")  # what "pose from reference" adds, the first one this build can preprocess
-EDITABLE = ("weight", "guidance_start", "guidance_end", "model", "enabled", "name")
+
+
+class UnitEdits(TypedDict, total=False):
+    """The fields of a reference's unit the strip edits."""
+
+    weight: float
+    guidance_start: float
+    guidance_end: float
+    model: str
+    enabled: bool
+    name: str
+
+
+class ReferenceEdits(UnitEdits, total=False):
+    """What the strip edits on a reference: its unit's fields, and its kind."""
+
+    kind: str  # the reference's kind (with_kind), not a field of the unit
+
+
+EDITABLE = tuple(UnitEdits.__annotations__)
 
 
 def available(kind: str) -> bool:
@@ -84,7 +104,9 @@ def added(
     return (*units, with_kind(base, kind or default_kind()))
 
 
-def edited(units: Sequence[ControlUnit], index: int, **fields: Any) -> tuple[ControlUnit, ...]:
+def edited(
+    units: Sequence[ControlUnit], index: int, **fields: Unpack[ReferenceEdits]
+) -> tuple[ControlUnit, ...]:
     """The units with one reference's fields changed (`kind` too); unknown fields raise KeyError."""
     unknown = set(fields) - set(EDITABLE) - {"kind"}
     if unknown:
@@ -95,8 +117,9 @@ def edited(units: Sequence[ControlUnit], index: int, **fields: Any) -> tuple[Con
     if "name" in fields:
         others = [u for i, u in enumerate(units) if i != index]
         fields["name"] = unique_name(others, fields["name"])
+    changes: UnitEdits = fields  # "kind" is taken out above
     out = list(units)
-    out[index] = dataclasses.replace(unit, **fields)
+    out[index] = dataclasses.replace(unit, **changes)
     return tuple(out)
 
 
@@ -137,7 +160,7 @@ def pose_from_reference(studio: StudioModel, image: InputImage, name: str) -> in
             "controls", "pose and depth references need their preprocessors, which this build does not have"
         )
     # 2. the reference, then only the masked part repainted at full resolution
-    units = added(studio.get("controls"), image, name, kind)
+    units = added(studio.parameters.controls, image, name, kind)
     studio.update(controls=units, inpaint_area=InpaintArea.only_masked)
     studio.message.emit(
         f"{units[-1].name}: a {kind} reference; inpainting only the masked part. Write {{image:"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 from sdstudio.core.request import GeneratedImage, InputImage, Mode, Request, Result, size_for_picture
 from sdstudio.core.speed.fewstep import DEFAULTS as FEW_STEP_DEFAULTS
@@ -84,7 +83,8 @@ class StudioModel:
     def parameters(self) -> Request:
         return self._params
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> object:
+        """A parameter by name (the window's bindings); typed code reads `parameters.<name>`."""
         if name not in PARAMETERS:
             raise KeyError(f"{name} is not a studio parameter")
         return getattr(self._params, name)

@@ -3,8 +3,6 @@ setting that would change the picture is refused (or noted, where only an extra 
 
 from __future__ import annotations
 
-from typing import Any
-
 from sdstudio.core.jsontypes import JsonObject
 
 _CN = (
@@ -48,12 +46,12 @@ HYBRID_PREFIX = "hybrid_"
 RENAMED = {"flip_2d_perspective": "enable_perspective_flip", "skip_video_for_run_all": "skip_video_creation"}
 
 
-def is_on(value: Any) -> bool:
+def is_on(value: object) -> bool:
     """A Deforum switch as the file writes it ("None", "false", 0, ... are off)."""
     return _on(value)
 
 
-def _on(value: Any) -> bool:
+def _on(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "none", "false", "0", "ignore")
     return bool(value)

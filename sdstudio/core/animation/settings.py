@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sdstudio.core.animation import deforum_keys
 from sdstudio.core.animation.color import MODES
@@ -26,13 +25,15 @@ from sdstudio.core.samplers import SAMPLERS
 FORMAT_KEY = "sdstudio_animation"
 SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
 MAX_FRAMES = 100_000
+FieldValue = str | int | float | bool | dict[str, str] | None  # a settings field's value, as _coerce makes it
 
 
 class SettingsError(ValueError):
     """Settings that cannot be rendered; the message names the key and the fix."""
 
 
-def _schedule(default: str) -> Any:
+def _schedule(default: str) -> str:
+    """A field holding a Deforum schedule (`0: (1.0), 30: (0.5)`), `default` until set."""
     return field(default=default, metadata={"schedule": True})
 
 
@@ -99,8 +100,9 @@ class AnimationSettings:
     frame_interpolation_method: str = "flow"
     model: str = ""  # ours: the model that rendered it ("" = the library's default)
 
-    def replace(self, **changes: Any) -> AnimationSettings:
-        return dataclasses.replace(self, **changes)
+    def replace(self, **changes: object) -> AnimationSettings:
+        """A copy with `changes` (field name -> value); dataclasses.replace checks the names."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def resolved(self) -> AnimationSettings:
         """These settings with a random seed (-1) drawn, so a resumed run gets the same seeds."""
@@ -186,7 +188,14 @@ class AnimationSettings:
 _FIELDS = {f.name: f for f in dataclasses.fields(AnimationSettings)}
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _real(value: object) -> float:
+    """float() of a JSON value: a number or a numeric string; TypeError (as float() raises it) for the rest."""
+    if not isinstance(value, (str, int, float)):
+        raise TypeError(f"float() argument must be a string or a real number, not {type(value).__name__!r}")
+    return float(value)
+
+
+def _coerce(name: str, value: object) -> FieldValue:
     """A JSON value as the field's type (Deforum files hold numbers as strings at times)."""
     kind = _FIELDS[name].type
     try:
@@ -199,12 +208,12 @@ def _coerce(name: str, value: Any) -> Any:
         if kind == "bool":
             return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
         if kind == "int":
-            f = float(value)
+            f = _real(value)
             if f != int(f):
                 raise ValueError(f"{value!r} is not a whole number")
             return int(f)
         if kind == "float":
-            return float(value)
+            return _real(value)
         if kind == "str | None":
             return None if value in (None, "") else str(value)
         if name in AnimationSettings.schedule_fields() and isinstance(value, (int, float)):

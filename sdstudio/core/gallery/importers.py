@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
 
 from sdstudio.core.gallery.metadata import ImageParameters, parse_infotext, quote, request_from_params
 from sdstudio.core.jsontypes import JsonObject
@@ -80,7 +80,7 @@ _MALFORMED = (ValueError, KeyError, TypeError, AttributeError, IndexError, StopI
 def from_other_tool(text: dict[str, str]) -> ImageParameters:
     """Dispatch on the chunks each tool writes; a chunk that is not what its tool writes (not JSON, not an
     object, odd values) is passed over for the next reader, down to A1111's text or nothing."""
-    readers: list[tuple[bool, Any]] = [
+    readers: list[tuple[bool, Callable[[], ImageParameters]]] = [
         ("invokeai_metadata" in text, lambda: _invokeai(_object(text["invokeai_metadata"]))),
         (
             "prompt" in text and ("workflow" in text or text["prompt"].lstrip().startswith("{")),
@@ -119,9 +119,9 @@ def _object(raw: str) -> JsonObject:
     return value
 
 
-def _invokeai(m: JsonObject) -> Any:
+def _invokeai(m: JsonObject) -> ImageParameters:
     model = m.get("model") or {}
-    p = {
+    p: JsonObject = {
         "Prompt": m.get("positive_prompt", ""),
         "Negative prompt": m.get("negative_prompt", ""),
         "Steps": m.get("steps"),
@@ -135,12 +135,12 @@ def _invokeai(m: JsonObject) -> Any:
     return _result(p, "InvokeAI")
 
 
-def _comfyui(graph: JsonObject) -> Any:
+def _comfyui(graph: JsonObject) -> ImageParameters:
     nodes = {k: v for k, v in graph.items() if isinstance(v, dict) and "class_type" in v}
     sampler = next(n for n in nodes.values() if n["class_type"] in ("KSampler", "KSamplerAdvanced"))
     inputs = sampler["inputs"]
 
-    def text_of(link: Any) -> str:
+    def text_of(link: object) -> str:
         node = nodes.get(str(link[0])) if isinstance(link, list) and link else None
         for _ in range(len(nodes)):  # a crafted graph may loop
             if node is None:
@@ -164,7 +164,7 @@ def _comfyui(graph: JsonObject) -> Any:
         found = find_sampler(name, schedule)
     except ValueError:  # Karras with a sampler diffusers runs without it: the sampler's own schedule
         found = find_sampler(name)
-    p = {
+    p: JsonObject = {
         "Prompt": text_of(inputs.get("positive")),
         "Negative prompt": text_of(inputs.get("negative")),
         "Steps": inputs.get("steps"),
@@ -179,9 +179,9 @@ def _comfyui(graph: JsonObject) -> Any:
     return _result(p, "ComfyUI")
 
 
-def _novelai(text: dict[str, str]) -> Any:
+def _novelai(text: dict[str, str]) -> ImageParameters:
     c = _object(text.get("Comment", "{}"))
-    p = {
+    p: JsonObject = {
         "Prompt": text.get("Description", c.get("prompt", "")),
         "Negative prompt": c.get("uc", ""),
         "Steps": c.get("steps"),
@@ -194,9 +194,9 @@ def _novelai(text: dict[str, str]) -> Any:
     return _result(p, "NovelAI")
 
 
-def _fooocus(m: JsonObject) -> Any:
+def _fooocus(m: JsonObject) -> ImageParameters:
     res = str(m.get("resolution", "(1024, 1024)")).strip("()[] ").replace(" ", "").split(",")
-    p = {
+    p: JsonObject = {
         "Prompt": m.get("full_prompt", m.get("prompt", ""))
         if isinstance(m.get("full_prompt"), str)
         else m.get("prompt", ""),

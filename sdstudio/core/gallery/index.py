@@ -6,10 +6,10 @@ import sqlite3
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
 from sdstudio.core.jsontypes import JsonObject
 
+SqlValue = str | int | float | None  # a value bound to a `?` of the index's queries
 SCHEMA_VERSION = 2  # 2: kind (image/video), project (an animation's folder), origin (how it was made)
 # columns schema 2 added (a new index has them from the start; an older one gets them by ALTER TABLE)
 MIGRATION_2 = (
@@ -206,9 +206,9 @@ class Index:
         since: float | None,
         until: float | None,
         kind: str | None = None,
-    ) -> tuple[str, list[Any]]:
+    ) -> tuple[str, list[SqlValue]]:
         clauses: list[str] = []
-        args: list[Any] = []
+        args: list[SqlValue] = []
         if text.strip() and (q := fts_query(text)):
             clauses.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
             args.append(q)
@@ -252,7 +252,15 @@ class Index:
         return [_record(r) for r in self.conn().execute(sql, [*args, limit, offset])]
 
     def count(
-        self, text: str = "", *, model=None, mode=None, starred=None, since=None, until=None, kind=None
+        self,
+        text: str = "",
+        *,
+        model: str | None = None,
+        mode: str | None = None,
+        starred: bool | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        kind: str | None = None,
     ) -> int:
         where, args = self._where(text, model, mode, starred, since, until, kind)
         return int(self.conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()[0])
@@ -292,7 +300,7 @@ class Index:
         self.conn().execute("INSERT OR IGNORE INTO roots(path) VALUES (?)", (path,))
 
 
-def _column(key: str, value: Any) -> Any:
+def _column(key: str, value: object) -> object:
     """SQLite integers are signed 64-bit: seeds from 2**63 up (ComfyUI writes them) are kept two's-complement,
     and a picture's unknown seed (-1) is NULL."""
     if key == "seed" and isinstance(value, int):

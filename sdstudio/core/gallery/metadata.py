@@ -7,9 +7,10 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio import __version__
 from sdstudio.core import schema
@@ -35,7 +36,7 @@ XMP = (
 _PARAM = re.compile(r'\s*(\w[\w \-/]{1,80}):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
 
-def quote(value: Any) -> str:
+def quote(value: object) -> str:
     """A1111's quoting: values holding `,` `:` or a newline become JSON strings."""
     text = str(value)
     if "," not in text and "\n" not in text and ":" not in text:
@@ -47,7 +48,7 @@ def _num(v: float) -> str:
     return f"{v:g}"
 
 
-def _hash_list(pairs: Any) -> str | None:
+def _hash_list(pairs: Iterable[tuple[str, str]]) -> str | None:
     """A1111's `name: hash, name: hash` (names without `:` and `,`, each once), or None when empty."""
     out: dict[str, str] = {}
     for name, short in pairs:
