@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.engine.hooks import (
     BatchContext,
@@ -103,7 +103,9 @@ def _pre_unet(ctx: RunContext, batch: BatchContext, run: DenoisePass) -> Iterato
         yield
         return
 
-    def hook(module: torch.nn.Module, args: tuple[Any, ...], kwargs: Kwargs) -> tuple[tuple[Any, ...], dict]:
+    def hook(
+        module: torch.nn.Module, args: tuple[object, ...], kwargs: Kwargs
+    ) -> tuple[tuple[object, ...], Kwargs]:
         sample, rest = (args[0], args[1:]) if args else (kwargs.pop("sample"), ())
         timestep, rest = (rest[0], rest[1:]) if rest else (kwargs.pop("timestep"), ())
         call = UNetCall(batch, run, batch.completed, sample, timestep, kwargs)

@@ -9,13 +9,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import ModelError
 
 if TYPE_CHECKING:
     import torch
     from diffusers import DiffusionPipeline
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 _ATTR = "_sdstudio_embeddings"  # on a tokenizer: {name (lower case): its vector tokens}
@@ -46,17 +47,16 @@ def load_embedding(path: str | Path) -> Embedding:
         if path.suffix.lower() == ".safetensors":
             from safetensors.torch import load_file
 
-            data: Any = load_file(str(path))
+            loaded: object = load_file(str(path))
         else:
             import torch
 
-            data = torch.load(str(path), map_location="cpu", weights_only=True)
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelError(f"{path}: not a readable embedding ({why})") from None
     # 2. find the vectors in the known layouts
-    if not isinstance(data, dict):
-        data = {}
+    data = loaded if isinstance(loaded, dict) else {}
     if "clip_l" in data and "clip_g" in data:
         found = [data["clip_l"], data["clip_g"]]
     elif "emb_params" in data:
@@ -89,7 +89,9 @@ def _register(pipe: DiffusionPipeline, emb: Embedding) -> list[str]:
     found = [
         (getattr(pipe, f"tokenizer{s}", None), getattr(pipe, f"text_encoder{s}", None)) for s in ("", "_2")
     ]
-    pairs: list[tuple[Any, Any]] = [(t, e) for t, e in found if t is not None and e is not None]
+    pairs: list[tuple[PreTrainedTokenizerBase, PreTrainedModel]] = [
+        (t, e) for t, e in found if t is not None and e is not None
+    ]
     tokens = _tokens(emb)
     # 1. every encoder must have vectors of its width: check all before changing any
     widths = [e.get_input_embeddings().weight.shape[-1] for _, e in pairs]
@@ -120,7 +122,7 @@ def _register(pipe: DiffusionPipeline, emb: Embedding) -> list[str]:
 
 
 def _name_pattern(names: list[str]) -> re.Pattern[str]:
-    """Any of the names as a whole word (case-insensitive; longest first, so "bad-hands-5" wins over "bad")."""
+    """One of the names as a whole word (case-insensitive; longest first, so "bad-hands-5" wins over "bad")."""
     ordered = sorted(set(names), key=len, reverse=True)
     return re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, ordered)) + r")(?![\w-])", re.I)
 

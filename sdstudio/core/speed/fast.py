@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from sdstudio.core.speed.compile_cache import CompiledSizes, use_disk_cache
 from sdstudio.core.speed.cpu_attention import use_cpu_attention
@@ -20,6 +20,13 @@ from sdstudio.core.speed.packed import forget_packed, pack_weights
 if TYPE_CHECKING:
     import torch
     from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
+    from diffusers.models.autoencoders.vae import DecoderOutput
+    from diffusers.utils import BaseOutput
+    from transformers.utils import ModelOutput
+
+    # what a wrapped module's forward gives back: a tensor (the VAE decoder), a tuple (return_dict=False), or the
+    # output class of diffusers (UNet2DConditionOutput) or transformers (the text encoders' hidden states)
+    ForwardOutput: TypeAlias = torch.Tensor | tuple[torch.Tensor, ...] | BaseOutput | ModelOutput
 
 
 log = logging.getLogger(__name__)
@@ -176,7 +183,7 @@ def _compile_forward(module: torch.nn.Module, backend: str, mode: str) -> None:
     compiled = torch.compile(eager, backend=backend, mode=mode if inductor else None)
     graphs = inductor and mode in ("reduce-overhead", "max-autotune")
 
-    def forward(*args: Any, **kwargs: Any) -> Any:
+    def forward(*args: object, **kwargs: object) -> ForwardOutput:
         if not graphs:
             return compiled(*args, **kwargs)
         torch.compiler.cudagraph_mark_step_begin()
@@ -186,7 +193,7 @@ def _compile_forward(module: torch.nn.Module, backend: str, mode: str) -> None:
     module.forward = forward
 
 
-def _clone(out: Any) -> Any:
+def _clone(out: ForwardOutput) -> ForwardOutput:
     """Outputs of a CUDA graph live in its pool and are overwritten by the next replay: own a copy."""
     import torch
 
@@ -220,7 +227,7 @@ def autocast_bf16(module: torch.nn.Module | None) -> None:
         return
     eager = module.forward
 
-    def back(x: Any) -> Any:
+    def back(x: object) -> object:
         if isinstance(x, torch.Tensor) and x.is_floating_point():
             return x.float()
         if isinstance(x, tuple):
@@ -230,7 +237,7 @@ def autocast_bf16(module: torch.nn.Module | None) -> None:
                 x[key] = back(value)
         return x
 
-    def forward(*args: Any, **kwargs: Any) -> Any:
+    def forward(*args: object, **kwargs: object) -> ForwardOutput:
         # no cast cache: it would hold a fresh bf16 copy of every weight per call (page faults; 2x the time)
         with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
             out = eager(*args, **kwargs)
@@ -253,14 +260,14 @@ def _cast_io(module: torch.nn.Module, dtype: torch.dtype) -> None:
     params = list(inspect.signature(eager).parameters)
     kept = params.index("timestep") - 1 if "timestep" in params[1:] else -1  # its index in *args
 
-    def cast(x: Any) -> Any:
+    def cast(x: object) -> object:
         if isinstance(x, torch.Tensor) and x.is_floating_point():
             return x.to(dtype)
         if isinstance(x, dict):
             return {k: cast(v) for k, v in x.items()}
         return x
 
-    def forward(sample: Any, *args: Any, **kwargs: Any) -> Any:
+    def forward(sample: torch.Tensor, *args: object, **kwargs: object) -> ForwardOutput:
         back = sample.dtype
         out = eager(
             cast(sample),
@@ -292,7 +299,7 @@ def guard_vae_nan(vae: AutoencoderKL) -> bool:
         return False  # the pipeline upcasts it before decoding
     original = vae.decode
 
-    def decode(z: Any, *args: Any, **kwargs: Any) -> Any:
+    def decode(z: torch.Tensor, *args: object, **kwargs: object) -> DecoderOutput | tuple[torch.Tensor]:
         out = original(z, *args, **kwargs)
         sample = out[0] if isinstance(out, tuple) else out.sample
         if not torch.isnan(sample).any():  # one check per picture (it waits for the device, once)

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sdstudio.core.errors import Cancelled, EngineError
 from sdstudio.core.protocols import Library
@@ -30,6 +30,8 @@ from sdstudio.core.training.state import Checkpoints, base_version, cached_laten
 if TYPE_CHECKING:
     import torch
     from diffusers import DiffusionPipeline
+
+    from sdstudio.core.models.entries import ModelEntry
 
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class Trainer:
         self.on_sample = on_sample  # each sample picture as it is made: e.g. into the gallery
 
     # -- set-up ------------------------------------------------------------------------------------
-    def _load(self) -> tuple[Any, Any, str]:
+    def _load(self) -> tuple[DiffusionPipeline, ModelEntry, str]:
         import torch
 
         from sdstudio.core.engine import pick_device

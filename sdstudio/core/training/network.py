@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,7 +88,7 @@ class LoraNetwork:
         up.to(device=p.device, dtype=torch.float32)
         layer = LoraLayer(key, module, down, up, module.forward)
 
-        def forward(x: Any, *args: Any, **kwargs: Any) -> Any:
+        def forward(x: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
             out = layer.original_forward(x, *args, **kwargs)
             delta = layer.up(layer.down(x.to(layer.down.weight.dtype)))
             return out + (delta * (self.multiplier * self.scale)).to(out.dtype)
