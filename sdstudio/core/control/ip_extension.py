@@ -5,7 +5,6 @@ each layer by the unit's kind and step range, and put the UNet back exactly as i
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
     from transformers import CLIPVisionModelWithProjection
 
+    from sdstudio.core.engine.model import ModelExtras
     from sdstudio.core.models.entries import ModelEntry
     from sdstudio.core.protocols import Library
 
@@ -42,7 +42,7 @@ class IpProcessor(Protocol):
 
 
 @dataclass
-class _Attached:
+class AttachedAdapters:
     """The adapters built into a model's UNet, kept in its extras ("ip_adapter")."""
 
     key: tuple[str, ...]  # the adapters' library locations
@@ -92,20 +92,20 @@ def check_family(name: str, spec: AdapterSpec, unet: UNet2DConditionModel, model
 
 
 def attach(
-    extras: MutableMapping[str, object], unet: UNet2DConditionModel, entries: list[ModelEntry]
+    extras: ModelExtras, unet: UNet2DConditionModel, entries: list[ModelEntry]
 ) -> dict[str, IpProcessor]:
     """Put the adapters' processors and image projection into the UNet (built once per model and set of
     adapters, kept in the model's extras); returns the IP-Adapter processors by attention name."""
     key = tuple(e.location for e in entries)
     cached = extras.get("ip_adapter")
     original = dict(unet.attn_processors)
-    if not isinstance(cached, _Attached) or cached.key != key:
+    if not isinstance(cached, AttachedAdapters) or cached.key != key:
         extras.pop("ip_adapter", None)  # one set of adapters stays loaded with the model
         unet._load_ip_adapter_weights(
             [read_adapter(Path(e.location)) for e in entries], low_cpu_mem_usage=False
         )
         names = cross_attention_names(unet)
-        cached = _Attached(
+        cached = AttachedAdapters(
             key, unet.encoder_hid_proj, {n: p for n, p in unet.attn_processors.items() if n in names}
         )
         extras["ip_adapter"] = cached

@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
+from sdstudio.core.jsontypes import JsonObject
 from sdstudio.core.models.entries import Family
 from sdstudio.core.samplers import SAMPLERS
 
 if TYPE_CHECKING:
     import torch
-    from diffusers import DiffusionPipeline, SchedulerMixin
+    from diffusers import ControlNetModel, DiffusionPipeline, SchedulerMixin
+    from transformers import CLIPVisionModelWithProjection
+
+    from sdstudio.core.control.ip_extension import AttachedAdapters
+    from sdstudio.core.lora.session import LoraSession
+    from sdstudio.core.speed.fast import FastPath
+    from sdstudio.core.speed.memory import MemoryPlan
+    from sdstudio.core.vae import VaeSlot
+
+
+class ModelExtras(TypedDict, total=False):
+    """Per-model state of the extensions, by the key each one keeps it under; released with the model."""
+
+    vae: VaeSlot  # the chosen VAE in place of the model's own (core/vae.py)
+    loras: LoraSession  # the LoRA patches in the weights (core/lora)
+    fast: FastPath  # what the fast path changed (core/speed; the engine reloads a model that has it)
+    memory_plan: MemoryPlan  # offload and tiling the model was loaded with
+    controlnets: dict[str, ControlNetModel]  # loaded ControlNets by library location
+    ip_encoders: dict[str, CLIPVisionModelWithProjection]  # IP-Adapter image encoders by library location
+    ip_adapter: AttachedAdapters  # the IP-Adapters built into the UNet
 
 
 @dataclass
@@ -25,10 +45,10 @@ class LoadedModel:
     derived: dict[
         str, DiffusionPipeline
     ]  # pipelines for the other modes, by kind, sharing the base's weights
-    scheduler_config: dict[str, Any]
+    scheduler_config: JsonObject  # the model's scheduler_config.json
     schedulers: dict[str, SchedulerMixin] = field(default_factory=dict)
     family: Family = Family.unknown
-    extras: dict[str, Any] = field(default_factory=dict)  # per-model state of extensions (LoRA patches, ...)
+    extras: ModelExtras = field(default_factory=ModelExtras)
 
     def scheduler(self, sampler: str) -> SchedulerMixin:
         """The scheduler for an A1111 sampler name, built once per model (set_timesteps resets its state)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sdstudio.core.engine.hooks import BatchContext, Extension, RunContext
 from sdstudio.core.request import Progress, Request
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sdstudio.core.protocols import Library
 
 
-EXTRA = "fast"  # key of the FastPath in LoadedModel.extras (the engine reloads a model leaving "fast")
+EXTRA: Final = "fast"  # key of the FastPath in LoadedModel.extras (the engine reloads a model leaving "fast")
 TAESD_SETTING = "settings"  # FastOptions.taesd: the TAESD of the settings, loaded for the model's latents
 
 
