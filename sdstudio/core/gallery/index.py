@@ -6,8 +6,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from sdstudio.core.jsontypes import JsonObject
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 SqlValue = str | int | float | None  # a value bound to a `?` of the index's queries
 SCHEMA_VERSION = 2  # 2: kind (image/video), project (an animation's folder), origin (how it was made)
@@ -84,6 +88,19 @@ class Record:
 
 
 COLUMNS = [f.name for f in fields(Record)]
+
+
+class GalleryFilter(TypedDict, total=False):
+    """What a gallery search or count narrows to besides its text; None (or absent) = no narrowing."""
+
+    model: str | None
+    mode: str | None
+    starred: bool | None
+    since: float | None  # created at or after (epoch seconds)
+    until: float | None  # created before
+    kind: str | None  # "image" or "video"
+
+
 WRITABLE = [c for c in COLUMNS if c != "id"] + ["mtime", "size"]
 
 
@@ -197,16 +214,12 @@ class Index:
         self.conn().execute("UPDATE images SET starred = ? WHERE id = ?", (int(starred), record_id))
 
     # -- reading ---------------------------------------------------------------------------------
-    def _where(
-        self,
-        text: str,
-        model: str | None,
-        mode: str | None,
-        starred: bool | None,
-        since: float | None,
-        until: float | None,
-        kind: str | None = None,
-    ) -> tuple[str, list[SqlValue]]:
+    def _where(self, text: str, filters: GalleryFilter) -> tuple[str, list[SqlValue]]:
+        unknown = set(filters) - set(GalleryFilter.__annotations__)
+        if unknown:
+            raise TypeError(f"unknown gallery filter(s): {', '.join(sorted(unknown))}")
+        model, mode, kind = filters.get("model"), filters.get("mode"), filters.get("kind")
+        starred, since, until = filters.get("starred"), filters.get("since"), filters.get("until")
         clauses: list[str] = []
         args: list[SqlValue] = []
         if text.strip() and (q := fts_query(text)):
@@ -231,18 +244,13 @@ class Index:
         self,
         text: str = "",
         *,
-        model: str | None = None,
-        mode: str | None = None,
-        starred: bool | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        kind: str | None = None,
         limit: int = 200,
         offset: int = 0,
         after: Record | None = None,
+        **filters: Unpack[GalleryFilter],
     ) -> list[Record]:
         """Newest first. For deep pages pass `after` (the last record of the previous page): keyset paging."""
-        where, args = self._where(text, model, mode, starred, since, until, kind)
+        where, args = self._where(text, filters)
         if after is not None:
             where += (" AND " if where else " WHERE ") + "(created < ? OR (created = ? AND images.id < ?))"
             args += [after.created, after.created, after.id]
@@ -251,18 +259,8 @@ class Index:
         )
         return [_record(r) for r in self.conn().execute(sql, [*args, limit, offset])]
 
-    def count(
-        self,
-        text: str = "",
-        *,
-        model: str | None = None,
-        mode: str | None = None,
-        starred: bool | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        kind: str | None = None,
-    ) -> int:
-        where, args = self._where(text, model, mode, starred, since, until, kind)
+    def count(self, text: str = "", **filters: Unpack[GalleryFilter]) -> int:
+        where, args = self._where(text, filters)
         return int(self.conn().execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()[0])
 
     def get(self, record_id: int) -> Record | None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sdstudio.core import paths, schema
 from sdstudio.core.errors import SaveError
-from sdstudio.core.gallery.index import Index, Record
+from sdstudio.core.gallery.index import GalleryFilter, Index, Record
 from sdstudio.core.gallery.metadata import CHUNK, ImageParameters, pixel_hash, png_bytes
 from sdstudio.core.gallery.reading import read_parameters
 from sdstudio.core.gallery.videos import find_videos, poster, project_of, video_values
@@ -23,6 +23,7 @@ from sdstudio.core.request import InputImage, Request, Result
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+    from typing_extensions import Unpack
 
     from sdstudio.core.lora.catalog import LoraCatalog
 
@@ -198,10 +199,18 @@ class GalleryStore:
             atomic_write(self._stars_file(), json.dumps(sorted(stars)).encode())
 
     # -- reading ---------------------------------------------------------------------------------
-    def search(self, text: str = "", **filters) -> list[Record]:
-        return self.index.search(text, **filters)
+    def search(
+        self,
+        text: str = "",
+        *,
+        limit: int = 200,
+        offset: int = 0,
+        after: Record | None = None,
+        **filters: Unpack[GalleryFilter],
+    ) -> list[Record]:
+        return self.index.search(text, limit=limit, offset=offset, after=after, **filters)
 
-    def count(self, text: str = "", **filters) -> int:
+    def count(self, text: str = "", **filters: Unpack[GalleryFilter]) -> int:
         return self.index.count(text, **filters)
 
     def get(self, record_id: int) -> Record | None:
