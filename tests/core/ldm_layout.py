@@ -37,31 +37,55 @@ _UNET_TOP = {
 
 
 def unet_to_ldm(sd: dict[str, Any], layers_per_block: int) -> dict[str, Any]:
-    n, out = layers_per_block, {}
     has_up_attn = {int(m.group(1)) for k in sd if (m := re.match(r"up_blocks\.(\d+)\.attentions", k))}
+    return {"model.diffusion_model." + _unet_key(k, layers_per_block, has_up_attn): v for k, v in sd.items()}
+
+
+def _unet_key(key: str, n: int, has_up_attn: set[int]) -> str:
+    """A diffusers UNet key under the original (LDM) name, `model.diffusion_model.` left out."""
+    new = None
+    for src, dst in _UNET_TOP.items():
+        if key.startswith(src + "."):
+            new = dst + key[len(src) :]
+    if m := re.match(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", key):
+        i, kind, j, rest = int(m[1]), m[2], int(m[3]), m[4]
+        new = f"input_blocks.{1 + i * (n + 1) + j}.{0 if kind == 'resnets' else 1}.{_resnet(rest) if kind == 'resnets' else rest}"
+    elif m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", key):
+        new = f"input_blocks.{1 + int(m[1]) * (n + 1) + n}.0.op.{m[2]}"
+    elif m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", key):
+        new = f"middle_block.{2 * int(m[1])}.{_resnet(m[2])}"
+    elif m := re.match(r"mid_block\.attentions\.0\.(.*)", key):
+        new = f"middle_block.1.{m[1]}"
+    elif m := re.match(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", key):
+        i, kind, j, rest = int(m[1]), m[2], int(m[3]), m[4]
+        new = f"output_blocks.{i * (n + 1) + j}.{0 if kind == 'resnets' else 1}.{_resnet(rest) if kind == 'resnets' else rest}"
+    elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
+        i = int(m[1])
+        new = f"output_blocks.{i * (n + 1) + n}.{2 if i in has_up_attn else 1}.conv.{m[2]}"
+    if new is None:
+        raise KeyError(f"unmapped UNet key {key}")
+    return new
+
+
+_CONTROL_TOP = {  # a ControlNet's own parts; the rest is named as in the UNet it copies
+    "controlnet_cond_embedding.conv_in": "input_hint_block.0",
+    "controlnet_cond_embedding.conv_out": "input_hint_block.14",
+    "controlnet_mid_block": "middle_block_out.0",
+}
+
+
+def controlnet_to_ldm(sd: dict[str, Any], layers_per_block: int) -> dict[str, Any]:
+    """A diffusers ControlNet's weights as the original ControlNet files hold them (`control_model....`)."""
+    out = {}
     for key, value in sd.items():
-        new = None
-        for src, dst in _UNET_TOP.items():
-            if key.startswith(src + "."):
-                new = dst + key[len(src) :]
-        if m := re.match(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", key):
-            i, kind, j, rest = int(m[1]), m[2], int(m[3]), m[4]
-            new = f"input_blocks.{1 + i * (n + 1) + j}.{0 if kind == 'resnets' else 1}.{_resnet(rest) if kind == 'resnets' else rest}"
-        elif m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", key):
-            new = f"input_blocks.{1 + int(m[1]) * (n + 1) + n}.0.op.{m[2]}"
-        elif m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", key):
-            new = f"middle_block.{2 * int(m[1])}.{_resnet(m[2])}"
-        elif m := re.match(r"mid_block\.attentions\.0\.(.*)", key):
-            new = f"middle_block.1.{m[1]}"
-        elif m := re.match(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", key):
-            i, kind, j, rest = int(m[1]), m[2], int(m[3]), m[4]
-            new = f"output_blocks.{i * (n + 1) + j}.{0 if kind == 'resnets' else 1}.{_resnet(rest) if kind == 'resnets' else rest}"
-        elif m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
-            i = int(m[1])
-            new = f"output_blocks.{i * (n + 1) + n}.{2 if i in has_up_attn else 1}.conv.{m[2]}"
-        if new is None:
-            raise KeyError(f"unmapped UNet key {key}")
-        out["model.diffusion_model." + new] = value
+        new = next(
+            (dst + key[len(src) :] for src, dst in _CONTROL_TOP.items() if key.startswith(src + ".")), None
+        )
+        if m := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.+)", key):
+            new = f"input_hint_block.{2 * (int(m[1]) + 1)}.{m[2]}"
+        elif m := re.fullmatch(r"controlnet_down_blocks\.(\d+)\.(.+)", key):
+            new = f"zero_convs.{m[1]}.0.{m[2]}"
+        out["control_model." + (new or _unet_key(key, layers_per_block, set()))] = value
     return out
 
 

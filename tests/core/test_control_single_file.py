@@ -24,60 +24,14 @@ from sdstudio.core.models import Family, Kind, ModelLibrary
 from sdstudio.core.models.detect import controlnet_family
 from sdstudio.core.request import InputImage, Request
 from sdstudio.core.settings import Settings
+from tests.core.ldm_layout import controlnet_to_ldm
 from tests.core.test_control_engine import _reference, _tiny_controlnet
-
-RESNET = {
-    "norm1": "in_layers.0",
-    "conv1": "in_layers.2",
-    "time_emb_proj": "emb_layers.1",
-    "norm2": "out_layers.0",
-    "conv2": "out_layers.3",
-    "conv_shortcut": "skip_connection",
-}
-TOP = {
-    "time_embedding.linear_1": "time_embed.0",
-    "time_embedding.linear_2": "time_embed.2",
-    "conv_in": "input_blocks.0.0",
-    "controlnet_cond_embedding.conv_in": "input_hint_block.0",
-    "controlnet_cond_embedding.conv_out": "input_hint_block.14",
-    "controlnet_mid_block": "middle_block_out.0",
-    "mid_block.resnets.0": "middle_block.0",
-    "mid_block.attentions.0": "middle_block.1",
-    "mid_block.resnets.1": "middle_block.2",
-    "add_embedding.linear_1": "label_emb.0.0",  # SDXL
-    "add_embedding.linear_2": "label_emb.0.2",
-}
-
-
-def _resnet(rest: str) -> str:
-    head, _, tail = rest.partition(".")
-    return f"{RESNET.get(head, head)}.{tail}"
-
-
-def _ldm_key(key: str, per_level: int) -> str:
-    """A diffusers ControlNet key under the original ControlNet's name (`control_model.` prefix left out)."""
-    for new, old in TOP.items():
-        if key.startswith(new + "."):
-            rest = key[len(new) + 1 :]
-            return f"{old}.{_resnet(rest) if 'resnets' in new else rest}"
-    if m := re.fullmatch(r"controlnet_cond_embedding\.blocks\.(\d+)\.(.+)", key):
-        return f"input_hint_block.{2 * (int(m[1]) + 1)}.{m[2]}"
-    if m := re.fullmatch(r"controlnet_down_blocks\.(\d+)\.(.+)", key):
-        return f"zero_convs.{m[1]}.0.{m[2]}"
-    if m := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
-        block = int(m[1]) * (per_level + 1) + int(m[3]) + 1
-        return f"input_blocks.{block}.{0 if m[2] == 'resnets' else 1}." + (
-            _resnet(m[4]) if m[2] == "resnets" else m[4]
-        )
-    if m := re.fullmatch(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.+)", key):
-        return f"input_blocks.{(int(m[1]) + 1) * (per_level + 1)}.0.op.{m[2]}"
-    raise AssertionError(f"no original name for {key}")
 
 
 def ldm_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The ControlNet's weights as the original ControlNet files hold them (`control_model.input_blocks...`)."""
     per_level = net.config.layers_per_block
-    return {f"control_model.{_ldm_key(k, per_level)}": v.clone() for k, v in net.state_dict().items()}
+    return controlnet_to_ldm({k: v.clone() for k, v in net.state_dict().items()}, per_level)
 
 
 @pytest.fixture
